@@ -1,0 +1,135 @@
+//! One function per subcommand: turn arguments into library calls.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::Device;
+use clap::Args;
+use gankit::config::Config;
+use gankit::train::{Outcome, RunDir, Session, default_name};
+use gankit::{Error, Result};
+
+use crate::progress::Bar;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Experiment config (TOML). Default: the built-in default, configs/dcgan-fashion.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one config value, e.g. --set train.steps=300 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+    /// Directory that holds the run directories.
+    #[arg(long, default_value = "runs")]
+    out: PathBuf,
+    /// Run directory name (default: <arch>-<date>-<time>).
+    #[arg(long)]
+    name: Option<String>,
+    /// Seed (overrides train.seed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Worker threads (overrides train.threads; 0 = all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct SampleArgs {
+    /// The run directory.
+    run_dir: PathBuf,
+    /// Checkpoint step (default: the newest).
+    #[arg(long)]
+    step: Option<u64>,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Number of images.
+    #[arg(long)]
+    n: usize,
+    /// Output file: .png (a grid) or .npy (float32 (N, C, H, W) in [-1, 1]).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// Tensor ops read RAYON_NUM_THREADS; set it before any worker thread starts.
+fn set_threads(n: usize) {
+    if n > 0 {
+        // SAFETY: called on the main thread before any other thread is spawned.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+    }
+}
+
+/// A flag raised by Ctrl-C: training saves a checkpoint and exits 0.
+fn stop_flag() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    // If a handler is already installed (never, in this binary) Ctrl-C just kills the run,
+    // which loses nothing before the last checkpoint.
+    let _ = ctrlc::set_handler(move || s.store(true, Ordering::SeqCst));
+    stop
+}
+
+fn drive(mut session: Session) -> Result<()> {
+    let stop = stop_flag();
+    let mut bar = Bar::new();
+    let outcome = session.run(&mut bar, &stop)?;
+    drop(bar);
+    let dir = session.run_dir().root.display().to_string();
+    match outcome {
+        Outcome::Finished => eprintln!("done: {dir} (iteration {})", session.step()),
+        Outcome::Stopped(s) => {
+            eprintln!("stopped at iteration {s}; continue with: gankit resume {dir}")
+        }
+    }
+    Ok(())
+}
+
+pub fn train(args: TrainArgs) -> Result<()> {
+    let mut sets = args.set;
+    if let Some(s) = args.seed {
+        sets.push(format!("train.seed={s}"));
+    }
+    if let Some(t) = args.threads {
+        sets.push(format!("train.threads={t}"));
+    }
+    let cfg = match &args.config {
+        Some(p) => Config::load(p, &sets)?,
+        None => Config::from_toml_str("", "default config", &sets)?,
+    };
+    set_threads(cfg.train.threads);
+    let name = args.name.unwrap_or_else(|| default_name(&cfg));
+    let session = Session::start(cfg, RunDir::new(args.out.join(name)), &Device::Cpu)?;
+    drive(session)
+}
+
+pub fn resume(run_dir: PathBuf, threads: Option<usize>) -> Result<()> {
+    let cfg = RunDir::new(&run_dir).load_config()?;
+    set_threads(threads.unwrap_or(cfg.train.threads));
+    drive(Session::resume(RunDir::new(run_dir), &Device::Cpu)?)
+}
+
+pub fn sample(args: SampleArgs) -> Result<()> {
+    if args.n == 0 {
+        return Err(Error::Config("--n must be at least 1".into()));
+    }
+    let trained = gankit::sample::load(&args.run_dir, args.step, &Device::Cpu)?;
+    trained.write(args.n, args.seed, &args.out)?;
+    eprintln!(
+        "wrote {} images from iteration {} to {}",
+        args.n,
+        trained.step,
+        args.out.display()
+    );
+    Ok(())
+}
+
+pub fn datasets() -> Result<()> {
+    for d in gankit::data::known() {
+        println!(
+            "{:<14} {}\n{:<14} {}",
+            d.name, d.description, "", d.location
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! `gankit`: the command-line shell over the gankit library.
+//!
+//! `main` parses the arguments, runs one command and maps errors to exit codes: 0 success,
+//! 2 an input the user can fix (one line saying what to change), 1 anything else.
+
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "gankit",
+    version,
+    about = "Train, stabilise, evaluate and compare GANs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a GAN (the default config on Fashion-MNIST when no --config is given).
+    Train(commands::TrainArgs),
+    /// Continue a run from its newest checkpoint, exactly where it stopped.
+    Resume {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// Worker threads (default: the run's train.threads; 0 = all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Draw images from a trained generator: a .png grid or a .npy float32 array.
+    Sample(commands::SampleArgs),
+    /// List the datasets gankit knows and where each was found.
+    Datasets,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => commands::train(args),
+        Command::Resume { run_dir, threads } => commands::resume(run_dir, threads),
+        Command::Sample(args) => commands::sample(args),
+        Command::Datasets => commands::datasets(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.is_user_error() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! A progress bar for training (indicatif), as a `train::Observer`.
+
+use gankit::train::{Observer, RunInfo};
+use indicatif::{ProgressBar, ProgressStyle};
+
+pub struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    pub fn new() -> Self {
+        Bar {
+            bar: ProgressBar::hidden(),
+        }
+    }
+}
+
+impl Observer for Bar {
+    fn started(&mut self, info: &RunInfo) {
+        eprintln!("run       {}", info.run_dir.display());
+        eprintln!("data      {} ({} images)", info.data_source, info.images);
+        eprintln!("params    G {} / D {}", info.g_params, info.d_params);
+        if info.start_step > 0 {
+            eprintln!("resuming  at iteration {}", info.start_step);
+        }
+        let bar = ProgressBar::new(info.total_steps);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30.cyan/blue} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_position(info.start_step);
+        bar.reset_eta();
+        self.bar = bar;
+    }
+
+    fn iteration(&mut self, step: u64, stats: &[(&'static str, f64)]) {
+        self.bar.set_position(step);
+        if step % 5 == 0 || step == 1 {
+            let msg: Vec<String> = stats.iter().map(|(k, v)| format!("{k} {v:.3}")).collect();
+            self.bar.set_message(msg.join("  "));
+        }
+    }
+
+    fn note(&mut self, msg: &str) {
+        self.bar.suspend(|| eprintln!("{msg}"));
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish();
+    }
+}

@@ -1,0 +1,274 @@
+//! Checkpoints: everything needed to continue a run exactly.
+//!
+//! A checkpoint is a directory `checkpoints/step_NNNNNNNN/` holding `g.safetensors`,
+//! `d.safetensors` (weights and batch-norm buffers), `opt_g.safetensors`, `opt_d.safetensors`
+//! (Adam moments and step counts) and `state.json` (step, data position, RNG position,
+//! elapsed time, config hash and a SHA-256 of every file). It is written into a temporary
+//! directory, every file is flushed to disk, and the directory is renamed into place: a crash
+//! leaves either the whole checkpoint or none of it. Only the newest `keep` are kept.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::hex;
+use crate::error::IoContext;
+use crate::rng::RngState;
+use crate::{Error, Result};
+
+/// The files of a checkpoint besides state.json.
+pub const TENSOR_FILES: [&str; 4] = [
+    "g.safetensors",
+    "d.safetensors",
+    "opt_g.safetensors",
+    "opt_d.safetensors",
+];
+
+/// The scalar state of a run at a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Training iterations completed.
+    pub step: u64,
+    /// Batches drawn from the data stream so far.
+    pub batches: u64,
+    /// Position of the noise / dropout generator.
+    pub rng: RngState,
+    /// Seconds of training so far, across resumes.
+    pub elapsed_s: f64,
+    /// SHA-256 of the resolved config the run was started with.
+    pub config_hash: String,
+    /// gankit version that wrote it.
+    pub version: String,
+    /// SHA-256 of each tensor file, checked on load.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Name of the checkpoint directory of `step`.
+pub fn dir_name(step: u64) -> String {
+    format!("step_{step:08}")
+}
+
+/// Write a safetensors file.
+pub fn write_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| Error::Run(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Read a safetensors file onto `device`.
+pub fn read_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    if !path.is_file() {
+        return Err(Error::Run(format!("{} is missing", path.display())));
+    }
+    candle_core::safetensors::load(path, device).map_err(|e| {
+        Error::Run(format!(
+            "{} is not a valid safetensors file: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).at(path)?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+fn fsync(path: &Path) -> Result<()> {
+    File::open(path).and_then(|f| f.sync_all()).at(path)
+}
+
+/// Write a checkpoint for `state.step` under `dir` (the run's `checkpoints/`), then delete all
+/// but the newest `keep`. `tensors` maps each of [`TENSOR_FILES`] to its tensors.
+pub fn save(
+    dir: &Path,
+    mut state: CheckpointState,
+    tensors: &[(&str, HashMap<String, Tensor>)],
+    keep: usize,
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).at(dir)?;
+    let name = dir_name(state.step);
+    let tmp = dir.join(format!(".tmp-{name}"));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).at(&tmp)?;
+    }
+    std::fs::create_dir(&tmp).at(&tmp)?;
+    state.files.clear();
+    for (file, map) in tensors {
+        let p = tmp.join(file);
+        write_safetensors(&p, map)?;
+        fsync(&p)?;
+        state.files.insert(file.to_string(), sha256_file(&p)?);
+    }
+    let json = serde_json::to_string_pretty(&state).expect("state serialises");
+    let sp = tmp.join("state.json");
+    std::fs::write(&sp, json).at(&sp)?;
+    fsync(&sp)?;
+    let fin = dir.join(&name);
+    if fin.exists() {
+        std::fs::remove_dir_all(&fin).at(&fin)?;
+    }
+    std::fs::rename(&tmp, &fin).at(&fin)?;
+    fsync(dir)?;
+    prune(dir, keep)?;
+    Ok(fin)
+}
+
+/// Steps of the complete checkpoints under `dir`, ascending.
+pub fn list(dir: &Path) -> Result<Vec<u64>> {
+    if !dir.is_dir() {
+        return Ok(vec![]);
+    }
+    let mut steps = Vec::new();
+    for e in std::fs::read_dir(dir).at(dir)? {
+        let e = e.at(dir)?;
+        let name = e.file_name();
+        let Some(step) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("step_"))
+            .and_then(|s| s.parse().ok())
+        else {
+            continue;
+        };
+        if e.path().join("state.json").is_file() {
+            steps.push(step);
+        }
+    }
+    steps.sort();
+    Ok(steps)
+}
+
+fn prune(dir: &Path, keep: usize) -> Result<()> {
+    let steps = list(dir)?;
+    for s in &steps[..steps.len().saturating_sub(keep)] {
+        let p = dir.join(dir_name(*s));
+        std::fs::remove_dir_all(&p).at(&p)?;
+    }
+    Ok(())
+}
+
+/// A checkpoint read back from disk, checksums verified.
+pub struct Loaded {
+    pub state: CheckpointState,
+    pub tensors: HashMap<String, HashMap<String, Tensor>>,
+    pub path: PathBuf,
+}
+
+/// Load checkpoint `step` (the newest when `None`) from `dir`.
+pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Loaded> {
+    let steps = list(dir)?;
+    let step = match step {
+        Some(s) if steps.contains(&s) => s,
+        Some(s) => {
+            return Err(Error::Run(format!(
+                "no checkpoint for step {s} in {}; available: {steps:?}",
+                dir.display()
+            )));
+        }
+        None => *steps
+            .last()
+            .ok_or_else(|| Error::Run(format!("no checkpoint in {}", dir.display())))?,
+    };
+    let path = dir.join(dir_name(step));
+    let sp = path.join("state.json");
+    let text = std::fs::read_to_string(&sp).at(&sp)?;
+    let state: CheckpointState = serde_json::from_str(&text)
+        .map_err(|e| Error::Run(format!("{} is damaged: {e}", sp.display())))?;
+    let mut tensors = HashMap::new();
+    for file in TENSOR_FILES {
+        let p = path.join(file);
+        let want = state
+            .files
+            .get(file)
+            .ok_or_else(|| Error::Run(format!("{} lists no checksum for {file}", sp.display())))?;
+        if !p.is_file() {
+            return Err(Error::Run(format!("{} is missing", p.display())));
+        }
+        if &sha256_file(&p)? != want {
+            return Err(Error::Run(format!(
+                "{} does not match the checksum in state.json: the checkpoint is damaged",
+                p.display()
+            )));
+        }
+        tensors.insert(file.to_string(), read_safetensors(&p, device)?);
+    }
+    Ok(Loaded {
+        state,
+        tensors,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(step: u64) -> CheckpointState {
+        CheckpointState {
+            step,
+            batches: step * 2,
+            rng: RngState {
+                seed: 1,
+                stream: 3,
+                word_pos: "12345678901234567890123".into(),
+            },
+            elapsed_s: 1.5,
+            config_hash: "abc".into(),
+            version: "0".into(),
+            files: BTreeMap::new(),
+        }
+    }
+
+    fn tensors() -> Vec<(&'static str, HashMap<String, Tensor>)> {
+        TENSOR_FILES
+            .iter()
+            .map(|f| {
+                let mut m = HashMap::new();
+                m.insert(
+                    "w".to_string(),
+                    Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap(),
+                );
+                (*f, m)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_keeps_the_newest_and_detects_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        for s in [10, 20, 30] {
+            save(dir.path(), state(s), &tensors(), 2).unwrap();
+        }
+        assert_eq!(list(dir.path()).unwrap(), vec![20, 30]);
+        let l = load(dir.path(), None, &Device::Cpu).unwrap();
+        assert_eq!(l.state.step, 30);
+        assert_eq!(l.state.rng, state(30).rng);
+        assert_eq!(
+            l.tensors["d.safetensors"]["w"].to_vec1::<f32>().unwrap(),
+            vec![1.0, 2.0, 3.0]
+        );
+        assert!(load(dir.path(), Some(10), &Device::Cpu).is_err());
+        // Flip one byte of a weight file: the checksum catches it.
+        let p = dir.path().join(dir_name(30)).join("g.safetensors");
+        let mut b = std::fs::read(&p).unwrap();
+        let n = b.len();
+        b[n - 1] ^= 0xff;
+        std::fs::write(&p, b).unwrap();
+        let e = load(dir.path(), None, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("checksum"), "{e}");
+    }
+
+    #[test]
+    fn an_unfinished_temporary_checkpoint_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), state(5), &tensors(), 3).unwrap();
+        std::fs::create_dir(dir.path().join(".tmp-step_00000010")).unwrap();
+        std::fs::create_dir(dir.path().join("step_00000020")).unwrap(); // no state.json
+        assert_eq!(list(dir.path()).unwrap(), vec![5]);
+    }
+}

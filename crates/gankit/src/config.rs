@@ -1,0 +1,498 @@
+//! The experiment configuration: one strict TOML file per experiment.
+//!
+//! Every section and key has a default (documented on its field and in the README), so an
+//! empty file is the default experiment. Unknown or misspelt keys are errors that name the
+//! key and the valid ones. `--set section.key=value` overrides are applied to the parsed
+//! TOML before it is checked, so they are held to the same rules.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+/// A whole experiment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub data: DataConfig,
+    pub train: TrainConfig,
+    pub optim: OptimConfig,
+    pub log: LogConfig,
+    pub checkpoint: CheckpointConfig,
+}
+
+/// Which generator / discriminator pair to build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Two-layer DCGAN for 28×28 images (4×4 kernels).
+    Dcgan28,
+    /// Seed 000's DCGAN (5×5 kernels, four stride-2 layers) for any power-of-two size ≥ 32.
+    Dcgan64,
+    /// Seed 004's vanilla GAN: four linear layers on each side.
+    Mlp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Architecture: "dcgan28", "dcgan64" or "mlp". Default "dcgan28".
+    pub arch: Arch,
+    /// Length of the noise vector z ~ N(0, I). Default 100.
+    pub z_dim: usize,
+    /// Generator width: channels of its last hidden layer (doubling towards z). Default 64.
+    pub g_width: usize,
+    /// Discriminator width: channels of its first layer (doubling with depth). Default 64.
+    pub d_width: usize,
+    /// Width of the MLP's first generator layer (256 → 512 → 1024). Default 256.
+    pub mlp_hidden: usize,
+    /// Dropout probability after each hidden layer of the MLP discriminator. Default 0.
+    pub d_dropout: f32,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            arch: Arch::Dcgan28,
+            z_dim: 100,
+            g_width: 64,
+            d_width: 64,
+            mlp_hidden: 256,
+            d_dropout: 0.0,
+        }
+    }
+}
+
+/// Where the training images come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// Fashion-MNIST: `data.path`, else /usr/share/datasets/fashion-mnist, else the 10k test
+    /// split embedded in gankit.
+    FashionMnist,
+    /// Any MNIST-format IDX image file (raw or .gz) at `data.path`.
+    Idx,
+    /// A folder of PNG / JPEG images at `data.path`, searched recursively.
+    Folder,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    Train,
+    Test,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// "fashion-mnist", "idx" or "folder". Default "fashion-mnist".
+    pub dataset: DatasetKind,
+    /// File (idx) or directory (fashion-mnist, folder). Default: none (see `dataset`).
+    pub path: Option<PathBuf>,
+    /// Fashion-MNIST split: "train" or "test". Default "train".
+    pub split: Split,
+    /// Side of the square images fed to the models, in pixels. Default 28.
+    pub image_size: usize,
+    /// 1 (grayscale) or 3 (RGB). Default 1.
+    pub channels: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig {
+            dataset: DatasetKind::FashionMnist,
+            path: None,
+            split: Split::Train,
+            image_size: 28,
+            channels: 1,
+        }
+    }
+}
+
+/// The GAN objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// Binary cross-entropy on logits; G maximises log D(G(z)) (Goodfellow's heuristic).
+    NonSaturating,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Training iterations (each: `d_steps` D updates then `g_steps` G updates). Default 3000.
+    pub steps: u64,
+    /// Images per batch. Default 64.
+    pub batch_size: usize,
+    /// Discriminator updates per iteration, each on a fresh real batch. Default 1.
+    pub d_steps: usize,
+    /// Generator updates per iteration (seed 000 uses 2). Default 1.
+    pub g_steps: usize,
+    /// The objective. Default "non-saturating".
+    pub loss: LossKind,
+    /// Seed of every random number in the run. Default 0.
+    pub seed: u64,
+    /// Worker threads for tensor ops; 0 = all cores. Default 0.
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            steps: 3000,
+            batch_size: 64,
+            d_steps: 1,
+            g_steps: 1,
+            loss: LossKind::NonSaturating,
+            seed: 0,
+            threads: 0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+}
+
+/// One optimiser (`[optim.g]` or `[optim.d]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimizerConfig {
+    /// "adam". Default "adam".
+    pub kind: OptimizerKind,
+    /// Learning rate. Default 0.0002.
+    pub lr: f64,
+    /// Adam β₁. Default 0.5.
+    pub beta1: f64,
+    /// Adam β₂. Default 0.999.
+    pub beta2: f64,
+    /// Adam ε. Default 1e-8.
+    pub eps: f64,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// The generator's optimiser.
+    pub g: OptimizerConfig,
+    /// The discriminator's optimiser.
+    pub d: OptimizerConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Write a metrics.csv row every this many iterations. Default 1.
+    pub every: u64,
+    /// Write samples/step_XXXXXX.png every this many iterations (and at the end). Default 250.
+    pub sample_every: u64,
+    /// Images in each sample grid (from one fixed noise batch). Default 64.
+    pub grid: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            every: 1,
+            sample_every: 250,
+            grid: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Save a checkpoint every this many iterations (and at the end). Default 500.
+    pub every: u64,
+    /// How many checkpoints to keep (the newest). Default 3.
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            every: 500,
+            keep: 3,
+        }
+    }
+}
+
+impl Config {
+    /// Parse and check a TOML text, applying `--set` style overrides (`section.key=value`).
+    pub fn from_toml_str(text: &str, origin: &str, overrides: &[String]) -> Result<Config> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| format!(" line {}:", text[..s.start].lines().count().max(1)))
+                .unwrap_or_default();
+            Error::Config(format!("{origin}:{line} {}", e.message().trim()))
+        })?;
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        let cfg: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+                let path = e.path().to_string();
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!(" {path}:")
+                };
+                Error::Config(format!("{origin}:{at} {}", e.inner().message().trim()))
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Read a config file (see [`Config::from_toml_str`]).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Config> {
+        let text = std::fs::read_to_string(path).at(path)?;
+        Config::from_toml_str(&text, &path.display().to_string(), overrides)
+    }
+
+    /// The resolved config as TOML, every field written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a Config always serialises")
+    }
+
+    /// SHA-256 of the resolved config, stored in checkpoints.
+    pub fn hash(&self) -> String {
+        hex(&Sha256::digest(self.to_toml().as_bytes()))
+    }
+
+    /// Check value ranges and combinations; the error says what to change.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let (m, d, t) = (&self.model, &self.data, &self.train);
+        if m.z_dim == 0 || m.g_width == 0 || m.d_width == 0 || m.mlp_hidden == 0 {
+            return bad("model.z_dim, g_width, d_width and mlp_hidden must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&m.d_dropout) {
+            return bad(format!(
+                "model.d_dropout = {} must be in [0, 1)",
+                m.d_dropout
+            ));
+        }
+        if d.channels != 1 && d.channels != 3 {
+            return bad(format!(
+                "data.channels = {} must be 1 (grayscale) or 3 (RGB)",
+                d.channels
+            ));
+        }
+        match m.arch {
+            Arch::Dcgan28 if d.image_size != 28 => {
+                return bad(format!(
+                    "model.arch = \"dcgan28\" needs data.image_size = 28 (got {}); use \"dcgan64\" for other sizes",
+                    d.image_size
+                ));
+            }
+            Arch::Dcgan64 if d.image_size < 32 || !d.image_size.is_power_of_two() => {
+                return bad(format!(
+                    "model.arch = \"dcgan64\" needs data.image_size to be a power of two ≥ 32 (got {})",
+                    d.image_size
+                ));
+            }
+            _ => {}
+        }
+        if d.image_size == 0 || d.image_size > 1024 {
+            return bad(format!(
+                "data.image_size = {} must be in 1..=1024",
+                d.image_size
+            ));
+        }
+        if matches!(d.dataset, DatasetKind::Idx | DatasetKind::Folder) && d.path.is_none() {
+            return bad(format!(
+                "data.dataset = \"{}\" needs data.path",
+                if d.dataset == DatasetKind::Idx {
+                    "idx"
+                } else {
+                    "folder"
+                }
+            ));
+        }
+        if t.steps == 0 || t.batch_size == 0 || t.d_steps == 0 || t.g_steps == 0 {
+            return bad("train.steps, batch_size, d_steps and g_steps must be at least 1".into());
+        }
+        for (name, o) in [("g", &self.optim.g), ("d", &self.optim.d)] {
+            if !(o.lr > 0.0 && o.lr.is_finite()) {
+                return bad(format!(
+                    "optim.{name}.lr = {} must be a positive number",
+                    o.lr
+                ));
+            }
+            if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+                return bad(format!("optim.{name}.beta1 and beta2 must be in [0, 1)"));
+            }
+            if !(o.eps > 0.0) {
+                return bad(format!("optim.{name}.eps must be positive"));
+            }
+        }
+        if self.log.every == 0 || self.log.sample_every == 0 || self.checkpoint.every == 0 {
+            return bad(
+                "log.every, log.sample_every and checkpoint.every must be at least 1".into(),
+            );
+        }
+        if self.log.grid == 0 || self.checkpoint.keep == 0 {
+            return bad("log.grid and checkpoint.keep must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// Lower-case hexadecimal of bytes.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Apply one `section.key=value` override. The value is read as a TOML value when it parses
+/// as one (numbers, booleans, quoted strings, arrays) and as a bare string otherwise.
+fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    let (key, raw) = item.split_once('=').ok_or_else(|| {
+        Error::Config(format!(
+            "--set {item:?}: expected section.key=value, e.g. train.steps=300"
+        ))
+    })?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::Config(format!("--set {item:?}: empty key segment")));
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+    let (last, sections) = parts.split_last().expect("split yields one part at least");
+    let mut cur = table;
+    for s in sections {
+        let entry = cur
+            .entry(s.to_string())
+            .or_insert_with(|| toml::Value::Table(Default::default()));
+        cur = entry.as_table_mut().ok_or_else(|| {
+            Error::Config(format!("--set {item:?}: `{s}` is a value, not a section"))
+        })?;
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str, sets: &[&str]) -> String {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::from_toml_str(text, "t.toml", &sets)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(
+            Config::from_toml_str("", "x", &[]).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn shipped_default_config_is_the_default() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/dcgan-fashion.toml");
+        assert_eq!(Config::load(&p, &[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn every_shipped_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                // Folder configs point at data the test machine lacks; parsing must still work.
+                Config::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 2);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_the_valid_ones() {
+        let e = err("[optim.g]\nlrr = 0.1\n", &[]);
+        assert!(
+            e.contains("optim.g") && e.contains("lrr") && e.contains("`lr`"),
+            "{e}"
+        );
+        let e = err("[trian]\nsteps = 3\n", &[]);
+        assert!(e.contains("trian") && e.contains("`train`"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line() {
+        let e = err("[train]\nsteps = = 3\n", &[]);
+        assert!(e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_checked() {
+        let c = Config::from_toml_str(
+            "",
+            "x",
+            &[
+                "train.steps=7".into(),
+                "model.arch=mlp".into(),
+                "optim.d.lr=1e-3".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.train.steps, c.model.arch, c.optim.d.lr),
+            (7, Arch::Mlp, 1e-3)
+        );
+        let e = err("", &["train.stesp=3"]);
+        assert!(e.contains("stesp"), "{e}");
+        let e = err("", &["train.steps"]);
+        assert!(e.contains("section.key=value"), "{e}");
+        let e = err("", &["train.steps=\"many\""]);
+        assert!(e.contains("train.steps"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        assert!(err("", &["optim.g.lr=-1"]).contains("optim.g.lr"));
+        assert!(err("", &["train.d_steps=0"]).contains("d_steps"));
+        assert!(err("", &["model.arch=dcgan64", "data.image_size=48"]).contains("power of two"));
+        assert!(err("", &["data.image_size=32"]).contains("dcgan28"));
+        assert!(err("", &["data.channels=2"]).contains("channels"));
+        assert!(err("", &["data.dataset=folder"]).contains("data.path"));
+    }
+
+    #[test]
+    fn resolved_config_round_trips_and_hash_is_stable() {
+        let c = Config::default();
+        let back = Config::from_toml_str(&c.to_toml(), "x", &[]).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.hash(), c.hash());
+        let mut d = c.clone();
+        d.train.seed = 1;
+        assert_ne!(d.hash(), c.hash());
+    }
+}

@@ -1,0 +1,30 @@
+//! gankit: train, stabilise, evaluate and compare Generative Adversarial Networks.
+//!
+//! The engine behind the `gankit` command, usable as a library. Start at [`train::Session`]:
+//!
+//! ```no_run
+//! use gankit::{config::Config, train::{RunDir, Session, Silent}};
+//! let cfg = Config::from_toml_str("[train]\nsteps = 10", "inline", &[]).unwrap();
+//! let mut run = Session::start(cfg, RunDir::new("runs/demo"), &candle_core::Device::Cpu).unwrap();
+//! run.run(&mut Silent, &Default::default()).unwrap();
+//! ```
+//!
+//! See docs/ARCHITECTURE.md for the module map and the path of one training step.
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+mod error;
+mod fsutil;
+pub mod losses;
+pub mod models;
+pub mod nets;
+pub mod nn;
+pub mod objectives;
+pub mod optim;
+pub mod report;
+pub mod rng;
+pub mod sample;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,141 @@
+//! Seed 000's DCGAN, for any power-of-two image size S ≥ 32 (64 in the seed).
+//!
+//! G: z → FC(8w·(S/16)²) → BN → ReLU → 4 × [ConvT 5×5 stride 2: 8w→4w→2w→w→C],
+//!    BN + ReLU after the first three, tanh after the last.
+//! D: 4 × [Conv 5×5 stride 2: C→w→2w→4w→8w], BN after all but the first, LeakyReLU(0.2)
+//!    after each, then FC → 1. With w = 64 these are the seed's 512/256/128/64 tables.
+//! Padding 2 (and output padding 1 for the transposed convs) halves / doubles each side
+//! exactly, like TensorFlow's "SAME" padding the seed's code used.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::{DOutput, Discriminator, Generator, ImageShape};
+use crate::nn::{
+    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
+    conv2d, dcgan_init, leaky_relu, linear,
+};
+
+const K5S2: Conv2dConfig = Conv2dConfig {
+    kernel: 5,
+    stride: 2,
+    padding: 2,
+    output_padding: 1,
+    bias: true,
+};
+const K5S2_NO_BIAS: Conv2dConfig = Conv2dConfig {
+    bias: false,
+    ..K5S2
+};
+
+pub struct Dcgan64Generator {
+    fc: Linear,
+    bn0: BatchNorm,
+    deconvs: Vec<ConvTranspose2d>,
+    bns: Vec<BatchNorm>,
+    width: usize,
+    base: usize,
+}
+
+pub fn generator(
+    z_dim: usize,
+    w: usize,
+    shape: ImageShape,
+    vb: VarBuilder,
+) -> Result<Dcgan64Generator> {
+    let base = shape.size / 16;
+    let chans = [8 * w, 4 * w, 2 * w, w, shape.channels];
+    let mut deconvs = Vec::new();
+    let mut bns = Vec::new();
+    for i in 0..4 {
+        let last = i == 3;
+        let cfg = if last { K5S2 } else { K5S2_NO_BIAS };
+        deconvs.push(conv_transpose2d(
+            chans[i],
+            chans[i + 1],
+            cfg,
+            vb.pp(format!("deconv{}", i + 1)),
+        )?);
+        if !last {
+            bns.push(batch_norm(
+                chans[i + 1],
+                Default::default(),
+                vb.pp(format!("bn{}", i + 1)),
+            )?);
+        }
+    }
+    Ok(Dcgan64Generator {
+        fc: linear(z_dim, 8 * w * base * base, false, dcgan_init(), vb.pp("fc"))?,
+        bn0: batch_norm(8 * w * base * base, Default::default(), vb.pp("bn0"))?,
+        deconvs,
+        bns,
+        width: w,
+        base,
+    })
+}
+
+impl Generator for Dcgan64Generator {
+    fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let b = z.dim(0)?;
+        let h = self.bn0.forward(&self.fc.forward(z)?, mode)?.relu()?;
+        let mut h = h.reshape((b, 8 * self.width, self.base, self.base))?;
+        for (i, deconv) in self.deconvs.iter().enumerate() {
+            h = deconv.forward(&h)?;
+            h = match self.bns.get(i) {
+                Some(bn) => bn.forward(&h, mode)?.relu()?,
+                None => h.tanh()?,
+            };
+        }
+        Ok(h)
+    }
+}
+
+pub struct Dcgan64Discriminator {
+    convs: Vec<Conv2d>,
+    bns: Vec<BatchNorm>,
+    fc: Linear,
+}
+
+pub fn discriminator(w: usize, shape: ImageShape, vb: VarBuilder) -> Result<Dcgan64Discriminator> {
+    let chans = [shape.channels, w, 2 * w, 4 * w, 8 * w];
+    let mut convs = Vec::new();
+    let mut bns = Vec::new();
+    for i in 0..4 {
+        let cfg = if i == 0 { K5S2 } else { K5S2_NO_BIAS };
+        convs.push(conv2d(
+            chans[i],
+            chans[i + 1],
+            cfg,
+            vb.pp(format!("conv{}", i + 1)),
+        )?);
+        if i > 0 {
+            bns.push(batch_norm(
+                chans[i + 1],
+                Default::default(),
+                vb.pp(format!("bn{}", i + 1)),
+            )?);
+        }
+    }
+    let side = shape.size / 16;
+    Ok(Dcgan64Discriminator {
+        convs,
+        bns,
+        fc: linear(8 * w * side * side, 1, true, dcgan_init(), vb.pp("fc"))?,
+    })
+}
+
+impl Discriminator for Dcgan64Discriminator {
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
+        let mut h = x.clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            h = conv.forward(&h)?;
+            if i > 0 {
+                h = self.bns[i - 1].forward(&h, mode)?;
+            }
+            h = leaky_relu(&h, 0.2)?;
+        }
+        let features = h.flatten_from(1)?;
+        let logits = self.fc.forward(&features)?.squeeze(1)?;
+        Ok(DOutput { logits, features })
+    }
+}

@@ -1,0 +1,104 @@
+//! Seed 004's vanilla GAN: four linear layers on each side with LeakyReLU(0.2).
+//!
+//! G: z → h → 2h → 4h → C·S·S, tanh (h = 256: 256 → 512 → 1024 → 784 for MNIST).
+//! D: C·S·S → 4h → 2h → h → 1 (a logit: the sigmoid lives in the loss), with optional
+//! dropout after each hidden layer (seed 004 found it helps against collapse).
+//! Weights use PyTorch's default `nn.Linear` initialisation, U(±1/√fan_in).
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use super::{DOutput, Discriminator, Generator, ImageShape};
+use crate::nn::{Dropout, Linear, Mode, leaky_relu};
+
+fn torch_linear(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
+    let bound = 1.0 / (i as f64).sqrt();
+    let weight = vb.get_with_hints(
+        (o, i),
+        "weight",
+        Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    let bias = vb.get_with_hints(
+        o,
+        "bias",
+        Init::Uniform {
+            lo: -bound,
+            up: bound,
+        },
+    )?;
+    Ok(Linear::from_parts(weight, Some(bias)))
+}
+
+pub struct MlpGenerator {
+    layers: Vec<Linear>,
+    shape: ImageShape,
+}
+
+pub fn generator(
+    z_dim: usize,
+    h: usize,
+    shape: ImageShape,
+    vb: VarBuilder,
+) -> Result<MlpGenerator> {
+    let dims = [z_dim, h, 2 * h, 4 * h, shape.numel()];
+    let layers = (0..4)
+        .map(|i| torch_linear(dims[i], dims[i + 1], vb.pp(format!("fc{}", i + 1))))
+        .collect::<Result<_>>()?;
+    Ok(MlpGenerator { layers, shape })
+}
+
+impl Generator for MlpGenerator {
+    fn forward(&self, z: &Tensor, _mode: &mut Mode) -> Result<Tensor> {
+        let mut h = z.clone();
+        for (i, l) in self.layers.iter().enumerate() {
+            h = l.forward(&h)?;
+            h = if i < 3 {
+                leaky_relu(&h, 0.2)?
+            } else {
+                h.tanh()?
+            };
+        }
+        let s = self.shape;
+        h.reshape((z.dim(0)?, s.channels, s.size, s.size))
+    }
+}
+
+pub struct MlpDiscriminator {
+    layers: Vec<Linear>,
+    dropout: Dropout,
+}
+
+pub fn discriminator(
+    h: usize,
+    p: f32,
+    shape: ImageShape,
+    vb: VarBuilder,
+) -> Result<MlpDiscriminator> {
+    let dims = [shape.numel(), 4 * h, 2 * h, h, 1];
+    let layers = (0..4)
+        .map(|i| torch_linear(dims[i], dims[i + 1], vb.pp(format!("fc{}", i + 1))))
+        .collect::<Result<_>>()?;
+    Ok(MlpDiscriminator {
+        layers,
+        dropout: Dropout { p },
+    })
+}
+
+impl Discriminator for MlpDiscriminator {
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
+        let mut h = x.flatten_from(1)?;
+        for l in &self.layers[..3] {
+            h = self
+                .dropout
+                .forward(&leaky_relu(&l.forward(&h)?, 0.2)?, mode)?;
+        }
+        let logits = self.layers[3].forward(&h)?.squeeze(1)?;
+        Ok(DOutput {
+            logits,
+            features: h,
+        })
+    }
+}

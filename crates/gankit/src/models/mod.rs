@@ -1,0 +1,149 @@
+//! Generators and discriminators. Each architecture is a pair of structs built from the
+//! config by [`build`]; the trainer only sees the [`Generator`] and [`Discriminator`] traits.
+
+mod dcgan28;
+mod dcgan64;
+mod mlp;
+
+pub use dcgan28::{Dcgan28Discriminator, Dcgan28Generator};
+pub use dcgan64::{Dcgan64Discriminator, Dcgan64Generator};
+pub use mlp::{MlpDiscriminator, MlpGenerator};
+
+use candle_core::{Result, Tensor};
+
+use crate::config::{Arch, Config};
+use crate::nn::{Mode, ParamStore};
+
+/// Maps noise z (batch, z_dim) to images (batch, C, H, W) in [-1, 1].
+pub trait Generator: Send {
+    fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor>;
+}
+
+/// What a discriminator returns for a batch.
+pub struct DOutput {
+    /// One unbounded score per image (logit or critic value), shape (batch).
+    pub logits: Tensor,
+    /// The activations feeding the last layer, (batch, features): for feature matching.
+    pub features: Tensor,
+}
+
+/// Scores images (batch, C, H, W).
+pub trait Discriminator: Send {
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput>;
+}
+
+/// The image shape the models produce and consume.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub size: usize,
+}
+
+impl ImageShape {
+    pub fn of(cfg: &Config) -> Self {
+        ImageShape {
+            channels: cfg.data.channels,
+            size: cfg.data.image_size,
+        }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.channels * self.size * self.size
+    }
+}
+
+/// Build the generator and discriminator of `cfg`, creating their weights in the two stores
+/// (weights named `g.*` and `d.*` are not used: each network has its own store).
+pub fn build(
+    cfg: &Config,
+    g_store: &ParamStore,
+    d_store: &ParamStore,
+) -> Result<(Box<dyn Generator>, Box<dyn Discriminator>)> {
+    let m = &cfg.model;
+    let shape = ImageShape::of(cfg);
+    let (gvb, dvb) = (g_store.var_builder(), d_store.var_builder());
+    Ok(match m.arch {
+        Arch::Dcgan28 => (
+            Box::new(dcgan28::generator(m.z_dim, m.g_width, shape, gvb)?),
+            Box::new(dcgan28::discriminator(m.d_width, shape, dvb)?),
+        ),
+        Arch::Dcgan64 => (
+            Box::new(dcgan64::generator(m.z_dim, m.g_width, shape, gvb)?),
+            Box::new(dcgan64::discriminator(m.d_width, shape, dvb)?),
+        ),
+        Arch::Mlp => (
+            Box::new(mlp::generator(m.z_dim, m.mlp_hidden, shape, gvb)?),
+            Box::new(mlp::discriminator(m.mlp_hidden, m.d_dropout, shape, dvb)?),
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use candle_core::{DType, Device};
+
+    fn shapes(arch: &str, size: usize, channels: usize) -> (Vec<usize>, Vec<usize>, usize) {
+        let sets = vec![
+            format!("model.arch={arch}"),
+            format!("data.image_size={size}"),
+            format!("data.channels={channels}"),
+            "model.g_width=8".into(),
+            "model.d_width=8".into(),
+            "model.mlp_hidden=16".into(),
+        ];
+        let cfg = Config::from_toml_str("", "t", &sets).unwrap();
+        let gs = ParamStore::new(Rng::new(0, 1), &Device::Cpu);
+        let ds = ParamStore::new(Rng::new(0, 2), &Device::Cpu);
+        let (g, d) = build(&cfg, &gs, &ds).unwrap();
+        let z = Tensor::randn(0f32, 1.0, (3, 100), &Device::Cpu).unwrap();
+        let mut rng = Rng::new(0, 0);
+        let x = g.forward(&z, &mut Mode::Train(&mut rng)).unwrap();
+        let out = d.forward(&x, &mut Mode::Train(&mut rng)).unwrap();
+        let (lo, hi) = (
+            x.min_all().unwrap().to_scalar::<f32>().unwrap(),
+            x.max_all().unwrap().to_scalar::<f32>().unwrap(),
+        );
+        assert!(lo >= -1.0 && hi <= 1.0, "tanh output in [-1, 1]");
+        assert_eq!(out.logits.dtype(), DType::F32);
+        (
+            x.dims().to_vec(),
+            out.logits.dims().to_vec(),
+            out.features.dim(0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn output_shapes_for_several_sizes() {
+        assert_eq!(shapes("dcgan28", 28, 1).0, vec![3, 1, 28, 28]);
+        for (size, c) in [(32, 1), (64, 3), (128, 1)] {
+            let (x, logits, feats) = shapes("dcgan64", size, c);
+            assert_eq!(x, vec![3, c, size, size]);
+            assert_eq!(logits, vec![3]);
+            assert_eq!(feats, 3);
+        }
+        assert_eq!(shapes("mlp", 28, 1).0, vec![3, 1, 28, 28]);
+        assert_eq!(shapes("mlp", 16, 3).1, vec![3]);
+    }
+
+    #[test]
+    fn weights_have_readable_names() {
+        let cfg = Config::from_toml_str(
+            "",
+            "t",
+            &["model.arch=dcgan64".into(), "data.image_size=64".into()],
+        )
+        .unwrap();
+        let gs = ParamStore::new(Rng::new(0, 1), &Device::Cpu);
+        let ds = ParamStore::new(Rng::new(0, 2), &Device::Cpu);
+        build(&cfg, &gs, &ds).unwrap();
+        let g: Vec<String> = gs.vars().keys().cloned().collect();
+        assert!(g.contains(&"fc.weight".to_string()), "{g:?}");
+        assert!(g.contains(&"deconv1.weight".to_string()), "{g:?}");
+        assert!(g.contains(&"bn1.running_mean".to_string()), "{g:?}");
+        let d = ds.tensors();
+        assert_eq!(d["conv4.weight"].dims(), &[512, 256, 5, 5]);
+        assert_eq!(d["fc.weight"].dims(), &[1, 512 * 4 * 4]);
+    }
+}

@@ -1,0 +1,81 @@
+//! The generator and discriminator of a run with their parameters and optimisers, and the
+//! conversion of all of it to and from checkpoint tensors.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use crate::Result;
+use crate::config::Config;
+use crate::models::{self, Discriminator, Generator};
+use crate::nn::ParamStore;
+use crate::optim::Adam;
+use crate::rng::{Rng, stream};
+
+/// The two networks, their parameters and their optimisers.
+pub struct Nets {
+    pub g: Box<dyn Generator>,
+    pub d: Box<dyn Discriminator>,
+    pub g_params: ParamStore,
+    pub d_params: ParamStore,
+    pub opt_g: Adam,
+    pub opt_d: Adam,
+    pub z_dim: usize,
+    pub device: Device,
+}
+
+impl Nets {
+    /// Build and initialise both networks for `cfg`, seeded by `cfg.train.seed`.
+    pub fn build(cfg: &Config, device: &Device) -> Result<Nets> {
+        let seed = cfg.train.seed;
+        let g_params = ParamStore::new(Rng::new(seed, stream::INIT_G), device);
+        let d_params = ParamStore::new(Rng::new(seed, stream::INIT_D), device);
+        let (g, d) = models::build(cfg, &g_params, &d_params)?;
+        let opt_g = Adam::new(g_params.trainable(), &cfg.optim.g)?;
+        let opt_d = Adam::new(d_params.trainable(), &cfg.optim.d)?;
+        Ok(Nets {
+            g,
+            d,
+            g_params,
+            d_params,
+            opt_g,
+            opt_d,
+            z_dim: cfg.model.z_dim,
+            device: device.clone(),
+        })
+    }
+
+    /// A batch of noise z ~ N(0, I), (n, z_dim), drawn from `rng`.
+    pub fn noise(&self, rng: &mut Rng, n: usize) -> Result<Tensor> {
+        let v = rng.normal_vec(n * self.z_dim, 0.0, 1.0);
+        Ok(Tensor::from_vec(v, (n, self.z_dim), &self.device)?)
+    }
+
+    /// Everything to checkpoint, by file name (see `checkpoint::TENSOR_FILES`).
+    pub fn checkpoint_tensors(&self) -> Result<Vec<(&'static str, HashMap<String, Tensor>)>> {
+        Ok(vec![
+            ("g.safetensors", self.g_params.tensors()),
+            ("d.safetensors", self.d_params.tensors()),
+            ("opt_g.safetensors", self.opt_g.state()?),
+            ("opt_d.safetensors", self.opt_d.state()?),
+        ])
+    }
+
+    /// Restore what [`Nets::checkpoint_tensors`] saved.
+    pub fn restore(&mut self, files: &HashMap<String, HashMap<String, Tensor>>) -> Result<()> {
+        let get = |f: &str| {
+            files
+                .get(f)
+                .ok_or_else(|| crate::Error::Run(format!("checkpoint lacks {f}")))
+        };
+        self.g_params
+            .assign(get("g.safetensors")?, "g.safetensors")?;
+        self.d_params
+            .assign(get("d.safetensors")?, "d.safetensors")?;
+        self.opt_g
+            .load_state(get("opt_g.safetensors")?, "opt_g.safetensors")?;
+        self.opt_d
+            .load_state(get("opt_d.safetensors")?, "opt_d.safetensors")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,32 @@
+//! Neural-network building blocks: the seeded parameter store and the layers the models use.
+//!
+//! Every layer is written from differentiable tensor ops (no fused candle-nn op that would
+//! silently stop gradients), so the second backward pass of a gradient penalty goes through.
+
+mod activation;
+mod batch_norm;
+mod layers;
+pub mod store;
+
+pub use activation::{Dropout, leaky_relu};
+pub use batch_norm::{BatchNorm, BatchNormConfig, batch_norm};
+pub use layers::{
+    Conv2d, Conv2dConfig, ConvTranspose2d, Linear, conv_transpose2d, conv2d, dcgan_init, linear,
+};
+pub use store::ParamStore;
+
+use crate::rng::Rng;
+
+/// Whether a forward pass trains (batch statistics, dropout on) or evaluates.
+pub enum Mode<'a> {
+    /// Training: batch norm uses and updates batch statistics; dropout draws masks from the RNG.
+    Train(&'a mut Rng),
+    /// Evaluation: batch norm uses running statistics; dropout is the identity.
+    Eval,
+}
+
+impl Mode<'_> {
+    pub fn is_train(&self) -> bool {
+        matches!(self, Mode::Train(_))
+    }
+}

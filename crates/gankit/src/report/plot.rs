@@ -1,0 +1,137 @@
+//! The loss-curve PNG, rendered from metrics.csv with plotters.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::{Error, Result};
+
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // The font is embedded and valid; failure would only lose the labels.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Moving average over a window of `w` points (for readability of noisy GAN losses).
+fn smooth(y: &[f64], w: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(y.len());
+    let mut sum = 0.0;
+    for i in 0..y.len() {
+        sum += y[i];
+        if i >= w {
+            sum -= y[i - w];
+        }
+        out.push(sum / (i + 1).min(w) as f64);
+    }
+    out
+}
+
+/// Plot `series` (name, values) against `steps` into a PNG at `path`: raw values faint,
+/// a moving average on top.
+pub fn loss_curves(
+    path: &Path,
+    title: &str,
+    steps: &[f64],
+    series: &[(&str, Vec<f64>)],
+) -> Result<()> {
+    register_font();
+    let err = |e: String| Error::Run(format!("cannot draw {}: {e}", path.display()));
+    let (w, h) = (900u32, 500u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+        let x_max = steps.last().copied().unwrap_or(1.0).max(1.0);
+        let all = series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|v| v.is_finite());
+        let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        let (lo, hi) = if lo.is_finite() {
+            (lo.min(0.0), hi.max(lo + 1e-3))
+        } else {
+            (0.0, 1.0)
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..x_max, lo..hi * 1.05)
+            .map_err(|e| err(e.to_string()))?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration")
+            .y_desc("loss")
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        let window = (steps.len() / 50).max(1);
+        for (i, (name, ys)) in series.iter().enumerate() {
+            let color = Palette99::pick(i);
+            let pts = || {
+                steps
+                    .iter()
+                    .copied()
+                    .zip(ys.iter().copied())
+                    .filter(|(_, y)| y.is_finite())
+            };
+            chart
+                .draw_series(LineSeries::new(pts(), color.mix(0.25)))
+                .map_err(|e| err(e.to_string()))?;
+            let smoothed = smooth(ys, window);
+            chart
+                .draw_series(LineSeries::new(
+                    steps
+                        .iter()
+                        .copied()
+                        .zip(smoothed)
+                        .filter(|(_, y)| y.is_finite()),
+                    color.stroke_width(2),
+                ))
+                .map_err(|e| err(e.to_string()))?
+                .label(*name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(e.to_string()))?;
+        root.present().map_err(|e| err(e.to_string()))?;
+    }
+    let img = image::RgbImage::from_raw(w, h, buf).expect("buffer sized for the image");
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .map_err(|e| err(e.to_string()))?;
+    crate::fsutil::write_atomic(path, &png)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoothing_is_a_trailing_mean() {
+        assert_eq!(smooth(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn draws_a_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("loss.png");
+        let steps: Vec<f64> = (1..=100).map(|s| s as f64).collect();
+        let a: Vec<f64> = steps.iter().map(|s| (s / 10.0).sin() + 1.0).collect();
+        loss_curves(&p, "test", &steps, &[("d_loss", a.clone()), ("g_loss", a)]).unwrap();
+        let img = image::open(&p).unwrap();
+        assert_eq!((img.width(), img.height()), (900, 500));
+    }
+}

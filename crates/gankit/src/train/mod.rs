@@ -1,0 +1,356 @@
+//! The training loop, generic over the objective.
+//!
+//! One iteration: `d_steps` times { next real batch → `Objective::d_step` }, then `g_steps`
+//! times `Objective::g_step`; then logging, sample grids and checkpoints on their schedules.
+//! A [`Session`] is created by [`Session::start`] (a new run) or [`Session::resume`] (from the
+//! newest checkpoint of a run), and [`Session::run`] drives it to the end or until `stop` is
+//! raised, which saves a checkpoint first.
+
+mod run_dir;
+
+pub use run_dir::{RunDir, default_name};
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint::{self, CheckpointState};
+use crate::config::Config;
+use crate::data::{self, Batcher, ImageSet};
+use crate::nets::Nets;
+use crate::nn::Mode;
+use crate::objectives::{self, Objective};
+use crate::report::{grid, metrics, metrics::MetricsLog, plot};
+use crate::rng::{Rng, stream};
+use crate::{Error, Result};
+
+/// What the loop tells its caller (a progress bar, a log, a test).
+pub trait Observer {
+    /// Once, before the first iteration.
+    fn started(&mut self, _info: &RunInfo) {}
+    /// After every iteration, with that iteration's statistics.
+    fn iteration(&mut self, _step: u64, _stats: &[(&'static str, f64)]) {}
+    /// A notable event (checkpoint written, sample grid, ...).
+    fn note(&mut self, _msg: &str) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// Facts about a run, given to [`Observer::started`].
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub run_dir: std::path::PathBuf,
+    pub data_source: String,
+    pub images: usize,
+    pub start_step: u64,
+    pub total_steps: u64,
+    pub g_params: usize,
+    pub d_params: usize,
+}
+
+/// How [`Session::run`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All `train.steps` iterations are done.
+    Finished,
+    /// `stop` was raised; a checkpoint was written at this step.
+    Stopped(u64),
+}
+
+/// A run in progress.
+pub struct Session {
+    cfg: Config,
+    dir: RunDir,
+    nets: Nets,
+    objective: Box<dyn Objective>,
+    data: Arc<ImageSet>,
+    batcher: Batcher,
+    rng: Rng,
+    fixed_noise: Tensor,
+    metrics: MetricsLog,
+    step: u64,
+    elapsed_s: f64,
+}
+
+fn metric_columns(objective: &dyn Objective) -> Vec<String> {
+    let mut cols: Vec<String> = metrics::BASE_COLUMNS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    cols.extend(objective.columns().iter().map(|s| s.to_string()));
+    cols.push(metrics::WALL_COLUMN.to_string());
+    cols
+}
+
+impl Session {
+    /// Start a new run of `cfg` in `dir` (created; must not hold a run already).
+    pub fn start(cfg: Config, dir: RunDir, device: &Device) -> Result<Session> {
+        cfg.validate()?;
+        let data = Arc::new(data::load(&cfg.data)?);
+        dir.create(&cfg)?;
+        let nets = Nets::build(&cfg, device)?;
+        let rng = Rng::new(cfg.train.seed, stream::NOISE);
+        Self::assemble(cfg, dir, nets, data, 0, 0, rng, 0.0, None)
+    }
+
+    /// Continue the run in `dir` from its newest checkpoint.
+    pub fn resume(dir: RunDir, device: &Device) -> Result<Session> {
+        let cfg = dir.load_config()?;
+        let loaded = checkpoint::load(&dir.checkpoints(), None, device)?;
+        let st = &loaded.state;
+        if st.config_hash != cfg.hash() {
+            return Err(Error::Run(format!(
+                "{} was changed after the run started (its hash no longer matches checkpoint {}); restore it or start a new run",
+                dir.config().display(),
+                loaded.path.display()
+            )));
+        }
+        let data = Arc::new(data::load(&cfg.data)?);
+        let mut nets = Nets::build(&cfg, device)?;
+        nets.restore(&loaded.tensors)?;
+        let rng = Rng::from_state(&st.rng)?;
+        let (step, batches, elapsed) = (st.step, st.batches, st.elapsed_s);
+        Self::assemble(
+            cfg,
+            dir,
+            nets,
+            data,
+            step,
+            batches,
+            rng,
+            elapsed,
+            Some(step),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        cfg: Config,
+        dir: RunDir,
+        nets: Nets,
+        data: Arc<ImageSet>,
+        step: u64,
+        batches: u64,
+        rng: Rng,
+        elapsed_s: f64,
+        keep_metrics_through: Option<u64>,
+    ) -> Result<Session> {
+        if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
+            return Err(Error::Data(
+                "loaded images do not match data.channels / image_size".into(),
+            ));
+        }
+        let seed = cfg.train.seed;
+        let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, batches)?;
+        let objective = objectives::build(&cfg);
+        let fixed_noise = nets.noise(&mut Rng::new(seed, stream::FIXED_NOISE), cfg.log.grid)?;
+        let metrics = MetricsLog::open(
+            &dir.metrics(),
+            metric_columns(objective.as_ref()),
+            keep_metrics_through,
+        )?;
+        Ok(Session {
+            cfg,
+            dir,
+            nets,
+            objective,
+            data,
+            batcher,
+            rng,
+            fixed_noise,
+            metrics,
+            step,
+            elapsed_s,
+        })
+    }
+
+    /// Iterations completed.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn nets(&self) -> &Nets {
+        &self.nets
+    }
+
+    pub fn run_dir(&self) -> &RunDir {
+        &self.dir
+    }
+
+    fn real_tensor(&self, images: Vec<f32>) -> Result<Tensor> {
+        let (b, c, s) = (
+            self.cfg.train.batch_size,
+            self.cfg.data.channels,
+            self.cfg.data.image_size,
+        );
+        Ok(Tensor::from_vec(images, (b, c, s, s), &self.nets.device)?)
+    }
+
+    /// One iteration; returns its statistics (in the objective's column order).
+    fn iterate(&mut self) -> Result<(Vec<(&'static str, f64)>, u64)> {
+        let t = &self.cfg.train;
+        let (d_steps, g_steps, batch) = (t.d_steps, t.g_steps, t.batch_size);
+        let mut stats: Vec<(&'static str, f64)> = Vec::new();
+        let mut epoch = 0;
+        for _ in 0..d_steps {
+            let b = self.batcher.next_batch();
+            epoch = b.epoch;
+            let real = self.real_tensor(b.images)?;
+            merge(
+                &mut stats,
+                self.objective
+                    .d_step(&mut self.nets, &real, &mut self.rng)?,
+                d_steps,
+            );
+        }
+        for _ in 0..g_steps {
+            merge(
+                &mut stats,
+                self.objective
+                    .g_step(&mut self.nets, batch, &mut self.rng)?,
+                g_steps,
+            );
+        }
+        if let Some((name, v)) = stats.iter().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::Diverged(format!(
+                "{name} = {v} at iteration {}; the last good checkpoint is kept in {} (lower the learning rates or change the objective)",
+                self.step + 1,
+                self.dir.checkpoints().display()
+            )));
+        }
+        Ok((stats, epoch))
+    }
+
+    /// Train until `train.steps` iterations are done or `stop` is raised.
+    pub fn run(&mut self, observer: &mut dyn Observer, stop: &Arc<AtomicBool>) -> Result<Outcome> {
+        observer.started(&RunInfo {
+            run_dir: self.dir.root.clone(),
+            data_source: self.data.source.clone(),
+            images: self.data.len,
+            start_step: self.step,
+            total_steps: self.cfg.train.steps,
+            g_params: self.nets.g_params.num_params(),
+            d_params: self.nets.d_params.num_params(),
+        });
+        if self.step == 0 {
+            self.write_samples()?;
+        }
+        let images_per_iter = (self.cfg.train.batch_size * self.cfg.train.d_steps) as f64;
+        while self.step < self.cfg.train.steps {
+            let t0 = Instant::now();
+            let (stats, epoch) = self.iterate()?;
+            let dt = t0.elapsed().as_secs_f64();
+            self.elapsed_s += dt;
+            self.step += 1;
+            observer.iteration(self.step, &stats);
+            if self.step % self.cfg.log.every == 0 {
+                let mut row = vec![
+                    self.step as f64,
+                    epoch as f64,
+                    images_per_iter / dt.max(1e-9),
+                ];
+                for name in self.objective.columns() {
+                    row.push(
+                        stats
+                            .iter()
+                            .find(|(k, _)| *k == name)
+                            .map_or(f64::NAN, |(_, v)| *v),
+                    );
+                }
+                row.push(self.elapsed_s);
+                self.metrics.write(&row)?;
+            }
+            let last = self.step == self.cfg.train.steps;
+            if self.step % self.cfg.log.sample_every == 0 || last {
+                self.write_samples()?;
+            }
+            let stopping = stop.load(Ordering::SeqCst);
+            if self.step % self.cfg.checkpoint.every == 0 || last || stopping {
+                let path = self.save_checkpoint()?;
+                observer.note(&format!("checkpoint {}", path.display()));
+            }
+            if stopping && !last {
+                return Ok(Outcome::Stopped(self.step));
+            }
+        }
+        Ok(Outcome::Finished)
+    }
+
+    /// Write a checkpoint of the current state (and redraw the loss curves).
+    pub fn save_checkpoint(&mut self) -> Result<std::path::PathBuf> {
+        self.metrics.sync()?;
+        self.draw_loss_curves()?;
+        let state = CheckpointState {
+            step: self.step,
+            batches: self.batcher.position(),
+            rng: self.rng.state(self.cfg.train.seed),
+            elapsed_s: self.elapsed_s,
+            config_hash: self.cfg.hash(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            files: Default::default(),
+        };
+        checkpoint::save(
+            &self.dir.checkpoints(),
+            state,
+            &self.nets.checkpoint_tensors()?,
+            self.cfg.checkpoint.keep,
+        )
+    }
+
+    fn write_samples(&mut self) -> Result<()> {
+        let x = self.nets.g.forward(&self.fixed_noise, &mut Mode::Eval)?;
+        let data = x.flatten_all()?.to_vec1::<f32>()?;
+        let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
+        grid::write_png(
+            &self.dir.sample_grid(self.step),
+            &data,
+            self.cfg.log.grid,
+            c,
+            s,
+        )
+    }
+
+    fn draw_loss_curves(&self) -> Result<()> {
+        let (header, rows) = metrics::read(&self.dir.metrics())?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let col = |name: &str| header.iter().position(|h| h == name);
+        let steps: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+        let series: Vec<(&str, Vec<f64>)> = self
+            .objective
+            .columns()
+            .into_iter()
+            .filter(|n| n.ends_with("_loss"))
+            .filter_map(|n| col(n).map(|i| (n, rows.iter().map(|r| r[i]).collect())))
+            .collect();
+        let title = format!(
+            "{} — {}",
+            self.dir
+                .root
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("run"),
+            "losses"
+        );
+        plot::loss_curves(&self.dir.loss_plot(), &title, &steps, &series)
+    }
+}
+
+/// Accumulate `new` into `acc` as a mean over `n` repetitions (columns keep their order).
+fn merge(acc: &mut Vec<(&'static str, f64)>, new: Vec<(&'static str, f64)>, n: usize) {
+    for (k, v) in new {
+        match acc.iter_mut().find(|(a, _)| *a == k) {
+            Some((_, s)) => *s += v / n as f64,
+            None => acc.push((k, v / n as f64)),
+        }
+    }
+}
