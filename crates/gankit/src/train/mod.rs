@@ -354,3 +354,6 @@ fn merge(acc: &mut Vec<(&'static str, f64)>, new: Vec<(&'static str, f64)>, n: u
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! The real `gankit` binary on small real data (the Fashion-MNIST test split).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gankit(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gankit"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const TINY: [&str; 14] = [
+    "--set",
+    "train.steps=4",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "data.split=test",
+    "--set",
+    "model.g_width=8",
+    "--set",
+    "model.d_width=8",
+    "--set",
+    "log.grid=9",
+    "--set",
+    "checkpoint.every=2",
+];
+
+#[test]
+fn train_sample_and_resume_through_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--name", "r", "--seed", "3"];
+    args.extend(TINY);
+    let o = gankit(&args, tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = tmp.path().join("runs/r");
+    for f in [
+        "config.toml",
+        "metrics.csv",
+        "loss.png",
+        "samples/step_000004.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        std::fs::read_to_string(run.join("config.toml"))
+            .unwrap()
+            .contains("seed = 3")
+    );
+
+    let o = gankit(
+        &["sample", "runs/r", "--n", "5", "--out", "s.npy"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = std::fs::read(tmp.path().join("s.npy")).unwrap();
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    assert!(
+        header.contains("'descr': '<f4'") && header.contains("(5, 1, 28, 28)"),
+        "{header}"
+    );
+    let values: Vec<f32> = b[10 + hlen..]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(values.len(), 5 * 28 * 28);
+    assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
+
+    let o = gankit(
+        &[
+            "sample", "runs/r", "--step", "2", "--n", "4", "--out", "g.png",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(image_dims(&tmp.path().join("g.png")).0 > 0);
+
+    // A finished run resumes to "done" without training further.
+    let o = gankit(&["resume", "runs/r"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("iteration 4"), "{}", stderr(&o));
+}
+
+fn image_dims(p: &Path) -> (u32, u32) {
+    let b = std::fs::read(p).unwrap();
+    assert_eq!(&b[1..4], b"PNG");
+    (
+        u32::from_be_bytes(b[16..20].try_into().unwrap()),
+        u32::from_be_bytes(b[20..24].try_into().unwrap()),
+    )
+}
+
+/// A user error: exit code 2 and one line on stderr naming the problem, no panic.
+fn assert_user_error(args: &[&str], cwd: &Path, needle: &str) {
+    let o = gankit(args, cwd);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+    assert_eq!(
+        e.trim_end().lines().count(),
+        1,
+        "{args:?}: one line expected: {e}"
+    );
+    assert!(e.contains(needle), "{args:?}: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn user_errors_are_one_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[train]\nstesp = 3\n").unwrap();
+    let bad = bad.to_str().unwrap();
+    assert_user_error(
+        &["train", "--config", bad],
+        tmp.path(),
+        "unknown field `stesp`",
+    );
+    assert_user_error(
+        &["train", "--config", "missing.toml"],
+        tmp.path(),
+        "missing.toml",
+    );
+    assert_user_error(
+        &["train", "--set", "optim.g.lr=-1"],
+        tmp.path(),
+        "optim.g.lr",
+    );
+    assert_user_error(
+        &[
+            "train",
+            "--set",
+            "data.dataset=folder",
+            "--set",
+            "data.path=nowhere",
+        ],
+        tmp.path(),
+        "nowhere",
+    );
+    assert_user_error(&["resume", "."], tmp.path(), "not a gankit run directory");
+    assert_user_error(
+        &["sample", ".", "--n", "2", "--out", "x.png"],
+        tmp.path(),
+        "not a gankit run directory",
+    );
+}
+
+#[test]
+fn sample_refuses_unknown_formats_and_datasets_lists_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--name", "r"];
+    args.extend(TINY);
+    args.extend(["--set", "train.steps=1"]);
+    assert!(gankit(&args, tmp.path()).status.success());
+    assert_user_error(
+        &["sample", "runs/r", "--n", "2", "--out", "x.jpg"],
+        tmp.path(),
+        ".png",
+    );
+    assert_user_error(
+        &[
+            "sample", "runs/r", "--step", "9", "--n", "2", "--out", "x.png",
+        ],
+        tmp.path(),
+        "step 9",
+    );
+    let o = gankit(&["datasets"], tmp.path());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("fashion-mnist") && out.contains("folder"),
+        "{out}"
+    );
+    // A second train into the same run directory is refused.
+    assert_user_error(&args, tmp.path(), "gankit resume");
+}

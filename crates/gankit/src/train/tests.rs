@@ -1,0 +1,183 @@
+//! End-to-end tests of the loop on small real data (the Fashion-MNIST test split).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::{Device, Tensor};
+
+use super::*;
+
+fn tiny(steps: u64, extra: &[&str]) -> Config {
+    let mut sets: Vec<String> = vec![
+        format!("train.steps={steps}"),
+        "train.batch_size=16".into(),
+        "data.split=test".into(),
+        "model.g_width=8".into(),
+        "model.d_width=8".into(),
+        "checkpoint.every=3".into(),
+        "log.sample_every=4".into(),
+        "log.grid=16".into(),
+        "train.seed=11".into(),
+    ];
+    sets.extend(extra.iter().map(|s| s.to_string()));
+    Config::from_toml_str("", "test", &sets).unwrap()
+}
+
+/// Raises the stop flag after iteration `at`.
+struct StopAt(u64, Arc<AtomicBool>);
+impl Observer for StopAt {
+    fn iteration(&mut self, step: u64, _: &[(&'static str, f64)]) {
+        if step == self.0 {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+fn bits(map: &HashMap<String, Tensor>) -> Vec<(String, Vec<u32>)> {
+    let mut v: Vec<_> = map
+        .iter()
+        .map(|(k, t)| {
+            let f = t
+                .flatten_all()
+                .unwrap()
+                .to_dtype(candle_core::DType::F32)
+                .unwrap();
+            (
+                k.clone(),
+                f.to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn losses(dir: &RunDir) -> Vec<Vec<u64>> {
+    let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+    let keep: Vec<usize> = (0..h.len())
+        .filter(|&i| h[i] != "images_per_s" && h[i] != "wall_s")
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].to_bits()).collect())
+        .collect()
+}
+
+#[test]
+fn short_run_writes_every_artifact_with_finite_losses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let mut s = Session::start(tiny(8, &[]), dir.clone(), &Device::Cpu).unwrap();
+    assert_eq!(
+        s.run(&mut Silent, &Default::default()).unwrap(),
+        Outcome::Finished
+    );
+    let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(h[..3], ["step", "epoch", "images_per_s"]);
+    assert!(rows.iter().all(|r| r.iter().all(|v| v.is_finite())));
+    for p in [
+        dir.config(),
+        dir.loss_plot(),
+        dir.sample_grid(0),
+        dir.sample_grid(4),
+        dir.sample_grid(8),
+    ] {
+        assert!(p.is_file(), "{} missing", p.display());
+    }
+    assert_eq!(checkpoint::list(&dir.checkpoints()).unwrap(), vec![3, 6, 8]);
+}
+
+#[test]
+fn every_architecture_trains_with_finite_losses() {
+    for arch in [
+        &[
+            "model.arch=mlp",
+            "model.mlp_hidden=16",
+            "model.d_dropout=0.3",
+        ][..],
+        &["model.arch=dcgan64", "data.image_size=32"][..],
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::new(tmp.path().join("run"));
+        let mut s = Session::start(tiny(3, arch), dir.clone(), &Device::Cpu).unwrap();
+        s.run(&mut Silent, &Default::default()).unwrap();
+        let (_, rows) = metrics::read(&dir.metrics()).unwrap();
+        assert_eq!(rows.len(), 3, "{arch:?}");
+        assert!(
+            rows.iter().all(|r| r.iter().all(|v| v.is_finite())),
+            "{arch:?}"
+        );
+    }
+}
+
+#[test]
+fn interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
+    let extra = ["train.g_steps=2"];
+    let tmp = tempfile::tempdir().unwrap();
+    let straight = RunDir::new(tmp.path().join("straight"));
+    Session::start(tiny(7, &extra), straight.clone(), &Device::Cpu)
+        .unwrap()
+        .run(&mut Silent, &Default::default())
+        .unwrap();
+
+    let split = RunDir::new(tmp.path().join("split"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut first = Session::start(tiny(7, &extra), split.clone(), &Device::Cpu).unwrap();
+    // Stop after iteration 4: a checkpoint is written at 3 (schedule) and at 4 (stop).
+    assert_eq!(
+        first.run(&mut StopAt(4, stop.clone()), &stop).unwrap(),
+        Outcome::Stopped(4)
+    );
+    drop(first);
+    // Pretend the process died after writing two more metric rows and a torn one.
+    let mut m = std::fs::read_to_string(split.metrics()).unwrap();
+    m.push_str("5,0,1,1,1,1,1,1\n6,0,1,");
+    std::fs::write(split.metrics(), m).unwrap();
+
+    let mut second = Session::resume(split.clone(), &Device::Cpu).unwrap();
+    assert_eq!(second.step(), 4);
+    assert_eq!(
+        second.run(&mut Silent, &Default::default()).unwrap(),
+        Outcome::Finished
+    );
+
+    let a = checkpoint::load(&straight.checkpoints(), Some(7), &Device::Cpu).unwrap();
+    let b = checkpoint::load(&split.checkpoints(), Some(7), &Device::Cpu).unwrap();
+    for f in checkpoint::TENSOR_FILES {
+        assert!(
+            bits(&a.tensors[f]) == bits(&b.tensors[f]),
+            "{f} differs after resume"
+        );
+    }
+    assert_eq!(a.state.rng, b.state.rng);
+    assert_eq!(a.state.batches, b.state.batches);
+    assert_eq!(
+        losses(&straight),
+        losses(&split),
+        "metrics.csv differs after resume"
+    );
+}
+
+#[test]
+fn resume_refuses_an_edited_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    Session::start(tiny(3, &[]), dir.clone(), &Device::Cpu)
+        .unwrap()
+        .run(&mut Silent, &Default::default())
+        .unwrap();
+    let text = std::fs::read_to_string(dir.config())
+        .unwrap()
+        .replace("seed = 11", "seed = 12");
+    std::fs::write(dir.config(), text).unwrap();
+    let e = Session::resume(dir, &Device::Cpu)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("was changed"), "{e}");
+}
