@@ -14,6 +14,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod kernels;
 mod error;
 mod fsutil;
 pub mod losses;

@@ -1,0 +1,131 @@
+//! Our ops against candle's reference ops (f32, 1e-4 relative) and against central finite
+//! differences (f64), first and second order.
+
+use candle_core::{DType, Device, Tensor, Var};
+
+use super::*;
+
+fn rand(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v = crate::rng::Rng::new(seed, 9).normal_vec(n, 0.0, 1.0);
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+}
+
+fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
+    let a = a.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+    let b = b.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
+    a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+}
+
+/// (n, c_in, c_out, size, k, stride, pad, output_padding), odd sizes included.
+const SHAPES: [(usize, usize, usize, usize, usize, usize, usize, usize); 6] = [
+    (3, 3, 5, 9, 3, 2, 1, 1),
+    (2, 4, 6, 7, 4, 2, 1, 0),
+    (5, 2, 3, 8, 5, 2, 2, 1),
+    (1, 1, 2, 11, 5, 1, 2, 0),
+    (4, 3, 2, 6, 1, 1, 0, 0),
+    (2, 2, 2, 13, 3, 3, 0, 2),
+];
+
+#[test]
+fn forward_and_gradients_match_candles_ops_in_f32() {
+    for (i, &(n, ci, co, size, k, s, p, op)) in SHAPES.iter().enumerate() {
+        let seed = i as u64 * 10;
+        let x = Var::from_tensor(&rand(&[n, ci, size, size], seed, DType::F32)).unwrap();
+        let w = Var::from_tensor(&rand(&[co, ci, k, k], seed + 1, DType::F32)).unwrap();
+        let ours = conv2d(&x, &w, s, p).unwrap();
+        let theirs = x.conv2d(&w, p, s, 1, 1).unwrap();
+        assert!(max_rel(&ours, &theirs) < 1e-4, "conv2d {:?}", SHAPES[i]);
+        let r = rand(ours.dims(), seed + 2, DType::F32);
+        let ga = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&x, &w] {
+            assert!(max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4, "conv2d grad {:?}", SHAPES[i]);
+        }
+
+        // Transposed: input (n, co, size, size), kernel (co, ci, k, k).
+        let xt = Var::from_tensor(&rand(&[n, co, size, size], seed + 3, DType::F32)).unwrap();
+        let ours = conv_transpose2d(&xt, &w, s, p, op.min(s.saturating_sub(1))).unwrap();
+        let theirs = xt.conv_transpose2d(&w, p, op.min(s.saturating_sub(1)), s, 1).unwrap();
+        assert_eq!(ours.dims(), theirs.dims());
+        assert!(max_rel(&ours, &theirs) < 1e-4, "conv_transpose2d {:?}", SHAPES[i]);
+        let r = rand(ours.dims(), seed + 4, DType::F32);
+        let ga = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [&xt, &w] {
+            assert!(max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4, "conv_transpose2d grad {:?}", SHAPES[i]);
+        }
+    }
+}
+
+/// Central differences of `f` at `v` along every 5th coordinate against `grad`.
+fn fd_check(v: &Var, grad: &Tensor, f: &dyn Fn(&Tensor) -> f64) -> f64 {
+    let base = v.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let g = grad.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+    let h = 1e-5;
+    let (mut worst, mut scale) = (0f64, 0f64);
+    for i in (0..base.len()).step_by(5) {
+        let mut p = base.clone();
+        p[i] += h;
+        let fp = f(&Tensor::from_vec(p.clone(), v.dims(), &Device::Cpu).unwrap());
+        p[i] -= 2.0 * h;
+        let fm = f(&Tensor::from_vec(p, v.dims(), &Device::Cpu).unwrap());
+        let num = (fp - fm) / (2.0 * h);
+        worst = worst.max((num - g[i]).abs());
+        scale = scale.max(num.abs());
+    }
+    worst / scale
+}
+
+fn sum(t: Tensor) -> f64 {
+    t.sum_all().unwrap().to_scalar::<f64>().unwrap()
+}
+
+#[test]
+fn second_order_gradients_match_finite_differences_in_f64() {
+    // pen(w) = Σ (∂/∂x Σ conv(x, w)·r)², the shape of a gradient penalty; its gradient with
+    // respect to w needs the backward pass of the backward pass.
+    // SAFETY: tests only read this variable; any value keeps results the same.
+    unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
+    let result = std::thread::spawn(|| {
+        for &(n, ci, co, size, k, s, p, op) in &SHAPES[..4] {
+            let x = Var::from_tensor(&rand(&[n, ci, size, size], 1, DType::F64)).unwrap();
+            let w = Var::from_tensor(&rand(&[co, ci, k, k], 2, DType::F64)).unwrap();
+            let y = conv2d(&x, &w, s, p).unwrap();
+            let r = rand(y.dims(), 3, DType::F64);
+            let gx = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap().get(&x).unwrap().clone();
+            let pen = gx.sqr().unwrap().sum_all().unwrap();
+            let gw = pen.backward().unwrap().get(&w).unwrap().clone();
+            let pen_of = |wv: &Tensor| {
+                let xs = Var::from_tensor(x.as_tensor()).unwrap();
+                let y = conv2d(&xs, wv, s, p).unwrap();
+                let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                sum(g.get(&xs).unwrap().sqr().unwrap())
+            };
+            let err = fd_check(&w, &gw, &pen_of);
+            assert!(err < 1e-6, "conv2d penalty gradient {:?}: {err}", (n, ci, co, size, k, s, p));
+
+            // The same through a transposed convolution (a generator layer), with respect to
+            // its input and its kernel.
+            let op = op.min(s.saturating_sub(1));
+            let xt = Var::from_tensor(&rand(&[n, co, size, size], 4, DType::F64)).unwrap();
+            let yt = conv_transpose2d(&xt, &w, s, p, op).unwrap();
+            let rt = rand(yt.dims(), 5, DType::F64);
+            let first = (&yt * &rt).unwrap().sum_all().unwrap().backward().unwrap();
+            let pen = first.get(&w).unwrap().sqr().unwrap().sum_all().unwrap();
+            let gx2 = pen.backward().unwrap().get(&xt).unwrap().clone();
+            let pen_of_x = |xv: &Tensor| {
+                let ws = Var::from_tensor(w.as_tensor()).unwrap();
+                let y = conv_transpose2d(xv, &ws, s, p, op).unwrap();
+                let g = (y * &rt).unwrap().sum_all().unwrap().backward().unwrap();
+                sum(g.get(&ws).unwrap().sqr().unwrap())
+            };
+            let err = fd_check(&xt, &gx2, &pen_of_x);
+            assert!(err < 1e-6, "filter-gradient second order {:?}: {err}", (n, ci, co, size, k, s, p));
+        }
+    })
+    .join();
+    result.unwrap();
+}
