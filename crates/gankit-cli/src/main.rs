@@ -41,6 +41,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // WGAN-GP's exact penalty differentiates a gradient: candle keeps the graph of backward
+    // passes only when this is set before the first one (it is read once per thread).
+    // SAFETY: the first statement of main, before any other thread exists.
+    unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train(args),

@@ -180,3 +180,45 @@ fn sample_refuses_unknown_formats_and_datasets_lists_sources() {
     // A second train into the same run directory is refused.
     assert_user_error(&args, tmp.path(), "gankit resume");
 }
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_0() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--name", "r"];
+    args.extend(TINY);
+    args.extend([
+        "--set",
+        "train.steps=100000",
+        "--set",
+        "checkpoint.every=100000",
+    ]);
+    let child = Command::new(env!("CARGO_BIN_EXE_gankit"))
+        .args(&args)
+        .current_dir(tmp.path())
+        .env("RAYON_NUM_THREADS", "2")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = tmp.path().join("runs/r/metrics.csv");
+    let t0 = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 4 {
+        assert!(t0.elapsed().as_secs() < 60, "training did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{e}");
+    assert!(
+        e.contains("stopped at iteration") && e.contains("gankit resume"),
+        "{e}"
+    );
+    let ckpts: Vec<_> = std::fs::read_dir(tmp.path().join("runs/r/checkpoints"))
+        .unwrap()
+        .collect();
+    assert_eq!(ckpts.len(), 1, "one checkpoint, written on Ctrl-C");
+}

@@ -14,9 +14,9 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
-pub mod kernels;
 mod error;
 mod fsutil;
+pub mod kernels;
 pub mod losses;
 pub mod models;
 pub mod nets;

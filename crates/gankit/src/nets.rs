@@ -9,7 +9,7 @@ use crate::Result;
 use crate::config::Config;
 use crate::models::{self, Discriminator, Generator};
 use crate::nn::ParamStore;
-use crate::optim::Adam;
+use crate::optim::{self, Optimizer};
 use crate::rng::{Rng, stream};
 
 /// The two networks, their parameters and their optimisers.
@@ -18,8 +18,8 @@ pub struct Nets {
     pub d: Box<dyn Discriminator>,
     pub g_params: ParamStore,
     pub d_params: ParamStore,
-    pub opt_g: Adam,
-    pub opt_d: Adam,
+    pub opt_g: Box<dyn Optimizer>,
+    pub opt_d: Box<dyn Optimizer>,
     pub z_dim: usize,
     pub device: Device,
 }
@@ -31,8 +31,8 @@ impl Nets {
         let g_params = ParamStore::new(Rng::new(seed, stream::INIT_G), device);
         let d_params = ParamStore::new(Rng::new(seed, stream::INIT_D), device);
         let (g, d) = models::build(cfg, &g_params, &d_params)?;
-        let opt_g = Adam::new(g_params.trainable(), &cfg.optim.g)?;
-        let opt_d = Adam::new(d_params.trainable(), &cfg.optim.d)?;
+        let opt_g = optim::build(g_params.trainable(), &cfg.optim.g)?;
+        let opt_d = optim::build(d_params.trainable(), &cfg.optim.d)?;
         Ok(Nets {
             g,
             d,

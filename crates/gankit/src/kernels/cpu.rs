@@ -101,7 +101,9 @@ fn col2im<T: Element>(g: &Geometry, cols: &[T], img: &mut [T]) {
             for kw in 0..k {
                 let row = &cols[((ci * k + kh) * k + kw) * l..][..l];
                 for oy in 0..g.oh {
-                    let Some(iy) = g.src(oy, kh, g.h) else { continue };
+                    let Some(iy) = g.src(oy, kh, g.h) else {
+                        continue;
+                    };
                     let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
                     for (ox, v) in row[oy * g.ow..(oy + 1) * g.ow].iter().enumerate() {
                         if let Some(ix) = g.src(ox, kw, g.w) {
@@ -124,15 +126,31 @@ struct Mat<T> {
 
 impl<T> Mat<T> {
     fn rows(p: &[T], cols: usize) -> Self {
-        Mat { ptr: p.as_ptr(), rs: cols as isize, cs: 1 }
+        Mat {
+            ptr: p.as_ptr(),
+            rs: cols as isize,
+            cs: 1,
+        }
     }
     fn transposed(p: &[T], cols_of_stored: usize) -> Self {
-        Mat { ptr: p.as_ptr(), rs: 1, cs: cols_of_stored as isize }
+        Mat {
+            ptr: p.as_ptr(),
+            rs: 1,
+            cs: cols_of_stored as isize,
+        }
     }
 }
 
 /// dst (m×n, row-major) = [dst +] lhs (m×kk) · rhs (kk×n), single-threaded.
-fn matmul<T: Element>(m: usize, n: usize, kk: usize, dst: &mut [T], accumulate: bool, lhs: Mat<T>, rhs: Mat<T>) {
+fn matmul<T: Element>(
+    m: usize,
+    n: usize,
+    kk: usize,
+    dst: &mut [T],
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
     assert!(dst.len() >= m * n);
     // SAFETY: the callers size every buffer for the (m, n, kk) product and its strides.
     unsafe {
@@ -164,14 +182,24 @@ fn matmul<T: Element>(m: usize, n: usize, kk: usize, dst: &mut [T], accumulate: 
 pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let mut y = vec![T::default(); g.n * fl];
-    y.par_chunks_mut(CHUNK * fl).enumerate().for_each(|(c, ys)| {
-        let mut cols = vec![T::default(); kd * l];
-        for (j, yn) in ys.chunks_mut(fl).enumerate() {
-            let n = c * CHUNK + j;
-            im2col(g, &x[n * il..(n + 1) * il], &mut cols);
-            matmul(g.c_out, l, kd, yn, false, Mat::rows(wt, kd), Mat::rows(&cols, l));
-        }
-    });
+    y.par_chunks_mut(CHUNK * fl)
+        .enumerate()
+        .for_each(|(c, ys)| {
+            let mut cols = vec![T::default(); kd * l];
+            for (j, yn) in ys.chunks_mut(fl).enumerate() {
+                let n = c * CHUNK + j;
+                im2col(g, &x[n * il..(n + 1) * il], &mut cols);
+                matmul(
+                    g.c_out,
+                    l,
+                    kd,
+                    yn,
+                    false,
+                    Mat::rows(wt, kd),
+                    Mat::rows(&cols, l),
+                );
+            }
+        });
     y
 }
 
@@ -179,15 +207,25 @@ pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
 pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let mut dx = vec![T::default(); g.n * il];
-    dx.par_chunks_mut(CHUNK * il).enumerate().for_each(|(c, xs)| {
-        let mut cols = vec![T::default(); kd * l];
-        for (j, xn) in xs.chunks_mut(il).enumerate() {
-            let n = c * CHUNK + j;
-            // cols (kd × l) = Wᵀ (kd × c_out) · DYₙ (c_out × l)
-            matmul(kd, l, g.c_out, &mut cols, false, Mat::transposed(wt, kd), Mat::rows(&dy[n * fl..(n + 1) * fl], l));
-            col2im(g, &cols, xn);
-        }
-    });
+    dx.par_chunks_mut(CHUNK * il)
+        .enumerate()
+        .for_each(|(c, xs)| {
+            let mut cols = vec![T::default(); kd * l];
+            for (j, xn) in xs.chunks_mut(il).enumerate() {
+                let n = c * CHUNK + j;
+                // cols (kd × l) = Wᵀ (kd × c_out) · DYₙ (c_out × l)
+                matmul(
+                    kd,
+                    l,
+                    g.c_out,
+                    &mut cols,
+                    false,
+                    Mat::transposed(wt, kd),
+                    Mat::rows(&dy[n * fl..(n + 1) * fl], l),
+                );
+                col2im(g, &cols, xn);
+            }
+        });
     dx
 }
 
@@ -203,7 +241,15 @@ pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
             for n in c * CHUNK..((c + 1) * CHUNK).min(g.n) {
                 im2col(g, &x[n * il..(n + 1) * il], &mut cols);
                 let first = n == c * CHUNK;
-                matmul(g.c_out, kd, l, &mut dw, !first, Mat::rows(&dy[n * fl..(n + 1) * fl], l), Mat::transposed(&cols, l));
+                matmul(
+                    g.c_out,
+                    kd,
+                    l,
+                    &mut dw,
+                    !first,
+                    Mat::rows(&dy[n * fl..(n + 1) * fl], l),
+                    Mat::transposed(&cols, l),
+                );
             }
             dw
         })
@@ -232,7 +278,9 @@ mod tests {
                         for ci in 0..g.c_in {
                             for kh in 0..g.k {
                                 for kw in 0..g.k {
-                                    if let (Some(iy), Some(ix)) = (g.src(oy, kh, g.h), g.src(ox, kw, g.w)) {
+                                    if let (Some(iy), Some(ix)) =
+                                        (g.src(oy, kh, g.h), g.src(ox, kw, g.w))
+                                    {
                                         s += x[((n * g.c_in + ci) * g.h + iy) * g.w + ix]
                                             * w[((co * g.c_in + ci) * g.k + kh) * g.k + kw];
                                     }
@@ -254,10 +302,31 @@ mod tests {
     #[test]
     fn forward_matches_the_definition_and_the_adjoints_hold() {
         let mut rng = crate::rng::Rng::new(0, 0);
-        for (n, c_in, c_out, h, w, k, s, p) in [(5, 3, 4, 9, 7, 3, 2, 1), (6, 2, 3, 8, 8, 4, 2, 1), (1, 1, 2, 5, 6, 5, 1, 2), (9, 2, 2, 7, 7, 5, 2, 2)] {
+        for (n, c_in, c_out, h, w, k, s, p) in [
+            (5, 3, 4, 9, 7, 3, 2, 1),
+            (6, 2, 3, 8, 8, 4, 2, 1),
+            (1, 1, 2, 5, 6, 5, 1, 2),
+            (9, 2, 2, 7, 7, 5, 2, 2),
+        ] {
             let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
-            let g = Geometry { n, c_in, c_out, h, w, oh, ow, k, stride: s, pad: p };
-            let mut f = |len| -> Vec<f64> { rng.normal_vec(len, 0.0, 1.0).into_iter().map(f64::from).collect() };
+            let g = Geometry {
+                n,
+                c_in,
+                c_out,
+                h,
+                w,
+                oh,
+                ow,
+                k,
+                stride: s,
+                pad: p,
+            };
+            let mut f = |len| -> Vec<f64> {
+                rng.normal_vec(len, 0.0, 1.0)
+                    .into_iter()
+                    .map(f64::from)
+                    .collect()
+            };
             let x = f(n * c_in * h * w);
             let wt = f(c_out * c_in * k * k);
             let dy = f(n * c_out * oh * ow);
@@ -267,8 +336,12 @@ mod tests {
             }
             // <conv(x, w), dy> = <x, convᵀ(dy, w)> = <w, filter_grad(x, dy)>
             let lhs = dot(&y, &dy);
-            assert!((lhs - dot(&x, &backward_data(&g, &dy, &wt))).abs() < 1e-9 * lhs.abs().max(1.0));
-            assert!((lhs - dot(&wt, &backward_filter(&g, &x, &dy))).abs() < 1e-9 * lhs.abs().max(1.0));
+            assert!(
+                (lhs - dot(&x, &backward_data(&g, &dy, &wt))).abs() < 1e-9 * lhs.abs().max(1.0)
+            );
+            assert!(
+                (lhs - dot(&wt, &backward_filter(&g, &x, &dy))).abs() < 1e-9 * lhs.abs().max(1.0)
+            );
         }
     }
 }

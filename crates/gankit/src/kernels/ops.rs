@@ -14,7 +14,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
     if !ours(x) {
         return x.conv2d(w, p, s, 1, 1);
     }
-    x.contiguous()?.apply_op2(&w.contiguous()?, ConvForward { s, p })
+    x.contiguous()?
+        .apply_op2(&w.contiguous()?, ConvForward { s, p })
 }
 
 /// y = conv_transpose2d(x, w): x (n, c_in, ih, iw), w (c_in, c_out, k, k), stride `s`,
@@ -33,13 +34,22 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, s: usize, p: usize, op: usize) -
 }
 
 /// Image-side gradient of a convolution whose image side is h × w.
-fn backward_data(dy: &Tensor, w: &Tensor, s: usize, p: usize, h: usize, wd: usize) -> Result<Tensor> {
-    dy.contiguous()?.apply_op2(&w.contiguous()?, ConvBackwardData { s, p, h, w: wd })
+fn backward_data(
+    dy: &Tensor,
+    w: &Tensor,
+    s: usize,
+    p: usize,
+    h: usize,
+    wd: usize,
+) -> Result<Tensor> {
+    dy.contiguous()?
+        .apply_op2(&w.contiguous()?, ConvBackwardData { s, p, h, w: wd })
 }
 
 /// Filter gradient of a convolution with k × k kernels.
 fn backward_filter(x: &Tensor, dy: &Tensor, s: usize, p: usize, k: usize) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&dy.contiguous()?, ConvBackwardFilter { s, p, k })
+    x.contiguous()?
+        .apply_op2(&dy.contiguous()?, ConvBackwardFilter { s, p, k })
 }
 
 fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
@@ -60,8 +70,12 @@ fn dispatch(
     f64_fn: impl Fn(&[f64], &[f64]) -> Vec<f64>,
 ) -> Result<CpuStorage> {
     Ok(match (s1, s2) {
-        (CpuStorage::F32(_), CpuStorage::F32(_)) => CpuStorage::F32(f32_fn(slice(s1, l1)?, slice(s2, l2)?)),
-        (CpuStorage::F64(_), CpuStorage::F64(_)) => CpuStorage::F64(f64_fn(slice(s1, l1)?, slice(s2, l2)?)),
+        (CpuStorage::F32(_), CpuStorage::F32(_)) => {
+            CpuStorage::F32(f32_fn(slice(s1, l1)?, slice(s2, l2)?))
+        }
+        (CpuStorage::F64(_), CpuStorage::F64(_)) => {
+            CpuStorage::F64(f64_fn(slice(s1, l1)?, slice(s2, l2)?))
+        }
         _ => candle_core::bail!("gankit conv kernels: both inputs must be f32 or both f64"),
     })
 }
@@ -82,7 +96,10 @@ fn out_side(i: usize, k: usize, s: usize, p: usize) -> Result<usize> {
 
 /// A kernel bound to its geometry, run on candle's own thread pool (so candle's ops and ours
 /// share one set of worker threads instead of competing for the cores).
-fn run<T: Element>(f: fn(&Geometry, &[T], &[T]) -> Vec<T>, g: Geometry) -> impl Fn(&[T], &[T]) -> Vec<T> {
+fn run<T: Element>(
+    f: fn(&Geometry, &[T], &[T]) -> Vec<T>,
+    g: Geometry,
+) -> impl Fn(&[T], &[T]) -> Vec<T> {
     move |a, b| candle_core::utils::with_threadpool(|| f(&g, a, b))
 }
 
@@ -97,19 +114,48 @@ impl CustomOp2 for ConvForward {
         "gankit-conv2d"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c_in, h, w) = dims4(l1, "conv2d input")?;
         let (c_out, c_in_w, k, k2) = dims4(l2, "conv2d kernel")?;
         if c_in != c_in_w || k != k2 {
-            candle_core::bail!("conv2d: input has {c_in} channels, kernel {:?}", l2.shape().dims());
+            candle_core::bail!(
+                "conv2d: input has {c_in} channels, kernel {:?}",
+                l2.shape().dims()
+            );
         }
-        let (oh, ow) = (out_side(h, k, self.s, self.p)?, out_side(w, k, self.s, self.p)?);
-        let g = Geometry { n, c_in, c_out, h, w, oh, ow, k, stride: self.s, pad: self.p };
+        let (oh, ow) = (
+            out_side(h, k, self.s, self.p)?,
+            out_side(w, k, self.s, self.p)?,
+        );
+        let g = Geometry {
+            n,
+            c_in,
+            c_out,
+            h,
+            w,
+            oh,
+            ow,
+            k,
+            stride: self.s,
+            pad: self.p,
+        };
         let out = dispatch(s1, l1, s2, l2, run(cpu::forward, g), run(cpu::forward, g))?;
         Ok((out, Shape::from((n, c_out, oh, ow))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _y: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, wd) = x.dims4()?;
         let dx = backward_data(g, w, self.s, self.p, h, wd)?;
         let dw = backward_filter(x, g, self.s, self.p, w.dim(2)?)?;
@@ -130,21 +176,59 @@ impl CustomOp2 for ConvBackwardData {
         "gankit-conv2d-backward-data"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c_out, oh, ow) = dims4(l1, "conv_transpose2d input")?;
         let (c_out_w, c_in, k, _) = dims4(l2, "conv_transpose2d kernel")?;
         if c_out != c_out_w {
-            candle_core::bail!("conv_transpose2d: input has {c_out} channels, kernel {:?}", l2.shape().dims());
+            candle_core::bail!(
+                "conv_transpose2d: input has {c_out} channels, kernel {:?}",
+                l2.shape().dims()
+            );
         }
-        let g = Geometry { n, c_in, c_out, h: self.h, w: self.w, oh, ow, k, stride: self.s, pad: self.p };
-        if out_side(self.h, k, self.s, self.p)? != oh || out_side(self.w, k, self.s, self.p)? != ow {
-            candle_core::bail!("conv_transpose2d: output {}×{} does not map back to {oh}×{ow}", self.h, self.w);
+        let g = Geometry {
+            n,
+            c_in,
+            c_out,
+            h: self.h,
+            w: self.w,
+            oh,
+            ow,
+            k,
+            stride: self.s,
+            pad: self.p,
+        };
+        if out_side(self.h, k, self.s, self.p)? != oh || out_side(self.w, k, self.s, self.p)? != ow
+        {
+            candle_core::bail!(
+                "conv_transpose2d: output {}×{} does not map back to {oh}×{ow}",
+                self.h,
+                self.w
+            );
         }
-        let out = dispatch(s1, l1, s2, l2, run(cpu::backward_data, g), run(cpu::backward_data, g))?;
+        let out = dispatch(
+            s1,
+            l1,
+            s2,
+            l2,
+            run(cpu::backward_data, g),
+            run(cpu::backward_data, g),
+        )?;
         Ok((out, Shape::from((n, c_in, self.h, self.w))))
     }
 
-    fn bwd(&self, dy: &Tensor, w: &Tensor, _dx: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        dy: &Tensor,
+        w: &Tensor,
+        _dx: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let d_dy = conv2d(g, w, self.s, self.p)?;
         let dw = backward_filter(g, dy, self.s, self.p, w.dim(2)?)?;
         Ok((Some(d_dy), Some(dw)))
@@ -163,19 +247,54 @@ impl CustomOp2 for ConvBackwardFilter {
         "gankit-conv2d-backward-filter"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (n, c_in, h, w) = dims4(l1, "filter-gradient image")?;
         let (n2, c_out, oh, ow) = dims4(l2, "filter-gradient features")?;
         let k = self.k;
-        if n != n2 || out_side(h, k, self.s, self.p)? != oh || out_side(w, k, self.s, self.p)? != ow {
-            candle_core::bail!("filter gradient: image {:?} and features {:?} do not match", l1.shape().dims(), l2.shape().dims());
+        if n != n2 || out_side(h, k, self.s, self.p)? != oh || out_side(w, k, self.s, self.p)? != ow
+        {
+            candle_core::bail!(
+                "filter gradient: image {:?} and features {:?} do not match",
+                l1.shape().dims(),
+                l2.shape().dims()
+            );
         }
-        let g = Geometry { n, c_in, c_out, h, w, oh, ow, k, stride: self.s, pad: self.p };
-        let out = dispatch(s1, l1, s2, l2, run(cpu::backward_filter, g), run(cpu::backward_filter, g))?;
+        let g = Geometry {
+            n,
+            c_in,
+            c_out,
+            h,
+            w,
+            oh,
+            ow,
+            k,
+            stride: self.s,
+            pad: self.p,
+        };
+        let out = dispatch(
+            s1,
+            l1,
+            s2,
+            l2,
+            run(cpu::backward_filter, g),
+            run(cpu::backward_filter, g),
+        )?;
         Ok((out, Shape::from((c_out, c_in, k, k))))
     }
 
-    fn bwd(&self, x: &Tensor, dy: &Tensor, _dw: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        dy: &Tensor,
+        _dw: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, w) = x.dims4()?;
         let dx = backward_data(dy, g, self.s, self.p, h, w)?;
         let d_dy = conv2d(x, g, self.s, self.p)?;

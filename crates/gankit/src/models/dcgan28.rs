@@ -8,9 +8,10 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{DOutput, Discriminator, Generator, ImageShape};
+use crate::config::Norm;
 use crate::nn::{
-    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
-    conv2d, dcgan_init, leaky_relu, linear,
+    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, Norm2d, batch_norm,
+    conv_transpose2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
 };
 
 const K4S2P1: Conv2dConfig = Conv2dConfig {
@@ -63,15 +64,27 @@ impl Generator for Dcgan28Generator {
 pub struct Dcgan28Discriminator {
     conv1: Conv2d,
     conv2: Conv2d,
-    bn2: BatchNorm,
+    norm2: Norm2d,
     fc: Linear,
 }
 
-pub fn discriminator(w: usize, shape: ImageShape, vb: VarBuilder) -> Result<Dcgan28Discriminator> {
+/// The discriminator; `norm` after conv2 is batch norm in DCGAN, layer norm or none for
+/// critics with a gradient penalty.
+pub fn discriminator(
+    w: usize,
+    norm: Norm,
+    shape: ImageShape,
+    vb: VarBuilder,
+) -> Result<Dcgan28Discriminator> {
+    let conv2_cfg = if norm == Norm::None {
+        K4S2P1
+    } else {
+        K4S2P1_NO_BIAS
+    };
     Ok(Dcgan28Discriminator {
         conv1: conv2d(shape.channels, w, K4S2P1, vb.pp("conv1"))?,
-        conv2: conv2d(w, 2 * w, K4S2P1_NO_BIAS, vb.pp("conv2"))?,
-        bn2: batch_norm(2 * w, Default::default(), vb.pp("bn2"))?,
+        conv2: conv2d(w, 2 * w, conv2_cfg, vb.pp("conv2"))?,
+        norm2: norm2d(norm, 2 * w, vb.pp(format!("{}2", Norm2d::prefix(norm))))?,
         fc: linear(2 * w * 49, 1, true, dcgan_init(), vb.pp("fc"))?,
     })
 }
@@ -79,7 +92,7 @@ pub fn discriminator(w: usize, shape: ImageShape, vb: VarBuilder) -> Result<Dcga
 impl Discriminator for Dcgan28Discriminator {
     fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
         let h = leaky_relu(&self.conv1.forward(x)?, 0.2)?;
-        let h = leaky_relu(&self.bn2.forward(&self.conv2.forward(&h)?, mode)?, 0.2)?;
+        let h = leaky_relu(&self.norm2.forward(&self.conv2.forward(&h)?, mode)?, 0.2)?;
         let features = h.flatten_from(1)?;
         let logits = self.fc.forward(&features)?.squeeze(1)?;
         Ok(DOutput { logits, features })

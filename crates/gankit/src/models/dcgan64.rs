@@ -11,9 +11,10 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{DOutput, Discriminator, Generator, ImageShape};
+use crate::config::Norm;
 use crate::nn::{
-    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
-    conv2d, dcgan_init, leaky_relu, linear,
+    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, Norm2d, batch_norm,
+    conv_transpose2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
 };
 
 const K5S2: Conv2dConfig = Conv2dConfig {
@@ -92,16 +93,27 @@ impl Generator for Dcgan64Generator {
 
 pub struct Dcgan64Discriminator {
     convs: Vec<Conv2d>,
-    bns: Vec<BatchNorm>,
+    norms: Vec<Norm2d>,
     fc: Linear,
 }
 
-pub fn discriminator(w: usize, shape: ImageShape, vb: VarBuilder) -> Result<Dcgan64Discriminator> {
+/// The discriminator; `norm` after conv2–4 is batch norm in DCGAN and layer norm in seed
+/// 000's WGAN-GP critic.
+pub fn discriminator(
+    w: usize,
+    norm: Norm,
+    shape: ImageShape,
+    vb: VarBuilder,
+) -> Result<Dcgan64Discriminator> {
     let chans = [shape.channels, w, 2 * w, 4 * w, 8 * w];
     let mut convs = Vec::new();
-    let mut bns = Vec::new();
+    let mut norms = Vec::new();
     for i in 0..4 {
-        let cfg = if i == 0 { K5S2 } else { K5S2_NO_BIAS };
+        let cfg = if i == 0 || norm == Norm::None {
+            K5S2
+        } else {
+            K5S2_NO_BIAS
+        };
         convs.push(conv2d(
             chans[i],
             chans[i + 1],
@@ -109,17 +121,14 @@ pub fn discriminator(w: usize, shape: ImageShape, vb: VarBuilder) -> Result<Dcga
             vb.pp(format!("conv{}", i + 1)),
         )?);
         if i > 0 {
-            bns.push(batch_norm(
-                chans[i + 1],
-                Default::default(),
-                vb.pp(format!("bn{}", i + 1)),
-            )?);
+            let name = format!("{}{}", Norm2d::prefix(norm), i + 1);
+            norms.push(norm2d(norm, chans[i + 1], vb.pp(name))?);
         }
     }
     let side = shape.size / 16;
     Ok(Dcgan64Discriminator {
         convs,
-        bns,
+        norms,
         fc: linear(8 * w * side * side, 1, true, dcgan_init(), vb.pp("fc"))?,
     })
 }
@@ -130,7 +139,7 @@ impl Discriminator for Dcgan64Discriminator {
         for (i, conv) in self.convs.iter().enumerate() {
             h = conv.forward(&h)?;
             if i > 0 {
-                h = self.bns[i - 1].forward(&h, mode)?;
+                h = self.norms[i - 1].forward(&h, mode)?;
             }
             h = leaky_relu(&h, 0.2)?;
         }

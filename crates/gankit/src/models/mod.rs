@@ -1,17 +1,20 @@
 //! Generators and discriminators. Each architecture is a pair of structs built from the
 //! config by [`build`]; the trainer only sees the [`Generator`] and [`Discriminator`] traits.
 
+mod conv_critic;
 mod dcgan28;
 mod dcgan64;
 mod mlp;
 
+pub use conv_critic::ConvCritic;
 pub use dcgan28::{Dcgan28Discriminator, Dcgan28Generator};
 pub use dcgan64::{Dcgan64Discriminator, Dcgan64Generator};
 pub use mlp::{MlpDiscriminator, MlpGenerator};
 
 use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
 
-use crate::config::{Arch, Config};
+use crate::config::{Arch, Config, Critic};
 use crate::nn::{Mode, ParamStore};
 
 /// Maps noise z (batch, z_dim) to images (batch, C, H, W) in [-1, 1].
@@ -52,29 +55,42 @@ impl ImageShape {
     }
 }
 
-/// Build the generator and discriminator of `cfg`, creating their weights in the two stores
-/// (weights named `g.*` and `d.*` are not used: each network has its own store).
+/// Build the generator and discriminator of `cfg`, creating their weights in the two stores.
 pub fn build(
     cfg: &Config,
     g_store: &ParamStore,
     d_store: &ParamStore,
 ) -> Result<(Box<dyn Generator>, Box<dyn Discriminator>)> {
-    let m = &cfg.model;
-    let shape = ImageShape::of(cfg);
-    let (gvb, dvb) = (g_store.var_builder(), d_store.var_builder());
+    Ok((
+        build_generator(cfg, g_store.var_builder())?,
+        build_discriminator(cfg, d_store.var_builder())?,
+    ))
+}
+
+/// The generator of `cfg`, its weights created through `vb`.
+pub fn build_generator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Generator>> {
+    let (m, shape) = (&cfg.model, ImageShape::of(cfg));
     Ok(match m.arch {
-        Arch::Dcgan28 => (
-            Box::new(dcgan28::generator(m.z_dim, m.g_width, shape, gvb)?),
-            Box::new(dcgan28::discriminator(m.d_width, shape, dvb)?),
-        ),
-        Arch::Dcgan64 => (
-            Box::new(dcgan64::generator(m.z_dim, m.g_width, shape, gvb)?),
-            Box::new(dcgan64::discriminator(m.d_width, shape, dvb)?),
-        ),
-        Arch::Mlp => (
-            Box::new(mlp::generator(m.z_dim, m.mlp_hidden, shape, gvb)?),
-            Box::new(mlp::discriminator(m.mlp_hidden, m.d_dropout, shape, dvb)?),
-        ),
+        Arch::Dcgan28 => Box::new(dcgan28::generator(m.z_dim, m.g_width, shape, vb)?),
+        Arch::Dcgan64 => Box::new(dcgan64::generator(m.z_dim, m.g_width, shape, vb)?),
+        Arch::Mlp => Box::new(mlp::generator(m.z_dim, m.mlp_hidden, shape, vb)?),
+    })
+}
+
+/// The discriminator of `cfg` (`model.critic` picks the architecture's own or seed 004's).
+pub fn build_discriminator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Discriminator>> {
+    let (m, shape) = (&cfg.model, ImageShape::of(cfg));
+    Ok(match (m.critic, m.arch) {
+        (Critic::Conv4, _) => Box::new(conv_critic::critic(m.d_norm, shape, vb)?),
+        (Critic::Default, Arch::Dcgan28) => {
+            Box::new(dcgan28::discriminator(m.d_width, m.d_norm, shape, vb)?)
+        }
+        (Critic::Default, Arch::Dcgan64) => {
+            Box::new(dcgan64::discriminator(m.d_width, m.d_norm, shape, vb)?)
+        }
+        (Critic::Default, Arch::Mlp) => {
+            Box::new(mlp::discriminator(m.mlp_hidden, m.d_dropout, shape, vb)?)
+        }
     })
 }
 
@@ -125,6 +141,44 @@ mod tests {
         }
         assert_eq!(shapes("mlp", 28, 1).0, vec![3, 1, 28, 28]);
         assert_eq!(shapes("mlp", 16, 3).1, vec![3]);
+    }
+
+    #[test]
+    fn critics_with_every_norm_give_one_score_per_image() {
+        for (arch, size) in [("dcgan28", 28), ("dcgan64", 64)] {
+            for extra in [
+                ["model.d_norm=layer", "model.critic=default"],
+                ["model.d_norm=none", "model.critic=conv4"],
+                ["model.d_norm=batch", "model.critic=conv4"],
+            ] {
+                let mut sets: Vec<String> = vec![
+                    format!("model.arch={arch}"),
+                    format!("data.image_size={size}"),
+                    "model.g_width=4".into(),
+                    "model.d_width=4".into(),
+                ];
+                sets.extend(extra.iter().map(|s| s.to_string()));
+                let cfg = Config::from_toml_str("", "t", &sets).unwrap();
+                let gs = ParamStore::new(Rng::new(0, 1), &Device::Cpu);
+                let ds = ParamStore::new(Rng::new(0, 2), &Device::Cpu);
+                let (_, d) = build(&cfg, &gs, &ds).unwrap();
+                let x = Tensor::zeros((2, 1, size, size), DType::F32, &Device::Cpu).unwrap();
+                let out = d.forward(&x, &mut Mode::Eval).unwrap();
+                assert_eq!(out.logits.dims(), &[2], "{arch} {extra:?}");
+                let names: Vec<String> = ds.vars().keys().cloned().collect();
+                let want = if extra[0].ends_with("layer") {
+                    "ln2.weight"
+                } else if extra[0].ends_with("batch") {
+                    "bn2.weight"
+                } else {
+                    "conv2.bias"
+                };
+                assert!(
+                    names.iter().any(|n| n == want),
+                    "{arch} {extra:?}: {names:?}"
+                );
+            }
+        }
     }
 
     #[test]

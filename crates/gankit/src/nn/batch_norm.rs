@@ -100,3 +100,61 @@ impl BatchNorm {
             .broadcast_add(&self.beta.reshape(shape.as_slice())?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Reference values from PyTorch's BatchNorm2d: scripts/reference_norms.py.
+    use super::*;
+    use crate::nn::ParamStore;
+    use crate::rng::Rng;
+    use candle_core::Device;
+
+    fn close(got: &[f32], want: &[f32]) {
+        for (g, w) in got.iter().zip(want) {
+            assert!(
+                (g - w).abs() < 1e-4 * w.abs().max(1.0),
+                "{got:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn train_and_eval_match_pytorch() {
+        let x: Vec<f32> = (0..24).map(|i| (i as f32).powf(1.5)).collect();
+        let x = Tensor::from_vec(x, (2, 3, 2, 2), &Device::Cpu).unwrap();
+        let store = ParamStore::new(Rng::new(0, 0), &Device::Cpu);
+        let bn = batch_norm(3, Default::default(), store.var_builder()).unwrap();
+        let vars = store.vars();
+        vars["weight"]
+            .set(&Tensor::new(&[1f32, 2.0, 0.5], &Device::Cpu).unwrap())
+            .unwrap();
+        vars["bias"]
+            .set(&Tensor::new(&[0f32, -1.0, 3.0], &Device::Cpu).unwrap())
+            .unwrap();
+        let mut rng = Rng::new(0, 0);
+        let y = bn
+            .forward(&x, &Mode::Train(&mut rng))
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        close(&y[..4], &[-1.0752621, -1.0338947, -0.9582574, -0.8603108]);
+        close(
+            &vars["running_mean"].to_vec1::<f32>().unwrap(),
+            &[2.5992990, 4.3209618, 6.4612893],
+        );
+        close(
+            &vars["running_var"].to_vec1::<f32>().unwrap(),
+            &[67.6845116, 108.2061596, 147.3198873],
+        );
+        let y = bn
+            .forward(&x, &Mode::Eval)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        close(&y[..4], &[-0.3159451, -0.1943950, 0.0278505, 0.3156478]);
+    }
+}

@@ -6,6 +6,7 @@
 mod activation;
 mod batch_norm;
 mod layers;
+mod norm;
 pub mod store;
 
 pub use activation::{Dropout, leaky_relu};
@@ -13,6 +14,7 @@ pub use batch_norm::{BatchNorm, BatchNormConfig, batch_norm};
 pub use layers::{
     Conv2d, Conv2dConfig, ConvTranspose2d, Linear, conv_transpose2d, conv2d, dcgan_init, linear,
 };
+pub use norm::{LayerNorm, Norm2d, layer_norm, norm2d};
 pub use store::ParamStore;
 
 use crate::rng::Rng;

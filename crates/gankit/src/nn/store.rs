@@ -52,7 +52,12 @@ impl ParamStore {
 
     /// A `VarBuilder` (f32) that creates its variables in this store.
     pub fn var_builder(&self) -> VarBuilder<'static> {
-        VarBuilder::from_backend(Box::new(self.clone()), DType::F32, self.device.clone())
+        self.var_builder_with(DType::F32)
+    }
+
+    /// A `VarBuilder` creating variables of `dtype` (f64 for gradient checks).
+    pub fn var_builder_with(&self, dtype: DType) -> VarBuilder<'static> {
+        VarBuilder::from_backend(Box::new(self.clone()), dtype, self.device.clone())
     }
 
     pub fn device(&self) -> &Device {

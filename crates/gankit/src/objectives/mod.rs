@@ -1,10 +1,22 @@
 //! GAN objectives. Each variant owns its discriminator and generator steps (losses, backward
-//! passes and optimiser updates); the trainer only calls [`Objective::d_step`] and
-//! [`Objective::g_step`] and logs the named statistics they return.
+//! passes, optimiser updates, weight clipping); the trainer only calls
+//! [`Objective::d_step`] and [`Objective::g_step`] and logs the named statistics they return.
 
-mod non_saturating;
+mod bce;
+mod common;
+mod hinge;
+mod lsgan;
+pub mod penalty;
+mod targets;
+mod wgan;
+mod wgan_gp;
 
-pub use non_saturating::NonSaturating;
+pub use bce::Bce;
+pub use hinge::Hinge;
+pub use lsgan::Lsgan;
+pub use targets::Targets;
+pub use wgan::Wgan;
+pub use wgan_gp::WganGp;
 
 use candle_core::Tensor;
 
@@ -13,27 +25,33 @@ use crate::config::{Config, LossKind};
 pub use crate::nets::Nets;
 use crate::rng::Rng;
 
-/// Named scalars a step reports (loss values, D's outputs, ...), in column order.
+/// Named scalars a step reports (loss values, D's outputs, ...).
 pub type Stats = Vec<(&'static str, f64)>;
 
 /// One GAN training scheme.
 pub trait Objective: Send {
-    /// Update D once on a real batch (batch, C, H, W). `rng` feeds noise and dropout.
+    /// Called before each iteration (1-based), for schedules such as LSGAN's α.
+    fn begin_iteration(&mut self, _iteration: u64) {}
+    /// Update D once on a real batch (batch, C, H, W). `rng` feeds noise, targets, dropout.
     fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats>;
-    /// Update G once with `batch` fresh noise vectors.
-    fn g_step(&mut self, nets: &mut Nets, batch: usize, rng: &mut Rng) -> Result<Stats>;
+    /// Update G once with a batch of fresh noise; `real` is the iteration's last real batch
+    /// (used by feature matching) and sets the batch size.
+    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats>;
     /// The names of every statistic the two steps report, for the metrics header.
     fn columns(&self) -> Vec<&'static str>;
 }
 
 /// The objective a config asks for.
 pub fn build(cfg: &Config) -> Box<dyn Objective> {
-    match cfg.train.loss {
-        LossKind::NonSaturating => Box::new(NonSaturating),
+    let t = &cfg.train;
+    let targets = Targets::new(t.label_smoothing);
+    let fm = t.feature_matching;
+    match t.loss {
+        LossKind::Minimax => Box::new(Bce::new(true, targets, fm)),
+        LossKind::NonSaturating => Box::new(Bce::new(false, targets, fm)),
+        LossKind::Wgan => Box::new(Wgan::new(cfg.wgan.clip, fm)),
+        LossKind::WganGp => Box::new(WganGp::new(cfg.gp.clone(), fm)),
+        LossKind::Lsgan => Box::new(Lsgan::new(cfg.lsgan.alpha.clone(), targets, fm)),
+        LossKind::Hinge => Box::new(Hinge::new(fm)),
     }
-}
-
-/// A scalar tensor as f64 (for logging).
-pub(crate) fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }

@@ -194,35 +194,40 @@ impl Session {
         Ok(Tensor::from_vec(images, (b, c, s, s), &self.nets.device)?)
     }
 
-    /// One iteration; returns its statistics (in the objective's column order).
+    /// One iteration; returns its statistics and the epoch of its last batch.
     fn iterate(&mut self) -> Result<(Vec<(&'static str, f64)>, u64)> {
         let t = &self.cfg.train;
-        let (d_steps, g_steps, batch) = (t.d_steps, t.g_steps, t.batch_size);
+        let (d_steps, g_steps) = (t.d_steps, t.g_steps);
+        let iteration = self.step + 1;
+        let train_g = iteration % t.g_every == 0;
+        self.objective.begin_iteration(iteration);
         let mut stats: Vec<(&'static str, f64)> = Vec::new();
         let mut epoch = 0;
+        let mut real = None;
         for _ in 0..d_steps {
             let b = self.batcher.next_batch();
             epoch = b.epoch;
-            let real = self.real_tensor(b.images)?;
+            let r = self.real_tensor(b.images)?;
             merge(
                 &mut stats,
-                self.objective
-                    .d_step(&mut self.nets, &real, &mut self.rng)?,
+                self.objective.d_step(&mut self.nets, &r, &mut self.rng)?,
                 d_steps,
             );
+            real = Some(r);
         }
-        for _ in 0..g_steps {
-            merge(
-                &mut stats,
-                self.objective
-                    .g_step(&mut self.nets, batch, &mut self.rng)?,
-                g_steps,
-            );
+        let real = real.expect("d_steps ≥ 1");
+        // Iterations without a G update (train.g_every > 1) log NaN for G's columns.
+        if train_g {
+            for _ in 0..g_steps {
+                let s = self
+                    .objective
+                    .g_step(&mut self.nets, &real, &mut self.rng)?;
+                merge(&mut stats, s, g_steps);
+            }
         }
         if let Some((name, v)) = stats.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::Diverged(format!(
-                "{name} = {v} at iteration {}; the last good checkpoint is kept in {} (lower the learning rates or change the objective)",
-                self.step + 1,
+                "{name} = {v} at iteration {iteration}; the last good checkpoint is kept in {} (lower the learning rates or change the objective)",
                 self.dir.checkpoints().display()
             )));
         }

@@ -181,3 +181,93 @@ fn resume_refuses_an_edited_config() {
         .to_string();
     assert!(e.contains("was changed"), "{e}");
 }
+
+#[test]
+fn every_objective_trains_a_few_dozen_steps_with_finite_losses() {
+    let cases: [&[&str]; 8] = [
+        &["train.loss=minimax"],
+        &[
+            "train.loss=non-saturating",
+            "train.label_smoothing=one-sided",
+            "train.feature_matching=true",
+        ],
+        &[
+            "train.loss=wgan",
+            "optim.d.kind=rmsprop",
+            "optim.g.kind=rmsprop",
+            "optim.d.lr=5e-5",
+            "optim.g.lr=5e-5",
+            "train.d_steps=5",
+        ],
+        &[
+            "train.loss=wgan-gp",
+            "model.d_norm=layer",
+            "optim.d.beta1=0",
+            "optim.d.beta2=0.9",
+            "train.d_steps=5",
+        ],
+        &[
+            "train.loss=wgan-gp",
+            "model.critic=conv4",
+            "model.d_norm=none",
+            "gp.mode=finite-difference",
+        ],
+        &[
+            "train.loss=lsgan",
+            "train.label_smoothing=salimans",
+            "lsgan.alpha.start=5",
+            "lsgan.alpha.end=20",
+            "lsgan.alpha.max=0.5",
+        ],
+        &[
+            "train.loss=hinge",
+            "optim.d.kind=sgd",
+            "optim.d.momentum=0.9",
+            "optim.d.lr=0.01",
+        ],
+        &[
+            "model.arch=mlp",
+            "model.mlp_hidden=16",
+            "model.d_dropout=0.3",
+            "train.g_every=3",
+        ],
+    ];
+    let result = crate::objectives::penalty::with_second_order(move || {
+        for sets in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = RunDir::new(tmp.path().join("run"));
+            let cfg = tiny(30, sets);
+            let mut s = Session::start(cfg, dir.clone(), &Device::Cpu).unwrap();
+            assert_eq!(
+                s.run(&mut Silent, &Default::default()).unwrap(),
+                Outcome::Finished,
+                "{sets:?}"
+            );
+            let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+            assert_eq!(rows.len(), 30, "{sets:?}");
+            let g = h.iter().position(|c| c == "g_loss").unwrap();
+            for r in &rows {
+                for (i, v) in r.iter().enumerate() {
+                    // With g_every = 3, G's columns are NaN on iterations without a G update.
+                    let no_g_update =
+                        i == g && sets.contains(&"train.g_every=3") && r[0] as u64 % 3 != 0;
+                    assert!(
+                        v.is_finite() || no_g_update,
+                        "{sets:?}: column {} = {v} at step {}",
+                        h[i],
+                        r[0]
+                    );
+                }
+            }
+            if sets.contains(&"train.loss=lsgan") {
+                let a = h.iter().position(|c| c == "alpha").unwrap();
+                assert_eq!(
+                    (rows[4][a], rows[29][a]),
+                    (0.0, 0.5),
+                    "α schedule in the metrics"
+                );
+            }
+        }
+    });
+    result
+}

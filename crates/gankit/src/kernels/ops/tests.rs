@@ -8,15 +8,33 @@ use super::*;
 fn rand(shape: &[usize], seed: u64, dtype: DType) -> Tensor {
     let n: usize = shape.iter().product();
     let v = crate::rng::Rng::new(seed, 9).normal_vec(n, 0.0, 1.0);
-    Tensor::from_vec(v, shape, &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+    Tensor::from_vec(v, shape, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
 }
 
 fn max_rel(a: &Tensor, b: &Tensor) -> f64 {
-    let a = a.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
-    let b = b.flatten_all().unwrap().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+    let a = a
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
+    let b = b
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap();
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-12);
-    a.iter().zip(&b).fold(0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    a.iter()
+        .zip(&b)
+        .fold(0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
 }
 
 /// (n, c_in, c_out, size, k, stride, pad, output_padding), odd sizes included.
@@ -40,22 +58,46 @@ fn forward_and_gradients_match_candles_ops_in_f32() {
         assert!(max_rel(&ours, &theirs) < 1e-4, "conv2d {:?}", SHAPES[i]);
         let r = rand(ours.dims(), seed + 2, DType::F32);
         let ga = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let gb = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (theirs * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for v in [&x, &w] {
-            assert!(max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4, "conv2d grad {:?}", SHAPES[i]);
+            assert!(
+                max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4,
+                "conv2d grad {:?}",
+                SHAPES[i]
+            );
         }
 
         // Transposed: input (n, co, size, size), kernel (co, ci, k, k).
         let xt = Var::from_tensor(&rand(&[n, co, size, size], seed + 3, DType::F32)).unwrap();
         let ours = conv_transpose2d(&xt, &w, s, p, op.min(s.saturating_sub(1))).unwrap();
-        let theirs = xt.conv_transpose2d(&w, p, op.min(s.saturating_sub(1)), s, 1).unwrap();
+        let theirs = xt
+            .conv_transpose2d(&w, p, op.min(s.saturating_sub(1)), s, 1)
+            .unwrap();
         assert_eq!(ours.dims(), theirs.dims());
-        assert!(max_rel(&ours, &theirs) < 1e-4, "conv_transpose2d {:?}", SHAPES[i]);
+        assert!(
+            max_rel(&ours, &theirs) < 1e-4,
+            "conv_transpose2d {:?}",
+            SHAPES[i]
+        );
         let r = rand(ours.dims(), seed + 4, DType::F32);
         let ga = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        let gb = (theirs * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let gb = (theirs * &r)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         for v in [&xt, &w] {
-            assert!(max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4, "conv_transpose2d grad {:?}", SHAPES[i]);
+            assert!(
+                max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-4,
+                "conv_transpose2d grad {:?}",
+                SHAPES[i]
+            );
         }
     }
 }
@@ -95,7 +137,15 @@ fn second_order_gradients_match_finite_differences_in_f64() {
             let w = Var::from_tensor(&rand(&[co, ci, k, k], 2, DType::F64)).unwrap();
             let y = conv2d(&x, &w, s, p).unwrap();
             let r = rand(y.dims(), 3, DType::F64);
-            let gx = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap().get(&x).unwrap().clone();
+            let gx = (&y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+                .get(&x)
+                .unwrap()
+                .clone();
             let pen = gx.sqr().unwrap().sum_all().unwrap();
             let gw = pen.backward().unwrap().get(&w).unwrap().clone();
             let pen_of = |wv: &Tensor| {
@@ -105,7 +155,11 @@ fn second_order_gradients_match_finite_differences_in_f64() {
                 sum(g.get(&xs).unwrap().sqr().unwrap())
             };
             let err = fd_check(&w, &gw, &pen_of);
-            assert!(err < 1e-6, "conv2d penalty gradient {:?}: {err}", (n, ci, co, size, k, s, p));
+            assert!(
+                err < 1e-6,
+                "conv2d penalty gradient {:?}: {err}",
+                (n, ci, co, size, k, s, p)
+            );
 
             // The same through a transposed convolution (a generator layer), with respect to
             // its input and its kernel.
@@ -123,7 +177,11 @@ fn second_order_gradients_match_finite_differences_in_f64() {
                 sum(g.get(&ws).unwrap().sqr().unwrap())
             };
             let err = fd_check(&xt, &gx2, &pen_of_x);
-            assert!(err < 1e-6, "filter-gradient second order {:?}: {err}", (n, ci, co, size, k, s, p));
+            assert!(
+                err < 1e-6,
+                "filter-gradient second order {:?}: {err}",
+                (n, ci, co, size, k, s, p)
+            );
         }
     })
     .join();

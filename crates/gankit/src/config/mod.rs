@@ -13,6 +13,13 @@ use sha2::{Digest, Sha256};
 use crate::error::IoContext;
 use crate::{Error, Result};
 
+mod objective;
+
+pub use objective::{
+    AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, PenaltyMode, RampShape,
+    WganConfig,
+};
+
 /// A whole experiment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +30,9 @@ pub struct Config {
     pub optim: OptimConfig,
     pub log: LogConfig,
     pub checkpoint: CheckpointConfig,
+    pub wgan: WganConfig,
+    pub gp: GpConfig,
+    pub lsgan: LsganConfig,
 }
 
 /// Which generator / discriminator pair to build.
@@ -52,6 +62,29 @@ pub struct ModelConfig {
     pub mlp_hidden: usize,
     /// Dropout probability after each hidden layer of the MLP discriminator. Default 0.
     pub d_dropout: f32,
+    /// Normalisation in the discriminator's hidden conv layers: "batch", "layer" or "none".
+    /// Seed 000 uses "layer" for WGAN-GP. Default "batch".
+    pub d_norm: Norm,
+    /// "default" (the architecture's own discriminator) or "conv4" (seed 004's critic: four
+    /// 3×3 stride-2 conv blocks, 16 filters doubling, LeakyReLU 0.2). Default "default".
+    pub critic: Critic,
+}
+
+/// Normalisation of the discriminator's hidden layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Norm {
+    Batch,
+    Layer,
+    None,
+}
+
+/// Which discriminator to pair with the generator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Critic {
+    Default,
+    Conv4,
 }
 
 impl Default for ModelConfig {
@@ -63,6 +96,8 @@ impl Default for ModelConfig {
             d_width: 64,
             mlp_hidden: 256,
             d_dropout: 0.0,
+            d_norm: Norm::Batch,
+            critic: Critic::Default,
         }
     }
 }
@@ -114,14 +149,6 @@ impl Default for DataConfig {
     }
 }
 
-/// The GAN objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LossKind {
-    /// Binary cross-entropy on logits; G maximises log D(G(z)) (Goodfellow's heuristic).
-    NonSaturating,
-}
-
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -133,8 +160,17 @@ pub struct TrainConfig {
     pub d_steps: usize,
     /// Generator updates per iteration (seed 000 uses 2). Default 1.
     pub g_steps: usize,
-    /// The objective. Default "non-saturating".
+    /// The objective: "minimax", "non-saturating", "wgan", "wgan-gp", "lsgan" or "hinge".
+    /// Default "non-saturating".
     pub loss: LossKind,
+    /// Update G only on every n-th iteration (seed 004). Default 1.
+    pub g_every: u64,
+    /// D's targets: "none", "one-sided" (real 0.9) or "salimans" (real U[0.7, 1.2], fake
+    /// U[0, 0.3]; lsgan only). Default "none".
+    pub label_smoothing: LabelSmoothing,
+    /// Train G to match the mean of D's last hidden features on real data (seed 002 eq. 9)
+    /// instead of the objective's generator loss. Default false.
+    pub feature_matching: bool,
     /// Seed of every random number in the run. Default 0.
     pub seed: u64,
     /// Worker threads for tensor ops; 0 = all cores. Default 0.
@@ -149,6 +185,9 @@ impl Default for TrainConfig {
             d_steps: 1,
             g_steps: 1,
             loss: LossKind::NonSaturating,
+            g_every: 1,
+            label_smoothing: LabelSmoothing::None,
+            feature_matching: false,
             seed: 0,
             threads: 0,
         }
@@ -159,13 +198,15 @@ impl Default for TrainConfig {
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     Adam,
+    Rmsprop,
+    Sgd,
 }
 
 /// One optimiser (`[optim.g]` or `[optim.d]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OptimizerConfig {
-    /// "adam". Default "adam".
+    /// "adam", "rmsprop" or "sgd" (with momentum). Default "adam".
     pub kind: OptimizerKind,
     /// Learning rate. Default 0.0002.
     pub lr: f64,
@@ -173,8 +214,12 @@ pub struct OptimizerConfig {
     pub beta1: f64,
     /// Adam β₂. Default 0.999.
     pub beta2: f64,
-    /// Adam ε. Default 1e-8.
+    /// Adam / RMSProp ε. Default 1e-8.
     pub eps: f64,
+    /// RMSProp smoothing constant. Default 0.99.
+    pub alpha: f64,
+    /// Momentum of SGD and RMSProp. Default 0.
+    pub momentum: f64,
 }
 
 impl Default for OptimizerConfig {
@@ -185,6 +230,8 @@ impl Default for OptimizerConfig {
             beta1: 0.5,
             beta2: 0.999,
             eps: 1e-8,
+            alpha: 0.99,
+            momentum: 0.0,
         }
     }
 }
@@ -330,9 +377,12 @@ impl Config {
                 }
             ));
         }
-        if t.steps == 0 || t.batch_size == 0 || t.d_steps == 0 || t.g_steps == 0 {
-            return bad("train.steps, batch_size, d_steps and g_steps must be at least 1".into());
+        if t.steps == 0 || t.batch_size == 0 || t.d_steps == 0 || t.g_steps == 0 || t.g_every == 0 {
+            return bad(
+                "train.steps, batch_size, d_steps, g_steps and g_every must be at least 1".into(),
+            );
         }
+        self.validate_objective()?;
         for (name, o) in [("g", &self.optim.g), ("d", &self.optim.d)] {
             if !(o.lr > 0.0 && o.lr.is_finite()) {
                 return bad(format!(
@@ -346,6 +396,9 @@ impl Config {
             if !(o.eps > 0.0) {
                 return bad(format!("optim.{name}.eps must be positive"));
             }
+            if !(0.0..1.0).contains(&o.alpha) || !(0.0..1.0).contains(&o.momentum) {
+                return bad(format!("optim.{name}.alpha and momentum must be in [0, 1)"));
+            }
         }
         if self.log.every == 0 || self.log.sample_every == 0 || self.checkpoint.every == 0 {
             return bad(
@@ -354,6 +407,53 @@ impl Config {
         }
         if self.log.grid == 0 || self.checkpoint.keep == 0 {
             return bad("log.grid and checkpoint.keep must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_objective(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let loss = self.train.loss;
+        let has_bn = self.model.d_norm == Norm::Batch
+            && (self.model.critic == Critic::Conv4 || self.model.arch != Arch::Mlp);
+        if loss == LossKind::WganGp && has_bn {
+            return bad(
+                "train.loss = \"wgan-gp\" penalises each sample's gradient, which batch norm couples across the batch: set model.d_norm = \"layer\" (seed 000) or \"none\"".into(),
+            );
+        }
+        if self.train.label_smoothing == LabelSmoothing::Salimans && loss != LossKind::Lsgan {
+            return bad(
+                "train.label_smoothing = \"salimans\" draws real targets up to 1.2, which only the least-squares loss accepts: use it with train.loss = \"lsgan\", or use \"one-sided\"".into(),
+            );
+        }
+        if self.train.label_smoothing != LabelSmoothing::None
+            && !(loss.is_bce() || loss == LossKind::Lsgan)
+        {
+            return bad("train.label_smoothing applies to the minimax, non-saturating and lsgan losses only".into());
+        }
+        if !(self.wgan.clip > 0.0 && self.wgan.clip.is_finite()) {
+            return bad(format!(
+                "wgan.clip = {} must be a positive number",
+                self.wgan.clip
+            ));
+        }
+        if !(self.gp.lambda >= 0.0 && self.gp.lambda.is_finite()) {
+            return bad(format!("gp.lambda = {} must be ≥ 0", self.gp.lambda));
+        }
+        let a = &self.lsgan.alpha;
+        if !(0.0..=1.0).contains(&a.max) {
+            return bad(format!("lsgan.alpha.max = {} must be in [0, 1]", a.max));
+        }
+        if a.max > 0.0 && a.end <= a.start {
+            return bad(format!(
+                "lsgan.alpha.end = {} must be after lsgan.alpha.start = {}",
+                a.end, a.start
+            ));
+        }
+        if a.levels == 0 {
+            return bad("lsgan.alpha.levels must be at least 1".into());
         }
         Ok(())
     }

@@ -1,0 +1,111 @@
+//! Layer normalisation for critics, and the choice between batch, layer and no norm.
+
+use candle_core::{D, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+use super::{BatchNorm, Mode, batch_norm};
+use crate::config::Norm;
+
+/// Layer norm over each sample's (C, H, W) values with a per-channel scale and shift, as in
+/// TensorFlow's `layer_norm` on NHWC maps that seed 000's WGAN-GP critic used. Built from
+/// plain tensor ops (candle-nn's fused layer norm has no backward pass).
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    gamma: Tensor,
+    beta: Tensor,
+    eps: f64,
+}
+
+pub fn layer_norm(channels: usize, vb: VarBuilder) -> Result<LayerNorm> {
+    Ok(LayerNorm {
+        gamma: vb.get_with_hints(channels, "weight", Init::Const(1.0))?,
+        beta: vb.get_with_hints(channels, "bias", Init::Const(0.0))?,
+        eps: 1e-5,
+    })
+}
+
+impl LayerNorm {
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let flat = x.reshape((b, c * h * w))?;
+        let mean = flat.mean_keepdim(D::Minus1)?;
+        let centred = flat.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred
+            .broadcast_div(&(var + self.eps)?.sqrt()?)?
+            .reshape((b, c, h, w))?;
+        normed
+            .broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&self.beta.reshape((1, c, 1, 1))?)
+    }
+}
+
+/// A normalisation layer chosen by config.
+#[derive(Clone, Debug)]
+pub enum Norm2d {
+    Batch(BatchNorm),
+    Layer(LayerNorm),
+    None,
+}
+
+/// The normalisation `kind` over `channels`, weights under `vb` (named `bn*` / `ln*` by the
+/// caller).
+pub fn norm2d(kind: Norm, channels: usize, vb: VarBuilder) -> Result<Norm2d> {
+    Ok(match kind {
+        Norm::Batch => Norm2d::Batch(batch_norm(channels, Default::default(), vb)?),
+        Norm::Layer => Norm2d::Layer(layer_norm(channels, vb)?),
+        Norm::None => Norm2d::None,
+    })
+}
+
+impl Norm2d {
+    pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        match self {
+            Norm2d::Batch(bn) => bn.forward(x, mode),
+            Norm2d::Layer(ln) => ln.forward(x),
+            Norm2d::None => Ok(x.clone()),
+        }
+    }
+
+    /// The weight-name prefix of this kind ("bn", "ln" or "" for none).
+    pub fn prefix(kind: Norm) -> &'static str {
+        match kind {
+            Norm::Batch => "bn",
+            Norm::Layer => "ln",
+            Norm::None => "norm",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Reference values from PyTorch: scripts/reference_norms.py.
+    use super::*;
+    use crate::nn::ParamStore;
+    use crate::rng::Rng;
+    use candle_core::Device;
+
+    #[test]
+    fn layer_norm_matches_pytorch_group_norm_with_one_group() {
+        // torch.nn.functional.group_norm(x, 1) on x = arange(24).reshape(2, 3, 2, 2) ** 1.5
+        let x: Vec<f32> = (0..24).map(|i| (i as f32).powf(1.5)).collect();
+        let x = Tensor::from_vec(x, (2, 3, 2, 2), &Device::Cpu).unwrap();
+        let store = ParamStore::new(Rng::new(0, 0), &Device::Cpu);
+        let ln = layer_norm(3, store.var_builder()).unwrap();
+        let y = ln
+            .forward(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let got: Vec<f32> = y[..4].iter().chain(&y[20..]).copied().collect();
+        for (g, want) in got.iter().zip(REF) {
+            assert!((g - want).abs() < 1e-5, "{got:?} vs {REF:?}");
+        }
+    }
+
+    const REF: [f32; 8] = [
+        -1.2612990, -1.1768159, -1.0223447, -0.8223119, 0.7013334, 1.0154753, 1.3371888, 1.6662996,
+    ];
+}

@@ -1,0 +1,75 @@
+//! Pieces every objective's steps share.
+
+use candle_core::{DType, Tensor};
+
+use super::{Nets, Stats};
+use crate::Result;
+use crate::losses::feature_matching;
+use crate::models::DOutput;
+use crate::nn::Mode;
+use crate::rng::Rng;
+
+/// A scalar tensor as f64 (for logging).
+pub fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// Mean of a tensor as f64, outside the graph.
+pub fn mean(t: &Tensor) -> Result<f64> {
+    scalar(&t.detach().mean_all()?)
+}
+
+/// Fraction of logits on the correct side of 0 (positive for real, negative for fake).
+pub fn accuracy(logits: &Tensor, real: bool) -> Result<f64> {
+    let hits = if real {
+        logits.detach().gt(0.0)?
+    } else {
+        logits.detach().lt(0.0)?
+    };
+    mean(&hits.to_dtype(DType::F32)?)
+}
+
+/// A batch of `n` generated images, detached from G (for D's step).
+pub fn fakes(nets: &Nets, n: usize, rng: &mut Rng) -> Result<Tensor> {
+    let z = nets.noise(rng, n)?;
+    Ok(nets.g.forward(&z, &mut Mode::Train(rng))?.detach())
+}
+
+/// D on the real batch and on a fresh fake batch (separately, so batch norm never mixes them).
+pub fn score_both(nets: &Nets, real: &Tensor, rng: &mut Rng) -> Result<(DOutput, DOutput, Tensor)> {
+    let fake = fakes(nets, real.dim(0)?, rng)?;
+    let real_out = nets.d.forward(real, &mut Mode::Train(rng))?;
+    let fake_out = nets.d.forward(&fake, &mut Mode::Train(rng))?;
+    Ok((real_out, fake_out, fake))
+}
+
+/// Backpropagate D's loss and update D.
+pub fn update_d(nets: &mut Nets, loss: &Tensor) -> Result<()> {
+    nets.opt_d.step(&loss.backward()?)
+}
+
+/// One generator update: G(z) through D, then `loss` of D's output, or feature matching
+/// against D's features on `real` when `fm` is set. Returns `g_loss`.
+pub fn generator_step(
+    nets: &mut Nets,
+    real: &Tensor,
+    rng: &mut Rng,
+    fm: bool,
+    loss: impl Fn(&DOutput) -> candle_core::Result<Tensor>,
+) -> Result<Stats> {
+    let z = nets.noise(rng, real.dim(0)?)?;
+    let fake = nets.g.forward(&z, &mut Mode::Train(rng))?;
+    let out = nets.d.forward(&fake, &mut Mode::Train(rng))?;
+    let l = if fm {
+        let real_features = nets
+            .d
+            .forward(real, &mut Mode::Train(rng))?
+            .features
+            .detach();
+        feature_matching(&real_features, &out.features)?
+    } else {
+        loss(&out)?
+    };
+    nets.opt_g.step(&l.backward()?)?;
+    Ok(vec![("g_loss", scalar(&l)?)])
+}

@@ -1,0 +1,134 @@
+//! The WGAN-GP gradient penalty on interpolates x̂ = ε x + (1 − ε) x̃, one ε ~ U[0, 1] per
+//! sample (not per pixel).
+//!
+//! - [`exact`]: mean over the batch of (‖∇x̂ D(x̂)‖₂ − 1)², the norm over all of a sample's
+//!   values. ∇x̂ D comes from a first backward pass that stays in the graph, so the loss's
+//!   backward pass differentiates through it (a second-order gradient). candle keeps that
+//!   graph only when `CANDLE_GRAD_DO_NOT_DETACH=1` was set before the thread's first backward
+//!   pass; the `gankit` binary sets it at start, and [`exact`] refuses to run without it.
+//! - [`finite_difference`]: seed 003 eq. 21, (|D(x₁) − D(x₂)| / ‖x₁ − x₂‖ − 1)² for two
+//!   interpolates x₁, x₂ on the same real–fake segment: a first-order approximation of the
+//!   directional derivative along that segment, so it equals the exact penalty only when
+//!   ∇D points along the segment.
+
+use candle_core::{D, Tensor, Var};
+
+use crate::models::Discriminator;
+use crate::nn::Mode;
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// The penalty (a differentiable scalar) and the mean gradient norm it was computed from.
+pub struct Penalty {
+    pub value: Tensor,
+    /// Mean over the batch of ‖∇x̂ D(x̂)‖ (exact) or of the finite-difference slope.
+    pub mean_norm: f64,
+}
+
+/// Per-sample ε ~ U[0, 1], shaped (n, 1, 1, 1) to broadcast over images.
+fn epsilons(rng: &mut Rng, like: &Tensor) -> Result<Tensor> {
+    let n = like.dim(0)?;
+    let e = Tensor::from_vec(rng.uniform_vec(n, 0.0, 1.0), (n, 1, 1, 1), like.device())?;
+    Ok(e.to_dtype(like.dtype())?)
+}
+
+/// ε x + (1 − ε) x̃ for per-sample ε (n, 1, 1, 1); fakes are detached.
+pub fn interpolate(real: &Tensor, fake: &Tensor, eps: &Tensor) -> Result<Tensor> {
+    let fake = fake.detach();
+    Ok((fake.broadcast_add(&real.detach().sub(&fake)?.broadcast_mul(eps)?))?)
+}
+
+/// Per-sample L2 norm over every axis but the first, (n).
+fn norms(t: &Tensor) -> Result<Tensor> {
+    Ok((t.flatten_from(1)?.sqr()?.sum(D::Minus1)? + 1e-12)?.sqrt()?)
+}
+
+/// ∇x D(x) for each sample, kept in the graph (second-order differentiable).
+pub fn input_gradient(d: &dyn Discriminator, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+    let x = Var::from_tensor(&x.detach())?;
+    let out = d.forward(&x, mode)?;
+    let grads = out.logits.sum_all()?.backward()?;
+    let g = grads
+        .get(&x)
+        .ok_or_else(|| Error::Diverged("the critic's output does not depend on its input".into()))?
+        .clone();
+    if !g.track_op() {
+        return Err(Error::Config(
+            "the exact gradient penalty needs second-order gradients: set CANDLE_GRAD_DO_NOT_DETACH=1 in the environment before starting (the gankit binary does), or use gp.mode = \"finite-difference\"".into(),
+        ));
+    }
+    Ok(g)
+}
+
+/// The exact penalty at interpolates with the given per-sample ε (n, 1, 1, 1).
+pub fn exact_with(
+    d: &dyn Discriminator,
+    real: &Tensor,
+    fake: &Tensor,
+    eps: &Tensor,
+    mode: &mut Mode,
+) -> Result<Penalty> {
+    let x_hat = interpolate(real, fake, eps)?;
+    let n = norms(&input_gradient(d, &x_hat, mode)?)?;
+    let mean_norm = crate::objectives::common::mean(&n)?;
+    Ok(Penalty {
+        value: (n - 1.0)?.sqr()?.mean_all()?,
+        mean_norm,
+    })
+}
+
+/// The exact penalty at random interpolates.
+pub fn exact(
+    d: &dyn Discriminator,
+    real: &Tensor,
+    fake: &Tensor,
+    rng: &mut Rng,
+) -> Result<Penalty> {
+    let eps = epsilons(rng, real)?;
+    exact_with(d, real, fake, &eps, &mut Mode::Train(rng))
+}
+
+/// Seed 003 eq. 21 with the given ε₁, ε₂ (each (n, 1, 1, 1)).
+pub fn finite_difference_with(
+    d: &dyn Discriminator,
+    real: &Tensor,
+    fake: &Tensor,
+    eps1: &Tensor,
+    eps2: &Tensor,
+    mode: &mut Mode,
+) -> Result<Penalty> {
+    let x1 = interpolate(real, fake, eps1)?;
+    let x2 = interpolate(real, fake, eps2)?;
+    let d1 = d.forward(&x1, mode)?.logits;
+    let d2 = d.forward(&x2, mode)?.logits;
+    let slope = ((d1 - d2)?.abs()? / norms(&(x1 - x2)?)?)?;
+    let mean_norm = crate::objectives::common::mean(&slope)?;
+    Ok(Penalty {
+        value: (slope - 1.0)?.sqr()?.mean_all()?,
+        mean_norm,
+    })
+}
+
+/// Seed 003 eq. 21 at two random interpolates per sample.
+pub fn finite_difference(
+    d: &dyn Discriminator,
+    real: &Tensor,
+    fake: &Tensor,
+    rng: &mut Rng,
+) -> Result<Penalty> {
+    let eps1 = epsilons(rng, real)?;
+    let eps2 = epsilons(rng, real)?;
+    finite_difference_with(d, real, fake, &eps1, &eps2, &mut Mode::Train(rng))
+}
+
+/// Run `f` on a thread where candle keeps second-order graphs (tests only: the variable is
+/// read once per thread, at its first backward pass).
+#[cfg(test)]
+pub(crate) fn with_second_order<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    // SAFETY: set before the new thread starts; every reader only checks it is non-empty.
+    unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
+    std::thread::spawn(f).join().expect("test thread")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! WGAN with weight clipping (Arjovsky et al. 2017; seed 002's Algorithm 1).
+//!
+//! The critic maximises E[D(x)] − E[D(G(z))] (minimises the negative), then every critic
+//! weight is clipped to [−c, c]; G minimises −E[D(G(z))]. No sigmoid anywhere. Use it with
+//! `optim.*.kind = "rmsprop"`, lr 5e-5 and `train.d_steps = 5` (configs/wgan-clip.toml).
+
+use candle_core::Tensor;
+
+use super::common::{generator_step, mean, scalar, score_both, update_d};
+use super::{Nets, Objective, Stats};
+use crate::Result;
+use crate::rng::Rng;
+
+pub struct Wgan {
+    clip: f64,
+    feature_matching: bool,
+}
+
+impl Wgan {
+    pub fn new(clip: f64, feature_matching: bool) -> Self {
+        Wgan {
+            clip,
+            feature_matching,
+        }
+    }
+}
+
+/// E[D(G(z))] − E[D(x)], the critic's loss, and the Wasserstein estimate (its negative).
+pub fn critic_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<(Tensor, f64)> {
+    let loss = (fake_logits.mean_all()? - real_logits.mean_all()?)?;
+    let w = -scalar(&loss)?;
+    Ok((loss, w))
+}
+
+/// Clip every trainable critic variable to [−c, c].
+pub fn clip_weights(nets: &Nets, c: f64) -> Result<()> {
+    for (_, v) in nets.opt_d.params() {
+        v.set(&v.as_tensor().clamp(-c, c)?)?;
+    }
+    Ok(())
+}
+
+impl Objective for Wgan {
+    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+        let (real_out, fake_out, _) = score_both(nets, real, rng)?;
+        let (loss, w) = critic_loss(&real_out.logits, &fake_out.logits)?;
+        update_d(nets, &loss)?;
+        clip_weights(nets, self.clip)?;
+        Ok(vec![
+            ("d_loss", scalar(&loss)?),
+            ("w_dist", w),
+            ("d_real", mean(&real_out.logits)?),
+            ("d_fake", mean(&fake_out.logits)?),
+        ])
+    }
+
+    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+        generator_step(nets, real, rng, self.feature_matching, |out| {
+            Ok(out.logits.mean_all()?.neg()?)
+        })
+    }
+
+    fn columns(&self) -> Vec<&'static str> {
+        vec!["d_loss", "g_loss", "w_dist", "d_real", "d_fake"]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use candle_core::Device;
+
+    #[test]
+    fn after_a_critic_step_every_weight_lies_in_the_clip_range() {
+        let cfg = Config::from_toml_str(
+            "",
+            "t",
+            &[
+                "train.loss=wgan".into(),
+                "model.g_width=4".into(),
+                "model.d_width=4".into(),
+            ],
+        )
+        .unwrap();
+        let mut nets = Nets::build(&cfg, &Device::Cpu).unwrap();
+        let c = 0.01;
+        let outside = |nets: &Nets| -> usize {
+            nets.opt_d
+                .params()
+                .iter()
+                .map(|(_, v)| {
+                    let x = v.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                    x.iter().filter(|x| x.abs() > c as f32).count()
+                })
+                .sum()
+        };
+        assert!(
+            outside(&nets) > 0,
+            "DCGAN's N(0, 0.02) init has weights beyond 0.01"
+        );
+        let mut rng = Rng::new(0, 0);
+        let real = Tensor::from_vec(
+            rng.uniform_vec(4 * 784, -1.0, 1.0),
+            (4, 1, 28, 28),
+            &Device::Cpu,
+        )
+        .unwrap();
+        let stats = Wgan::new(c, false)
+            .d_step(&mut nets, &real, &mut rng)
+            .unwrap();
+        assert_eq!(outside(&nets), 0);
+        let w = stats.iter().find(|(k, _)| *k == "w_dist").unwrap().1;
+        let d = stats.iter().find(|(k, _)| *k == "d_loss").unwrap().1;
+        assert_eq!(w, -d, "the Wasserstein estimate is minus the critic loss");
+    }
+}
