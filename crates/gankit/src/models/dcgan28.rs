@@ -7,11 +7,12 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::{DOutput, Discriminator, Generator, ImageShape};
+use super::conv_discriminator::{ConvDiscriminator, conv_discriminator};
+use super::{Generator, ImageShape};
 use crate::config::Norm;
 use crate::nn::{
-    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, Norm2d, batch_norm,
-    conv_transpose2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
+    BatchNorm, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
+    dcgan_init, linear,
 };
 
 const K4S2P1: Conv2dConfig = Conv2dConfig {
@@ -61,40 +62,13 @@ impl Generator for Dcgan28Generator {
     }
 }
 
-pub struct Dcgan28Discriminator {
-    conv1: Conv2d,
-    conv2: Conv2d,
-    norm2: Norm2d,
-    fc: Linear,
-}
-
-/// The discriminator; `norm` after conv2 is batch norm in DCGAN, layer norm or none for
-/// critics with a gradient penalty.
+/// The discriminator: Conv(C→w) → LReLU → Conv(w→2w) → norm → LReLU → Linear(2w·7·7 → 1);
+/// `norm` is batch norm in DCGAN, layer norm or none for critics with a gradient penalty.
 pub fn discriminator(
     w: usize,
     norm: Norm,
     shape: ImageShape,
     vb: VarBuilder,
-) -> Result<Dcgan28Discriminator> {
-    let conv2_cfg = if norm == Norm::None {
-        K4S2P1
-    } else {
-        K4S2P1_NO_BIAS
-    };
-    Ok(Dcgan28Discriminator {
-        conv1: conv2d(shape.channels, w, K4S2P1, vb.pp("conv1"))?,
-        conv2: conv2d(w, 2 * w, conv2_cfg, vb.pp("conv2"))?,
-        norm2: norm2d(norm, 2 * w, vb.pp(format!("{}2", Norm2d::prefix(norm))))?,
-        fc: linear(2 * w * 49, 1, true, dcgan_init(), vb.pp("fc"))?,
-    })
-}
-
-impl Discriminator for Dcgan28Discriminator {
-    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
-        let h = leaky_relu(&self.conv1.forward(x)?, 0.2)?;
-        let h = leaky_relu(&self.norm2.forward(&self.conv2.forward(&h)?, mode)?, 0.2)?;
-        let features = h.flatten_from(1)?;
-        let logits = self.fc.forward(&features)?.squeeze(1)?;
-        Ok(DOutput { logits, features })
-    }
+) -> Result<ConvDiscriminator> {
+    conv_discriminator(&[shape.channels, w, 2 * w], K4S2P1, norm, shape.size, vb)
 }

@@ -10,11 +10,12 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::{DOutput, Discriminator, Generator, ImageShape};
+use super::conv_discriminator::{ConvDiscriminator, conv_discriminator};
+use super::{Generator, ImageShape};
 use crate::config::Norm;
 use crate::nn::{
-    BatchNorm, Conv2d, Conv2dConfig, ConvTranspose2d, Linear, Mode, Norm2d, batch_norm,
-    conv_transpose2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
+    BatchNorm, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
+    dcgan_init, linear,
 };
 
 const K5S2: Conv2dConfig = Conv2dConfig {
@@ -91,60 +92,15 @@ impl Generator for Dcgan64Generator {
     }
 }
 
-pub struct Dcgan64Discriminator {
-    convs: Vec<Conv2d>,
-    norms: Vec<Norm2d>,
-    fc: Linear,
-}
-
-/// The discriminator; `norm` after conv2–4 is batch norm in DCGAN and layer norm in seed
-/// 000's WGAN-GP critic.
+/// The discriminator: 5×5 stride-2 convs C → w → 2w → 4w → 8w, `norm` after all but the
+/// first (batch norm in DCGAN, layer norm in seed 000's WGAN-GP critic), LeakyReLU(0.2),
+/// then FC → 1.
 pub fn discriminator(
     w: usize,
     norm: Norm,
     shape: ImageShape,
     vb: VarBuilder,
-) -> Result<Dcgan64Discriminator> {
+) -> Result<ConvDiscriminator> {
     let chans = [shape.channels, w, 2 * w, 4 * w, 8 * w];
-    let mut convs = Vec::new();
-    let mut norms = Vec::new();
-    for i in 0..4 {
-        let cfg = if i == 0 || norm == Norm::None {
-            K5S2
-        } else {
-            K5S2_NO_BIAS
-        };
-        convs.push(conv2d(
-            chans[i],
-            chans[i + 1],
-            cfg,
-            vb.pp(format!("conv{}", i + 1)),
-        )?);
-        if i > 0 {
-            let name = format!("{}{}", Norm2d::prefix(norm), i + 1);
-            norms.push(norm2d(norm, chans[i + 1], vb.pp(name))?);
-        }
-    }
-    let side = shape.size / 16;
-    Ok(Dcgan64Discriminator {
-        convs,
-        norms,
-        fc: linear(8 * w * side * side, 1, true, dcgan_init(), vb.pp("fc"))?,
-    })
-}
-
-impl Discriminator for Dcgan64Discriminator {
-    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
-        let mut h = x.clone();
-        for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h)?;
-            if i > 0 {
-                h = self.norms[i - 1].forward(&h, mode)?;
-            }
-            h = leaky_relu(&h, 0.2)?;
-        }
-        let features = h.flatten_from(1)?;
-        let logits = self.fc.forward(&features)?.squeeze(1)?;
-        Ok(DOutput { logits, features })
-    }
+    conv_discriminator(&chans, K5S2, norm, shape.size, vb)
 }

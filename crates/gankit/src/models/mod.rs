@@ -2,13 +2,14 @@
 //! config by [`build`]; the trainer only sees the [`Generator`] and [`Discriminator`] traits.
 
 mod conv_critic;
+mod conv_discriminator;
 mod dcgan28;
 mod dcgan64;
 mod mlp;
 
-pub use conv_critic::ConvCritic;
-pub use dcgan28::{Dcgan28Discriminator, Dcgan28Generator};
-pub use dcgan64::{Dcgan64Discriminator, Dcgan64Generator};
+pub use conv_discriminator::ConvDiscriminator;
+pub use dcgan28::Dcgan28Generator;
+pub use dcgan64::Dcgan64Generator;
 pub use mlp::{MlpDiscriminator, MlpGenerator};
 
 use candle_core::{Result, Tensor};

@@ -48,6 +48,11 @@ pub fn update_d(nets: &mut Nets, loss: &Tensor) -> Result<()> {
     nets.opt_d.step(&loss.backward()?)
 }
 
+/// The generator loss of the critic-based objectives (WGAN, WGAN-GP, hinge): −E[D(G(z))].
+pub fn critic_generator_loss(out: &DOutput) -> candle_core::Result<Tensor> {
+    out.logits.mean_all()?.neg()
+}
+
 /// One generator update: G(z) through D, then `loss` of D's output, or feature matching
 /// against D's features on `real` when `fm` is set. Returns `g_loss`.
 pub fn generator_step(

@@ -6,7 +6,7 @@
 
 use candle_core::Tensor;
 
-use super::common::{generator_step, mean, scalar, score_both, update_d};
+use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
 use super::{Nets, Objective, Stats};
 use crate::Result;
 use crate::rng::Rng;
@@ -55,9 +55,13 @@ impl Objective for Wgan {
     }
 
     fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
-        generator_step(nets, real, rng, self.feature_matching, |out| {
-            Ok(out.logits.mean_all()?.neg()?)
-        })
+        generator_step(
+            nets,
+            real,
+            rng,
+            self.feature_matching,
+            critic_generator_loss,
+        )
     }
 
     fn columns(&self) -> Vec<&'static str> {

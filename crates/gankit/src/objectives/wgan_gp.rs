@@ -7,7 +7,7 @@
 
 use candle_core::Tensor;
 
-use super::common::{generator_step, mean, scalar, score_both, update_d};
+use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
 use super::penalty::{self, Penalty};
 use super::wgan::critic_loss;
 use super::{Nets, Objective, Stats};
@@ -52,9 +52,13 @@ impl Objective for WganGp {
     }
 
     fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
-        generator_step(nets, real, rng, self.feature_matching, |out| {
-            Ok(out.logits.mean_all()?.neg()?)
-        })
+        generator_step(
+            nets,
+            real,
+            rng,
+            self.feature_matching,
+            critic_generator_loss,
+        )
     }
 
     fn columns(&self) -> Vec<&'static str> {

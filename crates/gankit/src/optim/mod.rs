@@ -40,15 +40,114 @@ pub trait Optimizer: Send {
 /// The optimiser a config asks for.
 pub fn build(params: Vec<(String, Var)>, cfg: &OptimizerConfig) -> Result<Box<dyn Optimizer>> {
     Ok(match cfg.kind {
-        OptimizerKind::Adam => Box::new(Adam::new(params, cfg)?),
-        OptimizerKind::Rmsprop => Box::new(RmsProp::new(params, cfg)?),
-        OptimizerKind::Sgd => Box::new(Sgd::new(params, cfg)?),
+        OptimizerKind::Adam => Box::new(Stateful::new(Adam, params, cfg)?),
+        OptimizerKind::Rmsprop => Box::new(Stateful::new(RmsProp, params, cfg)?),
+        OptimizerKind::Sgd => Box::new(Stateful::new(Sgd, params, cfg)?),
     })
 }
 
-/// The update count as two u32 halves (high, low), so that it round-trips exactly.
-fn step_tensor(t: u64) -> Result<Tensor> {
-    Ok(Tensor::new(&[(t >> 32) as u32, t as u32], &Device::Cpu)?)
+/// One optimiser's update rule: how a gradient and the per-parameter buffers become a step.
+pub trait Rule: Send {
+    /// Names of the per-parameter buffers (zero at the start), as saved in checkpoints.
+    fn buffers(&self) -> &'static [&'static str];
+    /// The amount to subtract from a parameter at update `t` (1-based), given its gradient;
+    /// updates `bufs` (in the order of [`Rule::buffers`]) in place.
+    fn update(
+        &self,
+        cfg: &OptimizerConfig,
+        t: u64,
+        g: &Tensor,
+        bufs: &mut [Tensor],
+    ) -> Result<Tensor>;
+}
+
+/// A [`Rule`] with its parameters, buffers and step count: the checkpointable optimiser.
+pub struct Stateful<R: Rule> {
+    rule: R,
+    params: Vec<(String, Var)>,
+    /// `bufs[i][k]`: buffer k of parameter i.
+    bufs: Vec<Vec<Tensor>>,
+    t: u64,
+    cfg: OptimizerConfig,
+}
+
+impl<R: Rule> Stateful<R> {
+    /// An optimiser over named parameters with zeroed buffers.
+    pub fn new(rule: R, params: Vec<(String, Var)>, cfg: &OptimizerConfig) -> Result<Self> {
+        let n = rule.buffers().len();
+        let bufs = params
+            .iter()
+            .map(|(_, p)| {
+                (0..n)
+                    .map(|_| p.zeros_like())
+                    .collect::<candle_core::Result<Vec<_>>>()
+            })
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Stateful {
+            rule,
+            params,
+            bufs,
+            t: 0,
+            cfg: cfg.clone(),
+        })
+    }
+}
+
+impl<R: Rule> Optimizer for Stateful<R> {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.t += 1;
+        for (i, (_, p)) in self.params.iter().enumerate() {
+            let Some(g) = grads.get(p) else { continue };
+            let delta = self
+                .rule
+                .update(&self.cfg, self.t, &g.detach(), &mut self.bufs[i])?;
+            p.set(&p.as_tensor().detach().sub(&delta)?)?;
+        }
+        Ok(())
+    }
+
+    fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+
+    fn steps(&self) -> u64 {
+        self.t
+    }
+
+    fn params(&self) -> &[(String, Var)] {
+        &self.params
+    }
+
+    fn state(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        for (i, (name, _)) in self.params.iter().enumerate() {
+            for (k, buf) in self.rule.buffers().iter().enumerate() {
+                out.insert(format!("{buf}.{name}"), self.bufs[i][k].clone());
+            }
+        }
+        // The update count as two u32 halves (high, low), so that it round-trips exactly.
+        let t = self.t;
+        out.insert(
+            "step".into(),
+            Tensor::new(&[(t >> 32) as u32, t as u32], &Device::Cpu)?,
+        );
+        Ok(out)
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>, what: &str) -> Result<()> {
+        let r = StateReader { state, what };
+        for (i, (name, p)) in self.params.iter().enumerate() {
+            for (k, buf) in self.rule.buffers().iter().enumerate() {
+                self.bufs[i][k] = r.like(&format!("{buf}.{name}"), p)?;
+            }
+        }
+        self.t = r.step()?;
+        Ok(())
+    }
 }
 
 /// Checked access to a saved optimiser state.
@@ -116,7 +215,10 @@ pub(crate) mod testing {
 
     /// Check a trajectory against reference values, and that saving after 3 steps and
     /// restoring into a fresh optimiser gives the same 5-step result bit for bit.
-    pub fn check(make: &dyn Fn(Vec<(String, Var)>) -> Box<dyn Optimizer>, want: [f32; 3]) {
+    pub fn check<R: Rule + Clone + 'static>(rule: R, cfg: &OptimizerConfig, want: [f32; 3]) {
+        let make = |p: Vec<(String, Var)>| -> Box<dyn Optimizer> {
+            Box::new(Stateful::new(rule.clone(), p, cfg).unwrap())
+        };
         let p = start();
         let mut opt = make(vec![("p".into(), p.clone())]);
         quadratic(opt.as_mut(), &p, 5);

@@ -1,0 +1,72 @@
+//! The shape every convolutional discriminator here shares: a stack of stride-2 conv blocks
+//! (conv → norm → LeakyReLU(0.2), no norm on the first block), flattened into one linear
+//! score. dcgan28, dcgan64 and seed 004's critic differ only in channels and kernels.
+
+use candle_core::{Module, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use super::{DOutput, Discriminator};
+use crate::config::Norm;
+use crate::nn::{
+    Conv2d, Conv2dConfig, Linear, Mode, Norm2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
+};
+
+pub struct ConvDiscriminator {
+    convs: Vec<Conv2d>,
+    norms: Vec<Norm2d>,
+    fc: Linear,
+}
+
+/// Conv blocks `chans[0] → chans[1] → …` with kernels `conv` (its `bias` is ignored: a conv
+/// has a bias unless a normalisation follows it), weights `conv1`, `bn2` / `ln2`, …, `fc`.
+/// `side` is the input image side.
+pub fn conv_discriminator(
+    chans: &[usize],
+    conv: Conv2dConfig,
+    norm: Norm,
+    side: usize,
+    vb: VarBuilder,
+) -> Result<ConvDiscriminator> {
+    let mut convs = Vec::new();
+    let mut norms = Vec::new();
+    let mut side = side;
+    for i in 0..chans.len() - 1 {
+        let cfg = Conv2dConfig {
+            bias: i == 0 || norm == Norm::None,
+            ..conv
+        };
+        convs.push(conv2d(
+            chans[i],
+            chans[i + 1],
+            cfg,
+            vb.pp(format!("conv{}", i + 1)),
+        )?);
+        if i > 0 {
+            let name = format!("{}{}", Norm2d::prefix(norm), i + 1);
+            norms.push(norm2d(norm, chans[i + 1], vb.pp(name))?);
+        }
+        side = (side + 2 * conv.padding - conv.kernel) / conv.stride + 1;
+    }
+    let features = chans[chans.len() - 1] * side * side;
+    Ok(ConvDiscriminator {
+        convs,
+        norms,
+        fc: linear(features, 1, true, dcgan_init(), vb.pp("fc"))?,
+    })
+}
+
+impl Discriminator for ConvDiscriminator {
+    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
+        let mut h = x.clone();
+        for (i, conv) in self.convs.iter().enumerate() {
+            h = conv.forward(&h)?;
+            if i > 0 {
+                h = self.norms[i - 1].forward(&h, mode)?;
+            }
+            h = leaky_relu(&h, 0.2)?;
+        }
+        let features = h.flatten_from(1)?;
+        let logits = self.fc.forward(&features)?.squeeze(1)?;
+        Ok(DOutput { logits, features })
+    }
+}
