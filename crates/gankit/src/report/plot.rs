@@ -69,6 +69,8 @@ pub fn loss_curves(
             .configure_mesh()
             .x_desc("iteration")
             .y_desc("loss")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| format!("{v:.2}"))
             .draw()
             .map_err(|e| err(e.to_string()))?;
         let window = (steps.len() / 50).max(1);
