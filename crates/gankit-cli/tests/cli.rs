@@ -222,3 +222,56 @@ fn ctrl_c_saves_a_checkpoint_and_exits_0() {
         .collect();
     assert_eq!(ckpts.len(), 1, "one checkpoint, written on Ctrl-C");
 }
+
+#[test]
+fn dcgan64_trains_on_an_image_folder_in_rgb() {
+    // A small real folder: Fashion-MNIST images written as PNGs in nested directories.
+    let tmp = tempfile::tempdir().unwrap();
+    let (images, _) = gankit::data::fashion::embedded().unwrap();
+    for i in 0..24 {
+        let dir = tmp.path().join(format!("faces/part{}", i % 3));
+        std::fs::create_dir_all(&dir).unwrap();
+        let px: Vec<f32> = images.data[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&b| b as f32 / 127.5 - 1.0)
+            .collect();
+        gankit::report::grid::write_png(&dir.join(format!("{i}.png")), &px, 1, 1, 28).unwrap();
+    }
+    let o = gankit(
+        &[
+            "train",
+            "--config",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../configs/dcgan64-folder.toml"
+            ),
+            "--set",
+            "data.path=faces",
+            "--set",
+            "data.image_size=32",
+            "--set",
+            "train.steps=2",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "model.g_width=4",
+            "--set",
+            "model.d_width=4",
+            "--set",
+            "log.grid=4",
+            "--name",
+            "f",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("24 images"), "{}", stderr(&o));
+    let o = gankit(
+        &["sample", "runs/f", "--n", "3", "--out", "s.npy"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b = std::fs::read(tmp.path().join("s.npy")).unwrap();
+    let header = String::from_utf8_lossy(&b[10..80]).into_owned();
+    assert!(header.contains("(3, 3, 32, 32)"), "{header}");
+}
