@@ -18,6 +18,7 @@ mod error;
 mod fsutil;
 pub mod kernels;
 pub mod losses;
+pub mod metrics;
 pub mod models;
 pub mod nets;
 pub mod nn;

@@ -32,6 +32,92 @@ pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
     out
 }
 
+/// A decoded .npy array: its shape and values (as f64).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NpyArray {
+    pub shape: Vec<usize>,
+    pub data: Vec<f64>,
+}
+
+/// Decode an .npy file's bytes: little-endian float32 or float64, C order, version 1–3.
+/// `what` names the file in errors.
+pub fn decode(bytes: &[u8], what: &str) -> Result<NpyArray> {
+    let bad = |m: &str| crate::Error::Data(format!("{what}: {m}"));
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("not a NumPy .npy file"));
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(bad(&format!("unsupported .npy version {v}"))),
+    };
+    let header = bytes
+        .get(start..start + hlen)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| bad("truncated header"))?;
+    let field = |key: &str| -> Option<&str> {
+        let i = header.find(&format!("'{key}':"))? + key.len() + 3;
+        Some(header[i..].trim_start())
+    };
+    let descr = field("descr").ok_or_else(|| bad("header has no descr"))?;
+    let width = if descr.starts_with("'<f8'") {
+        8
+    } else if descr.starts_with("'<f4'") {
+        4
+    } else {
+        return Err(bad(
+            "only little-endian float32 / float64 arrays are supported",
+        ));
+    };
+    if field("fortran_order").is_some_and(|f| f.starts_with("True")) {
+        return Err(bad(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray",
+        ));
+    }
+    let shape_txt = field("shape").ok_or_else(|| bad("header has no shape"))?;
+    let inner = shape_txt
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .ok_or_else(|| bad("malformed shape"))?;
+    let shape = inner
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().map_err(|_| bad("malformed shape")))
+        .collect::<Result<Vec<_>>>()?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| bad("shape overflows"))?;
+    let body = &bytes[start + hlen..];
+    if body.len() != count * width {
+        return Err(bad(&format!(
+            "shape {shape:?} needs {} bytes of data, the file has {}",
+            count * width,
+            body.len()
+        )));
+    }
+    let data = if width == 8 {
+        body.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    } else {
+        body.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect()
+    };
+    Ok(NpyArray { shape, data })
+}
+
+/// Read an .npy file (see [`decode`]).
+pub fn read(path: &Path) -> Result<NpyArray> {
+    let bytes = std::fs::read(path).map_err(|e| crate::Error::io(path, e))?;
+    decode(&bytes, &path.display().to_string())
+}
+
 /// Write an .npy file (atomically).
 pub fn write_f32(path: &Path, data: &[f32], shape: &[usize]) -> Result<()> {
     crate::fsutil::write_atomic(path, &encode_f32(data, shape))
