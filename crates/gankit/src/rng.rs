@@ -88,6 +88,7 @@ pub mod stream {
     pub const FIXED_NOISE: u64 = 4;
     pub const SHUFFLE: u64 = 5;
     pub const SAMPLE: u64 = 6;
+    pub const LIPSCHITZ: u64 = 7;
 }
 
 #[cfg(test)]

@@ -254,6 +254,10 @@ pub struct LogConfig {
     pub sample_every: u64,
     /// Images in each sample grid (from one fixed noise batch). Default 64.
     pub grid: usize,
+    /// Every this many iterations, log D's Lipschitz upper bound (product of its layers'
+    /// spectral norms) and the max ‖∇x D‖ on interpolates (seed 004 §3.2); 0 = never.
+    /// Default 0.
+    pub lipschitz_every: u64,
 }
 
 impl Default for LogConfig {
@@ -262,6 +266,7 @@ impl Default for LogConfig {
             every: 1,
             sample_every: 250,
             grid: 64,
+            lipschitz_every: 0,
         }
     }
 }

@@ -15,6 +15,7 @@
 mod fid;
 mod kid;
 mod knn;
+pub mod lipschitz;
 pub mod modes;
 mod score;
 

@@ -76,12 +76,18 @@ pub struct Session {
     elapsed_s: f64,
 }
 
-fn metric_columns(objective: &dyn Objective) -> Vec<String> {
+/// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
+const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
+
+fn metric_columns(objective: &dyn Objective, cfg: &Config) -> Vec<String> {
     let mut cols: Vec<String> = metrics::BASE_COLUMNS
         .iter()
         .map(|s| s.to_string())
         .collect();
     cols.extend(objective.columns().iter().map(|s| s.to_string()));
+    if cfg.log.lipschitz_every > 0 {
+        cols.extend(LIPSCHITZ_COLUMNS.iter().map(|s| s.to_string()));
+    }
     cols.push(metrics::WALL_COLUMN.to_string());
     cols
 }
@@ -150,7 +156,7 @@ impl Session {
         let fixed_noise = nets.noise(&mut Rng::new(seed, stream::FIXED_NOISE), cfg.log.grid)?;
         let metrics = MetricsLog::open(
             &dir.metrics(),
-            metric_columns(objective.as_ref()),
+            metric_columns(objective.as_ref(), &cfg),
             keep_metrics_through,
         )?;
         Ok(Session {
@@ -194,8 +200,8 @@ impl Session {
         Ok(Tensor::from_vec(images, (b, c, s, s), &self.nets.device)?)
     }
 
-    /// One iteration; returns its statistics and the epoch of its last batch.
-    fn iterate(&mut self) -> Result<(Vec<(&'static str, f64)>, u64)> {
+    /// One iteration; returns its statistics, the epoch of its last batch and that batch.
+    fn iterate(&mut self) -> Result<(Vec<(&'static str, f64)>, u64, Tensor)> {
         let t = &self.cfg.train;
         let (d_steps, g_steps) = (t.d_steps, t.g_steps);
         let iteration = self.step + 1;
@@ -231,7 +237,22 @@ impl Session {
                 self.dir.checkpoints().display()
             )));
         }
-        Ok((stats, epoch))
+        Ok((stats, epoch, real))
+    }
+
+    /// D's Lipschitz upper bound and the max input-gradient norm on interpolates between
+    /// `real` and fresh fakes. Uses its own random stream and evaluation mode, so tracking
+    /// never changes the training itself.
+    fn lipschitz(&self, real: &Tensor) -> Result<[f64; 2]> {
+        use crate::metrics::lipschitz::{max_input_gradient, upper_bound};
+        let mut rng = Rng::new(self.cfg.train.seed ^ self.step, stream::LIPSCHITZ);
+        let z = self.nets.noise(&mut rng, real.dim(0)?)?;
+        let fake = self.nets.g.forward(&z, &mut Mode::Eval)?;
+        let bound = upper_bound(&self.nets.d_params, 20)?;
+        Ok([
+            bound,
+            max_input_gradient(self.nets.d.as_ref(), real, &fake, &mut rng)?,
+        ])
     }
 
     /// Train until `train.steps` iterations are done or `stop` is raised.
@@ -251,7 +272,7 @@ impl Session {
         let images_per_iter = (self.cfg.train.batch_size * self.cfg.train.d_steps) as f64;
         while self.step < self.cfg.train.steps {
             let t0 = Instant::now();
-            let (stats, epoch) = self.iterate()?;
+            let (stats, epoch, real) = self.iterate()?;
             let dt = t0.elapsed().as_secs_f64();
             self.elapsed_s += dt;
             self.step += 1;
@@ -269,6 +290,14 @@ impl Session {
                             .find(|(k, _)| *k == name)
                             .map_or(f64::NAN, |(_, v)| *v),
                     );
+                }
+                let every = self.cfg.log.lipschitz_every;
+                if every > 0 {
+                    if self.step % every == 0 {
+                        row.extend(self.lipschitz(&real)?);
+                    } else {
+                        row.extend([f64::NAN; 2]);
+                    }
                 }
                 row.push(self.elapsed_s);
                 self.metrics.write(&row)?;
