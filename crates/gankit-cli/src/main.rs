@@ -4,6 +4,7 @@
 //! 2 an input the user can fix (one line saying what to change), 1 anything else.
 
 mod commands;
+mod evaluate;
 mod progress;
 
 use std::path::PathBuf;
@@ -38,6 +39,17 @@ enum Command {
     Sample(commands::SampleArgs),
     /// List the datasets gankit knows and where each was found.
     Datasets,
+    /// Score generated images: FID, KID, precision / recall, density / coverage, IS, modes.
+    Eval(evaluate::EvalArgs),
+    /// Manage the feature extractors the metrics use.
+    #[command(subcommand)]
+    Evaluator(EvaluatorCommand),
+}
+
+#[derive(Subcommand)]
+enum EvaluatorCommand {
+    /// Train the classifier whose features the metrics compare (seeded, deterministic).
+    Train(evaluate::EvaluatorTrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +63,8 @@ fn main() -> ExitCode {
         Command::Resume { run_dir, threads } => commands::resume(run_dir, threads),
         Command::Sample(args) => commands::sample(args),
         Command::Datasets => commands::datasets(),
+        Command::Eval(args) => evaluate::eval(args),
+        Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

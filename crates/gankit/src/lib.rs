@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 mod error;
+pub mod evaluator;
 mod fsutil;
 pub mod kernels;
 pub mod losses;

@@ -42,6 +42,16 @@ pub fn feature_matching(real: &Tensor, fake: &Tensor) -> Result<Tensor> {
     diff.sqr()?.sum_all()
 }
 
+/// Mean cross-entropy of logits (n, classes) against integer labels (n, u32), from plain
+/// differentiable ops (log-sum-exp with the max subtracted).
+pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    let max = logits.max_keepdim(1)?.detach();
+    let shifted = logits.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(1)?.log()?;
+    let picked = shifted.gather(&labels.unsqueeze(1)?, 1)?;
+    (lse - picked)?.mean_all()
+}
+
 /// Mean of sigmoid(x): the discriminator's average probability of "real".
 pub fn mean_sigmoid(logits: &Tensor) -> Result<f64> {
     candle_nn::ops::sigmoid(&logits.detach())?
@@ -184,6 +194,44 @@ mod tests {
         ],
     );
     const REF_FM: (f64, [f64; 6]) = (337.5625, [-1.5, 1.5, 18.25, -1.5, 1.5, 18.25]);
+    const REF_CE: (f64, [f64; 6]) = (
+        20.127_298_451_171_143,
+        [
+            1.502944378e-02,
+            1.830961081e-01,
+            -1.981255519e-01,
+            -0.5,
+            0.0,
+            0.5,
+        ],
+    );
+
+    #[test]
+    fn cross_entropy_matches_pytorch() {
+        // scripts/reference_losses.py: F.cross_entropy on LOGITS as (2, 3), labels [2, 0].
+        let x = Var::from_tensor(
+            &Tensor::new(&LOGITS, &Device::Cpu)
+                .unwrap()
+                .reshape((2, 3))
+                .unwrap(),
+        )
+        .unwrap();
+        let labels = Tensor::new(&[2u32, 0], &Device::Cpu).unwrap();
+        let loss = cross_entropy(&x, &labels).unwrap();
+        assert!((loss.to_scalar::<f32>().unwrap() as f64 - REF_CE.0).abs() < 1e-5);
+        let g = loss
+            .backward()
+            .unwrap()
+            .get(&x)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (a, b) in g.iter().zip(REF_CE.1) {
+            assert!((*a as f64 - b).abs() < 1e-5, "{g:?} vs {:?}", REF_CE.1);
+        }
+    }
 
     #[test]
     fn softplus_is_stable_for_large_inputs() {

@@ -10,7 +10,7 @@ pub mod images;
 
 use std::path::{Path, PathBuf};
 
-pub use batcher::{Batch, Batcher};
+pub use batcher::{Batch, Batcher, batches_per_epoch};
 pub use images::ImageSet;
 
 use crate::config::{DataConfig, DatasetKind, Split};

@@ -1,0 +1,217 @@
+//! `gankit evaluator train` and `gankit eval`.
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use clap::Args;
+use gankit::config::{DataConfig, DatasetKind, Split};
+use gankit::data::{self, ImageSet};
+use gankit::evaluator::{self, EvalReport, Evaluator, RealFeatures, TrainOptions};
+use gankit::{Error, Result};
+
+#[derive(Args)]
+pub struct EvaluatorTrainArgs {
+    /// "fashion-mnist" (the train and test splits, found as `gankit datasets` shows), or a
+    /// name for the IDX files given with --train and --test.
+    #[arg(long, default_value = "fashion-mnist")]
+    dataset: String,
+    /// Directory with the Fashion-MNIST files (default: the system copy).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Training images (IDX; labels-idx1 beside it), for datasets other than Fashion-MNIST.
+    #[arg(long, requires = "test")]
+    train: Option<PathBuf>,
+    /// Test images (IDX; labels-idx1 beside it).
+    #[arg(long, requires = "train")]
+    test: Option<PathBuf>,
+    #[arg(long, default_value_t = 4)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where evaluators are stored (default: $GANKIT_HOME, else ~/.local/share/gankit).
+    #[arg(long)]
+    home: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A run directory: its generator's samples are scored against its own data set.
+    run_dir: Option<PathBuf>,
+    /// Checkpoint step of the run (default: the newest).
+    #[arg(long)]
+    step: Option<u64>,
+    /// Images to score (and real images to compare with).
+    #[arg(long, default_value_t = 10_000)]
+    n: usize,
+    /// Score this array instead of a run: float32 / float64 (N, C, H, W) in [-1, 1].
+    #[arg(long, conflicts_with = "run_dir")]
+    fake: Option<PathBuf>,
+    /// Real images as an array like --fake.
+    #[arg(long, conflicts_with = "dataset")]
+    real: Option<PathBuf>,
+    /// Real images from a data set: fashion-mnist, fashion-mnist:train or fashion-mnist:test.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Evaluator name (default: fashion-mnist).
+    #[arg(long, default_value = "fashion-mnist")]
+    evaluator: String,
+    /// Seed of the generated noise and of the real subset.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to write eval.json (default: the run directory, or beside --fake).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Where evaluators are stored (default: $GANKIT_HOME, else ~/.local/share/gankit).
+    #[arg(long)]
+    home: Option<PathBuf>,
+}
+
+fn fashion(split: Split, dir: Option<PathBuf>) -> Result<ImageSet> {
+    let set = data::load(&DataConfig {
+        split,
+        path: dir,
+        ..DataConfig::default()
+    })?;
+    if set.source.starts_with("embedded") && split == Split::Train {
+        return Err(Error::Data(
+            "the Fashion-MNIST train split was not found: install Debian's dataset-fashion-mnist or pass --data DIR".into(),
+        ));
+    }
+    Ok(set)
+}
+
+pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
+    let home = args.home.unwrap_or_else(evaluator::home);
+    let (train, test) = match (&args.train, &args.test) {
+        (Some(tr), Some(te)) => {
+            let load = |p: &Path| -> Result<ImageSet> {
+                let cfg = DataConfig {
+                    dataset: DatasetKind::Idx,
+                    path: Some(p.to_path_buf()),
+                    ..DataConfig::default()
+                };
+                data::load(&cfg)
+            };
+            (load(tr)?, load(te)?)
+        }
+        _ if args.dataset == "fashion-mnist" => (
+            fashion(Split::Train, args.data.clone())?,
+            fashion(Split::Test, args.data)?,
+        ),
+        _ => {
+            return Err(Error::Config(format!(
+                "--dataset {}: give its IDX files with --train FILE --test FILE",
+                args.dataset
+            )));
+        }
+    };
+    eprintln!(
+        "training the {} evaluator on {} ({} images), testing on {} images",
+        args.dataset, train.source, train.len, test.len
+    );
+    let opts = TrainOptions {
+        epochs: args.epochs,
+        seed: args.seed,
+        ..TrainOptions::default()
+    };
+    let t0 = std::time::Instant::now();
+    let mut ev = evaluator::train(&args.dataset, train, &test, &opts, &mut |e, loss| {
+        eprintln!(
+            "epoch {e}: mean loss {loss:.4} ({:.0} s)",
+            t0.elapsed().as_secs_f64()
+        );
+    })?;
+    let path = ev.save(&home)?;
+    println!(
+        "test accuracy {:.2} % · {} · sha256 {}",
+        100.0 * ev.info.test_accuracy,
+        path.display(),
+        ev.info.sha256
+    );
+    Ok(())
+}
+
+fn read_array(path: &Path, ev: &Evaluator) -> Result<(Vec<f32>, usize)> {
+    let a = gankit::report::npy::read(path)?;
+    let want = [ev.info.channels, ev.info.size, ev.info.size];
+    if a.shape.len() != 4 || a.shape[1..] != want {
+        return Err(Error::Data(format!(
+            "{}: shape {:?}, the {} evaluator needs (N, {}, {}, {})",
+            path.display(),
+            a.shape,
+            ev.info.dataset,
+            want[0],
+            want[1],
+            want[2]
+        )));
+    }
+    Ok((a.data.iter().map(|&v| v as f32).collect(), a.shape[0]))
+}
+
+fn real_set(spec: &str) -> Result<ImageSet> {
+    match spec {
+        "fashion-mnist" | "fashion-mnist:train" => fashion(Split::Train, None),
+        "fashion-mnist:test" => fashion(Split::Test, None),
+        other => Err(Error::Config(format!(
+            "--dataset {other}: use fashion-mnist, fashion-mnist:train or fashion-mnist:test, or --real FILE.npy"
+        ))),
+    }
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let home = args.home.clone().unwrap_or_else(evaluator::home);
+    let ev = Evaluator::load(&home, &args.evaluator)?;
+    let cache = home.join("cache");
+    let t0 = std::time::Instant::now();
+    let (fake, n_fake, default_out) = match (&args.run_dir, &args.fake) {
+        (Some(run), None) => {
+            let trained = gankit::sample::load(run, args.step, &Device::Cpu)?;
+            let images = trained.generate(args.n, args.seed)?;
+            (images, args.n, run.join("eval.json"))
+        }
+        (None, Some(f)) => {
+            let (images, n) = read_array(f, &ev)?;
+            (images, n, f.with_extension("eval.json"))
+        }
+        _ => {
+            return Err(Error::Config(
+                "give a run directory or --fake FILE.npy".into(),
+            ));
+        }
+    };
+    let real: RealFeatures = match (&args.real, &args.dataset, &args.run_dir) {
+        (Some(r), _, _) => {
+            let (images, n) = read_array(r, &ev)?;
+            RealFeatures {
+                features: ev.features(&images, n)?.0,
+            }
+        }
+        (None, Some(d), _) => {
+            evaluator::real_features(&ev, &real_set(d)?, args.n, args.seed, Some(&cache))?
+        }
+        (None, None, Some(run)) => {
+            let cfg = gankit::train::RunDir::new(run).load_config()?;
+            evaluator::real_features(
+                &ev,
+                &data::load(&cfg.data)?,
+                args.n,
+                args.seed,
+                Some(&cache),
+            )?
+        }
+        (None, None, None) => {
+            return Err(Error::Config(
+                "--fake needs --real FILE.npy or --dataset NAME".into(),
+            ));
+        }
+    };
+    let report: EvalReport = evaluator::score(&ev, &real, &fake, n_fake, args.seed)?;
+    print!("{}", report.table());
+    eprintln!("scored in {:.1} s", t0.elapsed().as_secs_f64());
+    let out = args.out.unwrap_or(default_out);
+    let json = serde_json::to_string_pretty(&report).expect("report serialises");
+    std::fs::write(&out, json)
+        .map_err(|e| Error::Run(format!("cannot write {}: {e}", out.display())))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! Feature extractors for the metrics: a documented CNN classifier trained by gankit on a
+//! labelled MNIST-format dataset (`gankit evaluator train`), saved as safetensors with its
+//! test accuracy and a content hash beside it.
+//!
+//! An evaluator lives in `<home>/evaluators/<dataset>.safetensors` and `<dataset>.json`, where
+//! `<home>` is `$GANKIT_HOME`, else `~/.local/share/gankit`.
+
+mod classifier;
+mod report;
+mod training;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use classifier::{Classifier, FEATURES, classifier};
+pub use report::{EvalReport, RealFeatures, real_features, sample_images, score};
+pub use training::{TrainOptions, accuracy, train};
+
+use crate::config::hex;
+use crate::error::IoContext;
+use crate::nn::{Mode, ParamStore};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// What is saved beside an evaluator's weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvaluatorInfo {
+    /// Data set name (the file stem).
+    pub dataset: String,
+    pub classes: usize,
+    pub channels: usize,
+    pub size: usize,
+    /// Accuracy on the test split, in [0, 1].
+    pub test_accuracy: f64,
+    /// SHA-256 of the weights file: the key of cached real-set features.
+    pub sha256: String,
+    pub epochs: usize,
+    pub seed: u64,
+    pub version: String,
+}
+
+/// A trained classifier used as a feature extractor.
+pub struct Evaluator {
+    pub net: Classifier,
+    pub params: ParamStore,
+    pub info: EvaluatorInfo,
+}
+
+/// Where evaluators are stored.
+pub fn home() -> PathBuf {
+    if let Some(h) = std::env::var_os("GANKIT_HOME") {
+        return PathBuf::from(h);
+    }
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join(".local/share/gankit")
+}
+
+/// The weights path of the evaluator for `dataset` under `dir`.
+pub fn weights_path(dir: &Path, dataset: &str) -> PathBuf {
+    dir.join("evaluators")
+        .join(format!("{dataset}.safetensors"))
+}
+
+impl Evaluator {
+    /// A fresh, untrained evaluator.
+    pub fn new(
+        dataset: &str,
+        classes: usize,
+        channels: usize,
+        size: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        if size % 4 != 0 {
+            return Err(Error::Config(format!(
+                "the evaluator needs an image size divisible by 4, got {size}"
+            )));
+        }
+        let params = ParamStore::new(Rng::new(seed, 21), &Device::Cpu);
+        let net = classifier(channels, size, classes, params.var_builder())?;
+        Ok(Evaluator {
+            net,
+            params,
+            info: EvaluatorInfo {
+                dataset: dataset.to_string(),
+                classes,
+                channels,
+                size,
+                test_accuracy: 0.0,
+                sha256: String::new(),
+                epochs: 0,
+                seed,
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        })
+    }
+
+    /// Save weights and info under `dir` (see [`weights_path`]); returns the weights path.
+    pub fn save(&mut self, dir: &Path) -> Result<PathBuf> {
+        let path = weights_path(dir, &self.info.dataset);
+        let parent = path.parent().expect("weights path has a parent");
+        std::fs::create_dir_all(parent).at(parent)?;
+        self.params.save(&path)?;
+        let bytes = std::fs::read(&path).at(&path)?;
+        self.info.sha256 = hex(&Sha256::digest(&bytes));
+        let json = serde_json::to_string_pretty(&self.info).expect("info serialises");
+        crate::fsutil::write_atomic(&path.with_extension("json"), json.as_bytes())?;
+        Ok(path)
+    }
+
+    /// Load the evaluator of `dataset` from `dir`, checking its hash.
+    pub fn load(dir: &Path, dataset: &str) -> Result<Evaluator> {
+        let path = weights_path(dir, dataset);
+        if !path.is_file() {
+            return Err(Error::Run(format!(
+                "no evaluator for {dataset} in {}: train one with `gankit evaluator train --dataset {dataset}`",
+                path.parent()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        let jp = path.with_extension("json");
+        let text = std::fs::read_to_string(&jp).at(&jp)?;
+        let info: EvaluatorInfo = serde_json::from_str(&text)
+            .map_err(|e| Error::Run(format!("{} is damaged: {e}", jp.display())))?;
+        let bytes = std::fs::read(&path).at(&path)?;
+        if hex(&Sha256::digest(&bytes)) != info.sha256 {
+            return Err(Error::Run(format!(
+                "{} does not match the hash in {}",
+                path.display(),
+                jp.display()
+            )));
+        }
+        let mut ev = Evaluator::new(dataset, info.classes, info.channels, info.size, info.seed)?;
+        ev.params.load(&path)?;
+        ev.info = info;
+        Ok(ev)
+    }
+
+    /// Features (n, 128) and class probabilities (n, classes) of `n` images (n, C, H, W) in
+    /// [-1, 1], in evaluation mode, in batches.
+    pub fn features(&self, images: &[f32], n: usize) -> Result<(DMatrix<f64>, DMatrix<f64>)> {
+        let (c, s) = (self.info.channels, self.info.size);
+        let per = c * s * s;
+        if images.len() != n * per {
+            return Err(Error::Data(format!(
+                "the evaluator expects images of {c}×{s}×{s}; got {} values for {n} images",
+                images.len()
+            )));
+        }
+        let mut feats = Vec::with_capacity(n * FEATURES);
+        let mut probs = Vec::with_capacity(n * self.info.classes);
+        for start in (0..n).step_by(500) {
+            let b = (n - start).min(500);
+            let x = Tensor::from_slice(
+                &images[start * per..(start + b) * per],
+                (b, c, s, s),
+                &Device::Cpu,
+            )?;
+            let (f, logits) = self.net.forward(&x, &mut Mode::Eval)?;
+            feats.extend(f.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?);
+            let p = candle_nn::ops::softmax(&logits, 1)?;
+            probs.extend(p.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?);
+        }
+        Ok((
+            DMatrix::from_row_slice(n, FEATURES, &feats),
+            DMatrix::from_row_slice(n, self.info.classes, &probs),
+        ))
+    }
+}
