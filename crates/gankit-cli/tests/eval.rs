@@ -143,6 +143,49 @@ fn evaluator_trains_deterministically_and_eval_scores_arrays_and_runs() {
         text(&o)
     );
 
+    // Evaluation during training: FID columns, the FID curve and the best checkpoint.
+    let o = gankit(
+        &[
+            "train",
+            "--name",
+            "e",
+            "--set",
+            "train.steps=4",
+            "--set",
+            "train.batch_size=8",
+            "--set",
+            "data.split=test",
+            "--set",
+            "model.g_width=8",
+            "--set",
+            "model.d_width=8",
+            "--set",
+            "eval.every=2",
+            "--set",
+            "eval.n=64",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let m = std::fs::read_to_string(d.join("runs/e/metrics.csv")).unwrap();
+    let header: Vec<&str> = m.lines().next().unwrap().split(',').collect();
+    let fid_col = header
+        .iter()
+        .position(|c| *c == "fid")
+        .expect("a fid column");
+    let fids: Vec<&str> = m
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(fid_col).unwrap())
+        .collect();
+    assert_eq!(fids[0], "NaN");
+    assert!(
+        fids[1].parse::<f64>().unwrap().is_finite() && fids[3].parse::<f64>().unwrap().is_finite(),
+        "{fids:?}"
+    );
+    assert!(d.join("runs/e/checkpoints/best/state.json").is_file());
+    assert!(d.join("runs/e/fid.png").is_file());
+
     // Wrong shapes and missing evaluators are user errors.
     gankit::report::npy::write_f32(&d.join("bad.npy"), &[0.0; 12], &[1, 3, 2, 2]).unwrap();
     let o = gankit(&["eval", "--fake", "bad.npy", "--real", "real.npy"], d);

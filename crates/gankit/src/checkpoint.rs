@@ -45,6 +45,9 @@ pub struct CheckpointState {
     pub version: String,
     /// SHA-256 of each tensor file, checked on load.
     pub files: BTreeMap<String, String>,
+    /// Lowest FID seen by evaluation during training so far (when `eval.every` > 0).
+    #[serde(default)]
+    pub best_fid: Option<f64>,
 }
 
 /// Name of the checkpoint directory of `step`.
@@ -84,12 +87,27 @@ fn fsync(path: &Path) -> Result<()> {
 /// but the newest `keep`. `tensors` maps each of [`TENSOR_FILES`] to its tensors.
 pub fn save(
     dir: &Path,
-    mut state: CheckpointState,
+    state: CheckpointState,
     tensors: &[(&str, HashMap<String, Tensor>)],
     keep: usize,
 ) -> Result<PathBuf> {
-    std::fs::create_dir_all(dir).at(dir)?;
     let name = dir_name(state.step);
+    let path = save_as(dir, &name, state, tensors)?;
+    prune(dir, keep)?;
+    Ok(path)
+}
+
+/// Name of the checkpoint kept for the best FID (never pruned).
+pub const BEST: &str = "best";
+
+/// Write a checkpoint into `dir/name` atomically (replacing one of that name).
+pub fn save_as(
+    dir: &Path,
+    name: &str,
+    mut state: CheckpointState,
+    tensors: &[(&str, HashMap<String, Tensor>)],
+) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).at(dir)?;
     let tmp = dir.join(format!(".tmp-{name}"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).at(&tmp)?;
@@ -106,13 +124,12 @@ pub fn save(
     let sp = tmp.join("state.json");
     std::fs::write(&sp, json).at(&sp)?;
     fsync(&sp)?;
-    let fin = dir.join(&name);
+    let fin = dir.join(name);
     if fin.exists() {
         std::fs::remove_dir_all(&fin).at(&fin)?;
     }
     std::fs::rename(&tmp, &fin).at(&fin)?;
     fsync(dir)?;
-    prune(dir, keep)?;
     Ok(fin)
 }
 
@@ -218,6 +235,7 @@ mod tests {
             config_hash: "abc".into(),
             version: "0".into(),
             files: BTreeMap::new(),
+            best_fid: None,
         }
     }
 

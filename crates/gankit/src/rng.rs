@@ -89,6 +89,7 @@ pub mod stream {
     pub const SHUFFLE: u64 = 5;
     pub const SAMPLE: u64 = 6;
     pub const LIPSCHITZ: u64 = 7;
+    pub const EVAL: u64 = 8;
 }
 
 #[cfg(test)]

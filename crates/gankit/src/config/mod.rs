@@ -33,6 +33,30 @@ pub struct Config {
     pub wgan: WganConfig,
     pub gp: GpConfig,
     pub lsgan: LsganConfig,
+    pub eval: EvalConfig,
+}
+
+/// Evaluation during training (`gankit evaluator train` must have made the evaluator).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Score the generator every this many iterations; 0 = never. Default 0.
+    pub every: u64,
+    /// Generated (and real) images per evaluation. Default 2000.
+    pub n: usize,
+    /// The evaluator's name, as `gankit evaluator train --dataset` saved it. Default
+    /// "fashion-mnist".
+    pub evaluator: String,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            every: 0,
+            n: 2000,
+            evaluator: "fashion-mnist".into(),
+        }
+    }
 }
 
 /// Which generator / discriminator pair to build.
@@ -409,6 +433,12 @@ impl Config {
             return bad(
                 "log.every, log.sample_every and checkpoint.every must be at least 1".into(),
             );
+        }
+        if self.eval.every > 0 && self.eval.n < 10 {
+            return bad(format!(
+                "eval.n = {} is too few images to score (at least 10)",
+                self.eval.n
+            ));
         }
         if self.log.grid == 0 || self.checkpoint.keep == 0 {
             return bad("log.grid and checkpoint.keep must be at least 1".into());

@@ -35,6 +35,7 @@ fn smooth(y: &[f64], w: usize) -> Vec<f64> {
 pub fn loss_curves(
     path: &Path,
     title: &str,
+    y_label: &str,
     steps: &[f64],
     series: &[(&str, Vec<f64>)],
 ) -> Result<()> {
@@ -68,7 +69,7 @@ pub fn loss_curves(
         chart
             .configure_mesh()
             .x_desc("iteration")
-            .y_desc("loss")
+            .y_desc(y_label)
             .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.2}"))
             .draw()
@@ -132,7 +133,14 @@ mod tests {
         let p = dir.path().join("loss.png");
         let steps: Vec<f64> = (1..=100).map(|s| s as f64).collect();
         let a: Vec<f64> = steps.iter().map(|s| (s / 10.0).sin() + 1.0).collect();
-        loss_curves(&p, "test", &steps, &[("d_loss", a.clone()), ("g_loss", a)]).unwrap();
+        loss_curves(
+            &p,
+            "test",
+            "loss",
+            &steps,
+            &[("d_loss", a.clone()), ("g_loss", a)],
+        )
+        .unwrap();
         let img = image::open(&p).unwrap();
         assert_eq!((img.width(), img.height()), (900, 500));
     }

@@ -6,6 +6,7 @@
 //! newest checkpoint of a run), and [`Session::run`] drives it to the end or until `stop` is
 //! raised, which saves a checkpoint first.
 
+mod evaluation;
 mod run_dir;
 
 pub use run_dir::{RunDir, default_name};
@@ -25,6 +26,7 @@ use crate::objectives::{self, Objective};
 use crate::report::{grid, metrics, metrics::MetricsLog, plot};
 use crate::rng::{Rng, stream};
 use crate::{Error, Result};
+use evaluation::Evaluation;
 
 /// What the loop tells its caller (a progress bar, a log, a test).
 pub trait Observer {
@@ -74,6 +76,16 @@ pub struct Session {
     metrics: MetricsLog,
     step: u64,
     elapsed_s: f64,
+    evaluation: Option<Evaluation>,
+}
+
+/// Where a session starts: iteration, data position, noise generator, time so far, best FID.
+struct Position {
+    step: u64,
+    batches: u64,
+    rng: Rng,
+    elapsed_s: f64,
+    best_fid: Option<f64>,
 }
 
 /// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
@@ -88,6 +100,9 @@ fn metric_columns(objective: &dyn Objective, cfg: &Config) -> Vec<String> {
     if cfg.log.lipschitz_every > 0 {
         cols.extend(LIPSCHITZ_COLUMNS.iter().map(|s| s.to_string()));
     }
+    if cfg.eval.every > 0 {
+        cols.extend(evaluation::COLUMNS.iter().map(|s| s.to_string()));
+    }
     cols.push(metrics::WALL_COLUMN.to_string());
     cols
 }
@@ -99,8 +114,14 @@ impl Session {
         let data = Arc::new(data::load(&cfg.data)?);
         dir.create(&cfg)?;
         let nets = Nets::build(&cfg, device)?;
-        let rng = Rng::new(cfg.train.seed, stream::NOISE);
-        Self::assemble(cfg, dir, nets, data, 0, 0, rng, 0.0, None)
+        let start = Position {
+            step: 0,
+            batches: 0,
+            rng: Rng::new(cfg.train.seed, stream::NOISE),
+            elapsed_s: 0.0,
+            best_fid: None,
+        };
+        Self::assemble(cfg, dir, nets, data, start, false)
     }
 
     /// Continue the run in `dir` from its newest checkpoint.
@@ -118,33 +139,33 @@ impl Session {
         let data = Arc::new(data::load(&cfg.data)?);
         let mut nets = Nets::build(&cfg, device)?;
         nets.restore(&loaded.tensors)?;
-        let rng = Rng::from_state(&st.rng)?;
-        let (step, batches, elapsed) = (st.step, st.batches, st.elapsed_s);
-        Self::assemble(
-            cfg,
-            dir,
-            nets,
-            data,
-            step,
-            batches,
-            rng,
-            elapsed,
-            Some(step),
-        )
+        let at = Position {
+            step: st.step,
+            batches: st.batches,
+            rng: Rng::from_state(&st.rng)?,
+            elapsed_s: st.elapsed_s,
+            best_fid: st.best_fid,
+        };
+        Self::assemble(cfg, dir, nets, data, at, true)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Build a session at `at`; a resumed one cuts metrics.csv back to `at.step`.
     fn assemble(
         cfg: Config,
         dir: RunDir,
         nets: Nets,
         data: Arc<ImageSet>,
-        step: u64,
-        batches: u64,
-        rng: Rng,
-        elapsed_s: f64,
-        keep_metrics_through: Option<u64>,
+        at: Position,
+        resumed: bool,
     ) -> Result<Session> {
+        let Position {
+            step,
+            batches,
+            rng,
+            elapsed_s,
+            best_fid,
+        } = at;
+        let keep_metrics_through = resumed.then_some(step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
             return Err(Error::Data(
                 "loaded images do not match data.channels / image_size".into(),
@@ -153,6 +174,7 @@ impl Session {
         let seed = cfg.train.seed;
         let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, batches)?;
         let objective = objectives::build(&cfg);
+        let evaluation = Evaluation::prepare(&cfg, &data, best_fid)?;
         let fixed_noise = nets.noise(&mut Rng::new(seed, stream::FIXED_NOISE), cfg.log.grid)?;
         let metrics = MetricsLog::open(
             &dir.metrics(),
@@ -171,6 +193,7 @@ impl Session {
             metrics,
             step,
             elapsed_s,
+            evaluation,
         })
     }
 
@@ -299,6 +322,7 @@ impl Session {
                         row.extend([f64::NAN; 2]);
                     }
                 }
+                row.extend(self.evaluate(observer)?);
                 row.push(self.elapsed_s);
                 self.metrics.write(&row)?;
             }
@@ -318,11 +342,36 @@ impl Session {
         Ok(Outcome::Finished)
     }
 
-    /// Write a checkpoint of the current state (and redraw the loss curves).
-    pub fn save_checkpoint(&mut self) -> Result<std::path::PathBuf> {
-        self.metrics.sync()?;
-        self.draw_loss_curves()?;
-        let state = CheckpointState {
+    /// On evaluation iterations, score the generator, keep the best-FID checkpoint and
+    /// return the values of [`evaluation::COLUMNS`]; NaN on the others; nothing when off.
+    fn evaluate(&mut self, observer: &mut dyn Observer) -> Result<Vec<f64>> {
+        let every = self.cfg.eval.every;
+        let Some(ev) = self.evaluation.as_mut() else {
+            return Ok(vec![]);
+        };
+        if self.step % every != 0 {
+            return Ok(vec![f64::NAN; evaluation::COLUMNS.len()]);
+        }
+        let (r, best) = ev.run(&self.nets)?;
+        observer.note(&format!(
+            "iteration {}: FID {:.3}, precision {:.3}, recall {:.3}",
+            self.step, r.fid, r.precision, r.recall
+        ));
+        if best {
+            let state = self.checkpoint_state();
+            let path = checkpoint::save_as(
+                &self.dir.checkpoints(),
+                checkpoint::BEST,
+                state,
+                &self.nets.checkpoint_tensors()?,
+            )?;
+            observer.note(&format!("best FID so far: {}", path.display()));
+        }
+        Ok(vec![r.fid, r.kid, r.precision, r.recall])
+    }
+
+    fn checkpoint_state(&self) -> CheckpointState {
+        CheckpointState {
             step: self.step,
             batches: self.batcher.position(),
             rng: self.rng.state(self.cfg.train.seed),
@@ -330,7 +379,15 @@ impl Session {
             config_hash: self.cfg.hash(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             files: Default::default(),
-        };
+            best_fid: self.evaluation.as_ref().and_then(|e| e.best_fid),
+        }
+    }
+
+    /// Write a checkpoint of the current state (and redraw the loss curves).
+    pub fn save_checkpoint(&mut self) -> Result<std::path::PathBuf> {
+        self.metrics.sync()?;
+        self.draw_loss_curves()?;
+        let state = self.checkpoint_state();
         checkpoint::save(
             &self.dir.checkpoints(),
             state,
@@ -366,16 +423,38 @@ impl Session {
             .filter(|n| n.ends_with("_loss"))
             .filter_map(|n| col(n).map(|i| (n, rows.iter().map(|r| r[i]).collect())))
             .collect();
-        let title = format!(
-            "{} — {}",
-            self.dir
-                .root
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("run"),
-            "losses"
-        );
-        plot::loss_curves(&self.dir.loss_plot(), &title, &steps, &series)
+        let name = self
+            .dir
+            .root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("run");
+        plot::loss_curves(
+            &self.dir.loss_plot(),
+            &format!("{name} — losses"),
+            "loss",
+            &steps,
+            &series,
+        )?;
+        // The FID curve, from the iterations that were evaluated.
+        if let Some(i) = col("fid") {
+            let points: Vec<(f64, f64)> = rows
+                .iter()
+                .map(|r| (r[0], r[i]))
+                .filter(|(_, v)| v.is_finite())
+                .collect();
+            if !points.is_empty() {
+                let (x, y): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
+                plot::loss_curves(
+                    &self.dir.root.join("fid.png"),
+                    &format!("{name} — FID"),
+                    "FID",
+                    &x,
+                    &[("fid", y)],
+                )?;
+            }
+        }
+        Ok(())
     }
 }
 

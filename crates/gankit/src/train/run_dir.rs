@@ -5,8 +5,9 @@
 //!   config.toml        the resolved config (every field), written at the start
 //!   metrics.csv        one row per logged iteration
 //!   loss.png           loss curves, redrawn at each checkpoint and at the end
+//!   fid.png            FID curve, when evaluation during training is on
 //!   samples/step_NNNNNN.png   grids from one fixed noise batch
-//!   checkpoints/step_NNNNNNNN/  see `checkpoint`
+//!   checkpoints/step_NNNNNNNN/  see `checkpoint`; checkpoints/best/ holds the best FID
 //! ```
 
 use std::path::PathBuf;
