@@ -1,37 +1,11 @@
 //! The real `gankit` binary on small real data (the Fashion-MNIST test split).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn gankit(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gankit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RAYON_NUM_THREADS", "2")
-        .output()
-        .expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-const TINY: [&str; 14] = [
-    "--set",
-    "train.steps=4",
-    "--set",
-    "train.batch_size=8",
-    "--set",
-    "data.split=test",
-    "--set",
-    "model.g_width=8",
-    "--set",
-    "model.d_width=8",
-    "--set",
-    "log.grid=9",
-    "--set",
-    "checkpoint.every=2",
-];
+use common::{TINY, gankit, stderr};
 
 #[test]
 fn train_sample_and_resume_through_the_binary() {

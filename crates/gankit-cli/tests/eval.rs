@@ -1,25 +1,12 @@
 //! `gankit evaluator train` and `gankit eval` through the binary, on a small labelled IDX
 //! set cut from the embedded Fashion-MNIST test split.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn gankit(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gankit"))
-        .args(args)
-        .current_dir(cwd)
-        .env("GANKIT_HOME", cwd.join("home"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use common::{TINY, gankit, text};
 
 /// Write the first `n` embedded images (from `skip`) as an IDX pair `name-images-idx3-ubyte`.
 fn write_idx(dir: &Path, name: &str, skip: usize, n: usize) -> String {
@@ -116,24 +103,9 @@ fn evaluator_trains_deterministically_and_eval_scores_arrays_and_runs() {
     );
 
     // A run directory: its samples against its own data.
-    let o = gankit(
-        &[
-            "train",
-            "--name",
-            "r",
-            "--set",
-            "train.steps=2",
-            "--set",
-            "train.batch_size=8",
-            "--set",
-            "data.split=test",
-            "--set",
-            "model.g_width=8",
-            "--set",
-            "model.d_width=8",
-        ],
-        d,
-    );
+    let mut args = vec!["train", "--name", "r", "--set", "train.steps=2"];
+    args.extend(TINY);
+    let o = gankit(&args, d);
     assert!(o.status.success(), "{}", text(&o));
     let o = gankit(&["eval", "runs/r", "--n", "64"], d);
     assert!(o.status.success(), "{}", text(&o));
@@ -144,28 +116,17 @@ fn evaluator_trains_deterministically_and_eval_scores_arrays_and_runs() {
     );
 
     // Evaluation during training: FID columns, the FID curve and the best checkpoint.
-    let o = gankit(
-        &[
-            "train",
-            "--name",
-            "e",
-            "--set",
-            "train.steps=4",
-            "--set",
-            "train.batch_size=8",
-            "--set",
-            "data.split=test",
-            "--set",
-            "model.g_width=8",
-            "--set",
-            "model.d_width=8",
-            "--set",
-            "eval.every=2",
-            "--set",
-            "eval.n=64",
-        ],
-        d,
-    );
+    let mut args = vec![
+        "train",
+        "--name",
+        "e",
+        "--set",
+        "eval.every=2",
+        "--set",
+        "eval.n=64",
+    ];
+    args.extend(TINY);
+    let o = gankit(&args, d);
     assert!(o.status.success(), "{}", text(&o));
     let m = std::fs::read_to_string(d.join("runs/e/metrics.csv")).unwrap();
     let header: Vec<&str> = m.lines().next().unwrap().split(',').collect();

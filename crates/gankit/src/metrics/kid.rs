@@ -38,9 +38,7 @@ pub fn kid(
     let vals: Vec<f64> = (0..subsets.max(1))
         .map(|_| kid_unbiased(&pick(x), &pick(y)))
         .collect();
-    let mean = vals.iter().sum::<f64>() / vals.len() as f64;
-    let var = vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / vals.len() as f64;
-    (mean, var.sqrt())
+    super::mean_std(&vals)
 }
 
 #[cfg(test)]

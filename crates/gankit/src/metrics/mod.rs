@@ -31,6 +31,15 @@ pub fn features(data: &[f64], n: usize, d: usize) -> DMatrix<f64> {
     DMatrix::from_row_slice(n, d, data)
 }
 
+/// Mean and (population) standard deviation of repeated estimates, as the reference
+/// implementations report KID and IS over subsets / splits.
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures {
     //! The small fixture scripts/reference_metrics.py writes, and its reference values.

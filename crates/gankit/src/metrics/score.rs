@@ -25,9 +25,7 @@ pub fn inception_score(probs: &DMatrix<f64>, splits: usize) -> (f64, f64) {
             kl.exp()
         })
         .collect();
-    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-    let var = scores.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / scores.len() as f64;
-    (mean, var.sqrt())
+    super::mean_std(&scores)
 }
 
 #[cfg(test)]
