@@ -8,6 +8,7 @@ use candle_core::{Device, Tensor};
 use crate::Result;
 use crate::config::Config;
 use crate::models::{self, Discriminator, Generator};
+use crate::nn::Mode;
 use crate::nn::ParamStore;
 use crate::optim::{self, Optimizer};
 use crate::rng::{Rng, stream};
@@ -49,6 +50,25 @@ impl Nets {
     pub fn noise(&self, rng: &mut Rng, n: usize) -> Result<Tensor> {
         let v = rng.normal_vec(n * self.z_dim, 0.0, 1.0);
         Ok(Tensor::from_vec(v, (n, self.z_dim), &self.device)?)
+    }
+
+    /// `n` images (n, C, H, W) in [-1, 1] from noise drawn from `rng`, generated in batches
+    /// of 256 with batch norm in evaluation mode (running statistics).
+    pub fn generate(&self, n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
+        let mut out = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            let b = left.min(256);
+            let z = self.noise(rng, b)?;
+            out.extend(
+                self.g
+                    .forward(&z, &mut Mode::Eval)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+            left -= b;
+        }
+        Ok(out)
     }
 
     /// Everything to checkpoint, by file name (see `checkpoint::TENSOR_FILES`).

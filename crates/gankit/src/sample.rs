@@ -7,7 +7,6 @@ use candle_core::Device;
 use crate::checkpoint;
 use crate::config::Config;
 use crate::nets::Nets;
-use crate::nn::Mode;
 use crate::report::{grid, npy};
 use crate::rng::{Rng, stream};
 use crate::train::RunDir;
@@ -36,21 +35,9 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Trained> {
 }
 
 impl Trained {
-    /// `n` images (n, C, H, W) in [-1, 1] from noise seeded by `seed`, generated in batches
-    /// with batch norm in evaluation mode (running statistics).
+    /// `n` images (n, C, H, W) in [-1, 1] from noise seeded by `seed` (see `Nets::generate`).
     pub fn generate(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
-        let mut rng = Rng::new(seed, stream::SAMPLE);
-        let mut out =
-            Vec::with_capacity(n * self.cfg.data.channels * self.cfg.data.image_size.pow(2));
-        let mut left = n;
-        while left > 0 {
-            let b = left.min(256);
-            let z = self.nets.noise(&mut rng, b)?;
-            let x = self.nets.g.forward(&z, &mut Mode::Eval)?;
-            out.extend(x.flatten_all()?.to_vec1::<f32>()?);
-            left -= b;
-        }
-        Ok(out)
+        self.nets.generate(n, &mut Rng::new(seed, stream::SAMPLE))
     }
 
     /// Generate `n` images and write them to `out`: a grid for `.png`, a float32 array

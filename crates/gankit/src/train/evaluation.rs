@@ -7,7 +7,6 @@ use crate::config::Config;
 use crate::data::ImageSet;
 use crate::evaluator::{self, EvalReport, Evaluator, RealFeatures};
 use crate::nets::Nets;
-use crate::nn::Mode;
 use crate::rng::{Rng, stream};
 
 /// Columns added to metrics.csv when evaluation is on.
@@ -62,20 +61,7 @@ impl Evaluation {
     /// Score `n` fresh samples (their own random stream, evaluation mode: training is not
     /// disturbed). Returns the report and whether its FID is the best so far.
     pub fn run(&mut self, nets: &Nets) -> Result<(EvalReport, bool)> {
-        let mut rng = Rng::new(self.seed, stream::EVAL);
-        let mut images = Vec::new();
-        let mut left = self.n;
-        while left > 0 {
-            let b = left.min(256);
-            let z = nets.noise(&mut rng, b)?;
-            images.extend(
-                nets.g
-                    .forward(&z, &mut Mode::Eval)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?,
-            );
-            left -= b;
-        }
+        let images = nets.generate(self.n, &mut Rng::new(self.seed, stream::EVAL))?;
         let report = evaluator::score(&self.evaluator, &self.real, &images, self.n, self.seed)?;
         let best = self.best_fid.is_none_or(|b| report.fid < b);
         if best {
