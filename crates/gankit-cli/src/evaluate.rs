@@ -52,8 +52,9 @@ pub struct EvalArgs {
     /// Real images from a data set: fashion-mnist, fashion-mnist:train or fashion-mnist:test.
     #[arg(long)]
     dataset: Option<String>,
-    /// Evaluator name (default: fashion-mnist).
-    #[arg(long, default_value = "fashion-mnist")]
+    /// Evaluator name; "auto" picks the run's data set's own (fashion-mnist for arrays), and
+    /// "random-features" is the fallback for data without labels.
+    #[arg(long, default_value = "auto")]
     evaluator: String,
     /// Seed of the generated noise and of the real subset.
     #[arg(long, default_value_t = 0)]
@@ -131,21 +132,17 @@ pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_array(path: &Path, ev: &Evaluator) -> Result<(Vec<f32>, usize)> {
+/// An image array (N, C, H, W) from an .npy file.
+fn read_array(path: &Path) -> Result<(Vec<f32>, [usize; 4])> {
     let a = gankit::report::npy::read(path)?;
-    let want = [ev.info.channels, ev.info.size, ev.info.size];
-    if a.shape.len() != 4 || a.shape[1..] != want {
-        return Err(Error::Data(format!(
-            "{}: shape {:?}, the {} evaluator needs (N, {}, {}, {})",
+    match a.shape[..] {
+        [n, c, h, w] if h == w => Ok((a.data.iter().map(|&v| v as f32).collect(), [n, c, h, w])),
+        _ => Err(Error::Data(format!(
+            "{}: shape {:?}; expected square images (N, C, H, W)",
             path.display(),
-            a.shape,
-            ev.info.dataset,
-            want[0],
-            want[1],
-            want[2]
-        )));
+            a.shape
+        ))),
     }
-    Ok((a.data.iter().map(|&v| v as f32).collect(), a.shape[0]))
 }
 
 fn real_set(spec: &str) -> Result<ImageSet> {
@@ -160,18 +157,29 @@ fn real_set(spec: &str) -> Result<ImageSet> {
 
 pub fn eval(args: EvalArgs) -> Result<()> {
     let home = args.home.clone().unwrap_or_else(evaluator::home);
-    let ev = Evaluator::load(&home, &args.evaluator)?;
-    let cache = home.join("cache");
     let t0 = std::time::Instant::now();
-    let (fake, n_fake, default_out) = match (&args.run_dir, &args.fake) {
+    // The generated images, their shape, the default output and the default evaluator.
+    let (fake, [n_fake, c, s, _], default_out, auto) = match (&args.run_dir, &args.fake) {
         (Some(run), None) => {
             let trained = gankit::sample::load(run, args.step, &Device::Cpu)?;
             let images = trained.generate(args.n, args.seed)?;
-            (images, args.n, run.join("eval.json"))
+            let d = &trained.cfg.data;
+            let shape = [args.n, d.channels, d.image_size, d.image_size];
+            (
+                images,
+                shape,
+                run.join("eval.json"),
+                evaluator::default_for(d),
+            )
         }
         (None, Some(f)) => {
-            let (images, n) = read_array(f, &ev)?;
-            (images, n, f.with_extension("eval.json"))
+            let (images, shape) = read_array(f)?;
+            (
+                images,
+                shape,
+                f.with_extension("eval.json"),
+                "fashion-mnist".to_string(),
+            )
         }
         _ => {
             return Err(Error::Config(
@@ -179,9 +187,22 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             ));
         }
     };
+    let name = if args.evaluator == "auto" {
+        auto
+    } else {
+        args.evaluator.clone()
+    };
+    let ev = Evaluator::open(&home, &name, c, s)?;
+    let cache = home.join("cache");
     let real: RealFeatures = match (&args.real, &args.dataset, &args.run_dir) {
         (Some(r), _, _) => {
-            let (images, n) = read_array(r, &ev)?;
+            let (images, [n, rc, rs, _]) = read_array(r)?;
+            if (rc, rs) != (c, s) {
+                return Err(Error::Data(format!(
+                    "{}: {rc}×{rs}×{rs} images, the generated ones are {c}×{s}×{s}",
+                    r.display()
+                )));
+            }
             RealFeatures {
                 features: ev.features(&images, n)?.0,
             }

@@ -248,4 +248,14 @@ fn dcgan64_trains_on_an_image_folder_in_rgb() {
     let b = std::fs::read(tmp.path().join("s.npy")).unwrap();
     let header = String::from_utf8_lossy(&b[10..80]).into_owned();
     assert!(header.contains("(3, 3, 32, 32)"), "{header}");
+    // Unlabelled images are scored with the fallback extractor, its caveat beside the numbers.
+    let o = gankit(&["eval", "runs/f", "--n", "16"], tmp.path());
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("FID") && out.contains("untrained"), "{out}");
+    let json = std::fs::read_to_string(tmp.path().join("runs/f/eval.json")).unwrap();
+    assert!(
+        json.contains("random-features") && json.contains("caveat"),
+        "{json}"
+    );
 }

@@ -44,8 +44,9 @@ pub struct EvalConfig {
     pub every: u64,
     /// Generated (and real) images per evaluation. Default 2000.
     pub n: usize,
-    /// The evaluator's name, as `gankit evaluator train --dataset` saved it. Default
-    /// "fashion-mnist".
+    /// The evaluator's name, as `gankit evaluator train --dataset` saved it, "random-features"
+    /// (an untrained network, for data without labels), or "auto": the data set's own
+    /// (see `evaluator::default_for`). Default "auto".
     pub evaluator: String,
 }
 
@@ -54,7 +55,7 @@ impl Default for EvalConfig {
         EvalConfig {
             every: 0,
             n: 2000,
-            evaluator: "fashion-mnist".into(),
+            evaluator: "auto".into(),
         }
     }
 }

@@ -50,6 +50,32 @@ pub struct Evaluator {
     pub info: EvaluatorInfo,
 }
 
+/// The fallback extractor's name: a seeded, untrained copy of the classifier.
+pub const RANDOM: &str = "random-features";
+
+/// What [`RANDOM`]'s numbers mean, printed beside them.
+pub const RANDOM_CAVEAT: &str = "features of an untrained, seeded network (no labelled data for this set): compare runs on the same data with it, not with other extractors or published FIDs";
+
+/// The evaluator that scores a data set by default: "fashion-mnist" for Fashion-MNIST, the
+/// name of the folder holding an IDX file (train one under that name with
+/// `gankit evaluator train --dataset NAME --train … --test …`), and [`RANDOM`] for image
+/// folders, which have no labels to train a classifier on.
+pub fn default_for(data: &crate::config::DataConfig) -> String {
+    use crate::config::DatasetKind;
+    match data.dataset {
+        DatasetKind::FashionMnist => "fashion-mnist".into(),
+        DatasetKind::Idx => data
+            .path
+            .as_deref()
+            .and_then(|p| p.parent())
+            .and_then(|d| d.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("idx")
+            .to_string(),
+        DatasetKind::Folder => RANDOM.into(),
+    }
+}
+
 /// Where evaluators are stored.
 pub fn home() -> PathBuf {
     if let Some(h) = std::env::var_os("GANKIT_HOME") {
@@ -111,6 +137,38 @@ impl Evaluator {
         let json = serde_json::to_string_pretty(&self.info).expect("info serialises");
         crate::fsutil::write_atomic(&path.with_extension("json"), json.as_bytes())?;
         Ok(path)
+    }
+
+    /// The fallback extractor for `channels` × `size` images: the classifier, untrained,
+    /// from a fixed seed. Its hash covers its weights.
+    pub fn random(channels: usize, size: usize) -> Result<Evaluator> {
+        let mut ev = Evaluator::new(RANDOM, 10, channels, size, 0)?;
+        let mut h = Sha256::new();
+        for (name, t) in ev.params.vars() {
+            h.update(name.as_bytes());
+            for v in t.flatten_all()?.to_vec1::<f32>()? {
+                h.update(v.to_le_bytes());
+            }
+        }
+        ev.info.sha256 = hex(&h.finalize());
+        Ok(ev)
+    }
+
+    /// The evaluator `name` for `channels` × `size` images: [`RANDOM`], or a trained one
+    /// loaded from `dir`.
+    pub fn open(dir: &Path, name: &str, channels: usize, size: usize) -> Result<Evaluator> {
+        let ev = if name == RANDOM {
+            Evaluator::random(channels, size)?
+        } else {
+            Evaluator::load(dir, name)?
+        };
+        if (ev.info.channels, ev.info.size) != (channels, size) {
+            return Err(Error::Config(format!(
+                "the {name} evaluator scores {}×{}×{} images, these are {channels}×{size}×{size}",
+                ev.info.channels, ev.info.size, ev.info.size
+            )));
+        }
+        Ok(ev)
     }
 
     /// Load the evaluator of `dataset` from `dir`, checking its hash.

@@ -29,6 +29,9 @@ pub struct EvalReport {
     pub class_histogram: Vec<usize>,
     /// Classes holding at least 1% of the samples (10% of the uniform share).
     pub classes_covered: usize,
+    /// What the numbers can be compared with, when the extractor is the fallback.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub caveat: Option<String>,
 }
 
 /// Features of a real set, as the evaluator computes them.
@@ -128,6 +131,7 @@ pub fn score(
         inception_score_std: is_std,
         classes_covered: modes::covered(&hist, 0.1),
         class_histogram: hist,
+        caveat: (ev.info.dataset == super::RANDOM).then(|| super::RANDOM_CAVEAT.to_string()),
     })
 }
 
@@ -166,6 +170,10 @@ impl EvalReport {
                 ),
             ),
         ];
-        rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect()
+        let mut t: String = rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect();
+        if let Some(c) = &self.caveat {
+            t += &format!("note: {c}\n");
+        }
+        t
     }
 }

@@ -1,7 +1,6 @@
 //! Evaluation during training: every `eval.every` iterations the generator's samples are
 //! scored against the run's data with the evaluator, and the best-FID checkpoint is kept.
 
-use crate::Error;
 use crate::Result;
 use crate::config::Config;
 use crate::data::ImageSet;
@@ -33,19 +32,11 @@ impl Evaluation {
             return Ok(None);
         }
         let home = evaluator::home();
-        let ev = Evaluator::load(&home, &cfg.eval.evaluator)?;
-        if (ev.info.channels, ev.info.size) != (data.channels, data.size) {
-            return Err(Error::Config(format!(
-                "eval.evaluator = \"{}\" scores {}×{}×{} images, this run makes {}×{}×{}",
-                cfg.eval.evaluator,
-                ev.info.channels,
-                ev.info.size,
-                ev.info.size,
-                data.channels,
-                data.size,
-                data.size
-            )));
-        }
+        let name = match cfg.eval.evaluator.as_str() {
+            "auto" => evaluator::default_for(&cfg.data),
+            other => other.to_string(),
+        };
+        let ev = Evaluator::open(&home, &name, data.channels, data.size)?;
         let seed = cfg.train.seed;
         let real =
             evaluator::real_features(&ev, data, cfg.eval.n, seed, Some(&home.join("cache")))?;
