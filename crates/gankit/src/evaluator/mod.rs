@@ -43,6 +43,41 @@ pub struct EvaluatorInfo {
     pub version: String,
 }
 
+/// What the metrics need from a feature extractor: gankit's classifier here, Inception-v3
+/// later. Images are (n, C, H, W) in [-1, 1], row-major.
+pub trait Extractor {
+    /// Name shown in reports ("fashion-mnist", "random-features", ...).
+    fn name(&self) -> &str;
+    /// Content hash: the key of cached real-set features.
+    fn hash(&self) -> &str;
+    /// (channels, side) of the images it takes.
+    fn image_shape(&self) -> (usize, usize);
+    /// Features (n, d) and class probabilities (n, classes) of `n` images.
+    fn extract(&self, images: &[f32], n: usize) -> Result<(DMatrix<f64>, DMatrix<f64>)>;
+    /// What its numbers can be compared with, when that is limited.
+    fn caveat(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl Extractor for Evaluator {
+    fn name(&self) -> &str {
+        &self.info.dataset
+    }
+    fn hash(&self) -> &str {
+        &self.info.sha256
+    }
+    fn image_shape(&self) -> (usize, usize) {
+        (self.info.channels, self.info.size)
+    }
+    fn extract(&self, images: &[f32], n: usize) -> Result<(DMatrix<f64>, DMatrix<f64>)> {
+        self.features(images, n)
+    }
+    fn caveat(&self) -> Option<&str> {
+        (self.info.dataset == RANDOM).then_some(RANDOM_CAVEAT)
+    }
+}
+
 /// A trained classifier used as a feature extractor.
 pub struct Evaluator {
     pub net: Classifier,

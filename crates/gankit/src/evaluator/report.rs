@@ -3,7 +3,7 @@
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
-use super::Evaluator;
+use super::Extractor;
 use crate::Result;
 use crate::data::ImageSet;
 use crate::metrics::{self, GaussianStats, modes};
@@ -42,14 +42,14 @@ pub struct RealFeatures {
 /// Features of `n` images of `set` (see [`sample_images`]), read from / written to a cache
 /// under `cache_dir` keyed by the set's source, n, the seed and the evaluator's hash.
 pub fn real_features(
-    ev: &Evaluator,
+    ev: &dyn Extractor,
     set: &ImageSet,
     n: usize,
     seed: u64,
     cache_dir: Option<&std::path::Path>,
 ) -> Result<RealFeatures> {
     use sha2::{Digest, Sha256};
-    let key = format!("{}|{}|{n}|{seed}|{}", set.source, set.len, ev.info.sha256);
+    let key = format!("{}|{}|{n}|{seed}|{}", set.source, set.len, ev.hash());
     let file = cache_dir.map(|d| {
         d.join(format!(
             "real-{}.npy",
@@ -58,7 +58,7 @@ pub fn real_features(
     });
     if let Some(f) = file.as_ref().filter(|f| f.is_file()) {
         if let Ok(a) = crate::report::npy::read(f) {
-            if a.shape.len() == 2 && a.shape[1] == super::FEATURES {
+            if a.shape.len() == 2 && a.shape[0] == n.min(set.len) {
                 return Ok(RealFeatures {
                     features: DMatrix::from_row_slice(a.shape[0], a.shape[1], &a.data),
                 });
@@ -66,14 +66,14 @@ pub fn real_features(
         }
     }
     let (images, n) = sample_images(set, n, seed);
-    let (features, _) = ev.features(&images, n)?;
+    let (features, _) = ev.extract(&images, n)?;
     if let Some(f) = file {
         if let Some(dir) = f.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
         let flat: Vec<f32> = features.transpose().iter().map(|&v| v as f32).collect();
         // A cache: failing to write it only costs time next run.
-        let _ = crate::report::npy::write_f32(&f, &flat, &[n, super::FEATURES]);
+        let _ = crate::report::npy::write_f32(&f, &flat, &[n, features.ncols()]);
     }
     Ok(RealFeatures { features })
 }
@@ -92,13 +92,13 @@ pub fn sample_images(set: &ImageSet, n: usize, seed: u64) -> (Vec<f32>, usize) {
 
 /// Score `fake` (n, C, H, W in [-1, 1]) against real features.
 pub fn score(
-    ev: &Evaluator,
+    ev: &dyn Extractor,
     real: &RealFeatures,
     fake: &[f32],
     n_fake: usize,
     seed: u64,
 ) -> Result<EvalReport> {
-    let (f, probs) = ev.features(fake, n_fake)?;
+    let (f, probs) = ev.extract(fake, n_fake)?;
     let r = &real.features;
     let fid = metrics::fid_from_stats(&GaussianStats::of(r), &GaussianStats::of(&f));
     let (kid, kid_std) = metrics::kid(r, &f, 100, 1000, seed);
@@ -114,10 +114,10 @@ pub fn score(
                 .map_or(0, |(i, _)| i)
         })
         .collect();
-    let hist = modes::histogram(&predicted, ev.info.classes);
+    let hist = modes::histogram(&predicted, probs.ncols());
     Ok(EvalReport {
-        evaluator: ev.info.dataset.clone(),
-        evaluator_sha256: ev.info.sha256.clone(),
+        evaluator: ev.name().to_string(),
+        evaluator_sha256: ev.hash().to_string(),
         real_images: r.nrows(),
         fake_images: n_fake,
         fid,
@@ -131,7 +131,7 @@ pub fn score(
         inception_score_std: is_std,
         classes_covered: modes::covered(&hist, 0.1),
         class_histogram: hist,
-        caveat: (ev.info.dataset == super::RANDOM).then(|| super::RANDOM_CAVEAT.to_string()),
+        caveat: ev.caveat().map(str::to_string),
     })
 }
 
