@@ -151,7 +151,7 @@ pub fn known() -> Vec<DatasetInfo> {
         fashion::system_files(s)
             .map(|(i, _)| i.display().to_string())
             .unwrap_or_else(|| {
-                format!("not found (apt-get install dataset-fashion-mnist, or set data.path)")
+                "not found (apt-get install dataset-fashion-mnist, or set data.path)".to_string()
             })
     };
     vec![

@@ -233,7 +233,7 @@ fn every_objective_trains_a_few_dozen_steps_with_finite_losses() {
         ],
         &["train.loss=wgan", "log.lipschitz_every=10"],
     ];
-    let result = crate::objectives::penalty::with_second_order(move || {
+    crate::objectives::penalty::with_second_order(move || {
         for sets in cases {
             let tmp = tempfile::tempdir().unwrap();
             let dir = RunDir::new(tmp.path().join("run"));
@@ -276,5 +276,4 @@ fn every_objective_trains_a_few_dozen_steps_with_finite_losses() {
             }
         }
     });
-    result
 }
