@@ -314,6 +314,15 @@ impl Default for CheckpointConfig {
     }
 }
 
+/// SHA-256 of a config text, leading comment lines left out.
+pub fn fingerprint(text: &str) -> String {
+    let mut rest = text;
+    while rest.starts_with('#') {
+        rest = rest.split_once('\n').map_or("", |(_, r)| r);
+    }
+    hex(&Sha256::digest(rest.as_bytes()))
+}
+
 impl Config {
     /// Parse and check a TOML text, applying `--set` style overrides (`section.key=value`).
     pub fn from_toml_str(text: &str, origin: &str, overrides: &[String]) -> Result<Config> {
@@ -352,9 +361,9 @@ impl Config {
         toml::to_string(self).expect("a Config always serialises")
     }
 
-    /// SHA-256 of the resolved config, stored in checkpoints.
+    /// SHA-256 of the resolved config as TOML ([`fingerprint`] of [`Config::to_toml`]).
     pub fn hash(&self) -> String {
-        hex(&Sha256::digest(self.to_toml().as_bytes()))
+        fingerprint(&self.to_toml())
     }
 
     /// Check value ranges and combinations; the error says what to change.
@@ -619,6 +628,15 @@ mod tests {
         assert!(err("", &["data.image_size=32"]).contains("dcgan28"));
         assert!(err("", &["data.channels=2"]).contains("channels"));
         assert!(err("", &["data.dataset=folder"]).contains("data.path"));
+    }
+
+    #[test]
+    fn fingerprint_skips_the_header_comment_only() {
+        let body = Config::default().to_toml();
+        let file = format!("# Resolved configuration\n# of this run\n{body}");
+        assert_eq!(fingerprint(&file), Config::default().hash());
+        let edited = file.replace("seed = 0", "seed = 1");
+        assert_ne!(fingerprint(&edited), Config::default().hash());
     }
 
     #[test]

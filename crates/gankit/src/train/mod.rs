@@ -74,6 +74,8 @@ pub struct Session {
     rng: Rng,
     fixed_noise: Tensor,
     metrics: MetricsLog,
+    /// Fingerprint of RUN/config.toml, stored in each checkpoint.
+    config_hash: String,
     step: u64,
     elapsed_s: f64,
     evaluation: Option<Evaluation>,
@@ -129,7 +131,8 @@ impl Session {
         let cfg = dir.load_config()?;
         let loaded = checkpoint::load(&dir.checkpoints(), None, device)?;
         let st = &loaded.state;
-        if st.config_hash != cfg.hash() {
+        let config_hash = dir.config_fingerprint()?;
+        if st.config_hash != config_hash {
             return Err(Error::Run(format!(
                 "{} was changed after the run started (its hash no longer matches checkpoint {}); restore it or start a new run",
                 dir.config().display(),
@@ -181,8 +184,10 @@ impl Session {
             metric_columns(objective.as_ref(), &cfg),
             keep_metrics_through,
         )?;
+        let config_hash = dir.config_fingerprint()?;
         Ok(Session {
             cfg,
+            config_hash,
             dir,
             nets,
             objective,
@@ -376,7 +381,7 @@ impl Session {
             batches: self.batcher.position(),
             rng: self.rng.state(self.cfg.train.seed),
             elapsed_s: self.elapsed_s,
-            config_hash: self.cfg.hash(),
+            config_hash: self.config_hash.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             files: Default::default(),
             best_fid: self.evaluation.as_ref().and_then(|e| e.best_fid),

@@ -64,6 +64,15 @@ impl RunDir {
         crate::fsutil::write_atomic(&self.config(), text.as_bytes())
     }
 
+    /// Fingerprint of the run's config.toml as written: SHA-256 of its TOML body (the
+    /// header comment left out), which is what [`Config::hash`] gave when the run
+    /// started. Checkpoints store it, so an edited config.toml is caught on resume,
+    /// while a newer gankit that adds defaulted fields still resumes older runs.
+    pub fn config_fingerprint(&self) -> Result<String> {
+        let text = std::fs::read_to_string(self.config()).at(self.config())?;
+        Ok(crate::config::fingerprint(&text))
+    }
+
     /// Read the resolved config of an existing run.
     pub fn load_config(&self) -> Result<Config> {
         if !self.config().is_file() {
