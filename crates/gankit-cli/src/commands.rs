@@ -53,7 +53,7 @@ pub struct SampleArgs {
 }
 
 /// Tensor ops read RAYON_NUM_THREADS; set it before any worker thread starts.
-fn set_threads(n: usize) {
+pub fn set_threads(n: usize) {
     if n > 0 {
         // SAFETY: called on the main thread before any other thread is spawned.
         unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };

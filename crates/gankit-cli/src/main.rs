@@ -3,6 +3,7 @@
 //! `main` parses the arguments, runs one command and maps errors to exit codes: 0 success,
 //! 2 an input the user can fix (one line saying what to change), 1 anything else.
 
+mod bench;
 mod commands;
 mod evaluate;
 mod progress;
@@ -41,6 +42,8 @@ enum Command {
     Datasets,
     /// Score generated images: FID, KID, precision / recall, density / coverage, IS, modes.
     Eval(evaluate::EvalArgs),
+    /// Time training iterations of a config: ms per iteration, images/s, peak memory.
+    Bench(bench::BenchArgs),
     /// Manage the feature extractors the metrics use.
     #[command(subcommand)]
     Evaluator(EvaluatorCommand),
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Sample(args) => commands::sample(args),
         Command::Datasets => commands::datasets(),
         Command::Eval(args) => evaluate::eval(args),
+        Command::Bench(args) => bench::bench(args),
         Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),
     };
     match result {

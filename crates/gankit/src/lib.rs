@@ -11,6 +11,7 @@
 //!
 //! See docs/ARCHITECTURE.md for the module map and the path of one training step.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -90,6 +90,8 @@ pub mod stream {
     pub const SAMPLE: u64 = 6;
     pub const LIPSCHITZ: u64 = 7;
     pub const EVAL: u64 = 8;
+    /// Synthetic real batches of `gankit bench`.
+    pub const BENCH: u64 = 9;
 }
 
 #[cfg(test)]

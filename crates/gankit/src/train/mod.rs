@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::data::{self, Batcher, ImageSet};
 use crate::nets::Nets;
 use crate::nn::Mode;
-use crate::objectives::{self, Objective};
+use crate::objectives::{self, Objective, Stats};
 use crate::report::{grid, metrics, metrics::MetricsLog, plot};
 use crate::rng::{Rng, stream};
 use crate::{Error, Result};
@@ -61,6 +61,43 @@ pub enum Outcome {
     Finished,
     /// `stop` was raised; a checkpoint was written at this step.
     Stopped(u64),
+}
+
+/// A real batch (batch_size, C, H, W) from the batcher's flat pixels.
+fn real_tensor(cfg: &Config, images: Vec<f32>, device: &Device) -> Result<Tensor> {
+    let (b, c, s) = (cfg.train.batch_size, cfg.data.channels, cfg.data.image_size);
+    Ok(Tensor::from_vec(images, (b, c, s, s), device)?)
+}
+
+/// The update steps of one iteration (1-based `iteration`): `d_steps` D steps, each on a
+/// batch from `next_real`, then `g_steps` G steps when `iteration` is a multiple of
+/// `g_every`. Returns the averaged statistics and the last real batch. Shared by the
+/// training loop and the benchmark, so both time the same work.
+pub fn iteration_steps(
+    objective: &mut dyn Objective,
+    nets: &mut Nets,
+    next_real: &mut dyn FnMut() -> Result<Tensor>,
+    rng: &mut Rng,
+    t: &crate::config::TrainConfig,
+    iteration: u64,
+) -> Result<(Stats, Tensor)> {
+    objective.begin_iteration(iteration);
+    let mut stats = Stats::new();
+    let mut real = None;
+    for _ in 0..t.d_steps {
+        let r = next_real()?;
+        merge(&mut stats, objective.d_step(nets, &r, rng)?, t.d_steps);
+        real = Some(r);
+    }
+    let real = real.expect("d_steps ≥ 1");
+    // Iterations without a G update (train.g_every > 1) log NaN for G's columns.
+    if iteration % t.g_every == 0 {
+        for _ in 0..t.g_steps {
+            let s = objective.g_step(nets, &real, rng)?;
+            merge(&mut stats, s, t.g_steps);
+        }
+    }
+    Ok((stats, real))
 }
 
 /// A run in progress.
@@ -219,46 +256,25 @@ impl Session {
         &self.dir
     }
 
-    fn real_tensor(&self, images: Vec<f32>) -> Result<Tensor> {
-        let (b, c, s) = (
-            self.cfg.train.batch_size,
-            self.cfg.data.channels,
-            self.cfg.data.image_size,
-        );
-        Ok(Tensor::from_vec(images, (b, c, s, s), &self.nets.device)?)
-    }
-
     /// One iteration; returns its statistics, the epoch of its last batch and that batch.
-    fn iterate(&mut self) -> Result<(Vec<(&'static str, f64)>, u64, Tensor)> {
-        let t = &self.cfg.train;
-        let (d_steps, g_steps) = (t.d_steps, t.g_steps);
+    fn iterate(&mut self) -> Result<(Stats, u64, Tensor)> {
         let iteration = self.step + 1;
-        let train_g = iteration % t.g_every == 0;
-        self.objective.begin_iteration(iteration);
-        let mut stats: Vec<(&'static str, f64)> = Vec::new();
         let mut epoch = 0;
-        let mut real = None;
-        for _ in 0..d_steps {
-            let b = self.batcher.next_batch();
+        let device = self.nets.device.clone();
+        let (batcher, cfg) = (&mut self.batcher, &self.cfg);
+        let mut next_real = || {
+            let b = batcher.next_batch();
             epoch = b.epoch;
-            let r = self.real_tensor(b.images)?;
-            merge(
-                &mut stats,
-                self.objective.d_step(&mut self.nets, &r, &mut self.rng)?,
-                d_steps,
-            );
-            real = Some(r);
-        }
-        let real = real.expect("d_steps ≥ 1");
-        // Iterations without a G update (train.g_every > 1) log NaN for G's columns.
-        if train_g {
-            for _ in 0..g_steps {
-                let s = self
-                    .objective
-                    .g_step(&mut self.nets, &real, &mut self.rng)?;
-                merge(&mut stats, s, g_steps);
-            }
-        }
+            real_tensor(cfg, b.images, &device)
+        };
+        let (stats, real) = iteration_steps(
+            self.objective.as_mut(),
+            &mut self.nets,
+            &mut next_real,
+            &mut self.rng,
+            &self.cfg.train,
+            iteration,
+        )?;
         if let Some((name, v)) = stats.iter().find(|(_, v)| !v.is_finite()) {
             return Err(Error::Diverged(format!(
                 "{name} = {v} at iteration {iteration}; the last good checkpoint is kept in {} (lower the learning rates or change the objective)",

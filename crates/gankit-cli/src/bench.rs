@@ -1,0 +1,108 @@
+//! `gankit bench`: time training iterations of a config (see `gankit::bench`).
+
+use std::path::PathBuf;
+
+use candle_core::Device;
+use clap::Args;
+use gankit::Result;
+use gankit::bench::{self, BenchOptions};
+use gankit::config::Config;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Experiment config (TOML). Default: the built-in default, configs/dcgan-fashion.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override one config value, e.g. --set train.loss=hinge (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    set: Vec<String>,
+    /// Batch size (overrides train.batch_size).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Timed iterations; the median is reported.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed iterations before timing.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Worker threads (overrides train.threads; 0 = all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let mut sets = args.set;
+    if let Some(b) = args.batch {
+        sets.push(format!("train.batch_size={b}"));
+    }
+    if let Some(t) = args.threads {
+        sets.push(format!("train.threads={t}"));
+    }
+    let (cfg, name) = match &args.config {
+        Some(p) => (Config::load(p, &sets)?, p.display().to_string()),
+        None => (
+            Config::from_toml_str("", "default config", &sets)?,
+            "default (dcgan-fashion)".to_string(),
+        ),
+    };
+    crate::commands::set_threads(cfg.train.threads);
+    let threads = rayon_threads();
+    let opts = BenchOptions {
+        warmup: args.warmup,
+        steps: args.steps,
+    };
+    let r = bench::run(&cfg, &Device::Cpu, opts)?;
+    let t = &cfg.train;
+    let loss = serde_json::to_value(t.loss).unwrap_or_default();
+    let loss = loss.as_str().unwrap_or("?");
+    if args.json {
+        let v = serde_json::json!({
+            "config": name,
+            "arch": cfg.model.arch,
+            "loss": t.loss,
+            "batch_size": t.batch_size,
+            "d_steps": t.d_steps,
+            "g_steps": t.g_steps,
+            "threads": threads,
+            "device": "cpu",
+            "steps": args.steps,
+            "ms_median": r.ms_median,
+            "ms_min": r.ms_min,
+            "ms_max": r.ms_max,
+            "images_per_s": r.images_per_s,
+            "peak_rss_mib": r.peak_rss_mib,
+            "g_params": r.g_params,
+            "d_params": r.d_params,
+        });
+        println!("{v}");
+    } else {
+        println!("config        {name}");
+        println!(
+            "step          {} D + {} G steps, batch {}, loss {}, {} threads, cpu",
+            t.d_steps, t.g_steps, t.batch_size, loss, threads
+        );
+        println!("params        G {} / D {}", r.g_params, r.d_params);
+        println!(
+            "ms/iteration  {:.1} median of {} (min {:.1}, max {:.1})",
+            r.ms_median, args.steps, r.ms_min, r.ms_max
+        );
+        println!("images/s      {:.0}", r.images_per_s);
+        match r.peak_rss_mib {
+            Some(m) => println!("peak memory   {m:.0} MiB"),
+            None => println!("peak memory   (not reported by this OS)"),
+        }
+    }
+    Ok(())
+}
+
+/// The number of threads the tensor ops run on (RAYON_NUM_THREADS, else every core).
+fn rayon_threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

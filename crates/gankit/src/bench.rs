@@ -1,0 +1,161 @@
+//! Training-step benchmark: the time of one iteration of any config, without data on disk.
+//!
+//! One iteration is exactly what the trainer runs ([`crate::train::iteration_steps`]):
+//! `d_steps` discriminator steps and `g_steps` generator steps, with the config's objective,
+//! models and optimisers. Real batches are uniform noise in [-1, 1] of the data's shape, so
+//! the arithmetic is the training run's. After `warmup` untimed iterations, each of `steps`
+//! iterations is timed on its own; the report gives their median (the figure to compare with
+//! `bench/pytorch_reference.py`), the minimum and the maximum.
+
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+
+use crate::Result;
+use crate::config::Config;
+use crate::nets::Nets;
+use crate::objectives;
+use crate::rng::{Rng, stream};
+use crate::train::iteration_steps;
+
+/// How long to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct BenchOptions {
+    /// Untimed iterations first (allocator and thread-pool warm-up).
+    pub warmup: usize,
+    /// Timed iterations.
+    pub steps: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            warmup: 3,
+            steps: 20,
+        }
+    }
+}
+
+/// What one benchmark measured.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    /// Median time of one iteration, in milliseconds.
+    pub ms_median: f64,
+    pub ms_min: f64,
+    pub ms_max: f64,
+    /// Real images D sees per second at the median (batch_size × d_steps per iteration).
+    pub images_per_s: f64,
+    /// Peak resident memory of the process so far (VmHWM), in MiB, where the OS reports it.
+    pub peak_rss_mib: Option<f64>,
+    /// The timed iterations, in milliseconds, in order.
+    pub samples_ms: Vec<f64>,
+    /// Trainable parameters of G and D.
+    pub g_params: usize,
+    pub d_params: usize,
+}
+
+/// Time `opts.steps` training iterations of `cfg` on `device`.
+pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchReport> {
+    cfg.validate()?;
+    if opts.steps == 0 {
+        return Err(crate::Error::Config(
+            "bench: --steps must be at least 1".into(),
+        ));
+    }
+    let mut nets = Nets::build(cfg, device)?;
+    let mut objective = objectives::build(cfg);
+    let (b, c, s) = (cfg.train.batch_size, cfg.data.channels, cfg.data.image_size);
+    let mut data_rng = Rng::new(cfg.train.seed, stream::BENCH);
+    let mut next_real = || -> Result<Tensor> {
+        let px = data_rng.uniform_vec(b * c * s * s, -1.0, 1.0);
+        Ok(Tensor::from_vec(px, (b, c, s, s), device)?)
+    };
+    let mut rng = Rng::new(cfg.train.seed, stream::NOISE);
+    let mut samples_ms = Vec::with_capacity(opts.steps);
+    for i in 0..opts.warmup + opts.steps {
+        // Every iteration trains G, whatever train.g_every says: one bench iteration is a
+        // full D + G round.
+        let iteration = (i as u64 + 1) * cfg.train.g_every;
+        let t0 = Instant::now();
+        iteration_steps(
+            objective.as_mut(),
+            &mut nets,
+            &mut next_real,
+            &mut rng,
+            &cfg.train,
+            iteration,
+        )?;
+        device.synchronize()?;
+        if i >= opts.warmup {
+            samples_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let mut sorted = samples_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let ms_median = median(&sorted);
+    Ok(BenchReport {
+        ms_median,
+        ms_min: sorted[0],
+        ms_max: sorted[sorted.len() - 1],
+        images_per_s: (b * cfg.train.d_steps) as f64 / (ms_median / 1e3),
+        peak_rss_mib: peak_rss_mib(),
+        samples_ms,
+        g_params: nets.g_params.num_params(),
+        d_params: nets.d_params.num_params(),
+    })
+}
+
+/// Median of sorted values (mean of the middle two for an even count).
+fn median(sorted: &[f64]) -> f64 {
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
+/// The process's peak resident set size (Linux's VmHWM), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[1.0, 2.0, 9.0]), 2.0);
+        assert_eq!(median(&[1.0, 2.0, 4.0, 9.0]), 3.0);
+    }
+
+    #[test]
+    fn benchmarks_a_tiny_config() {
+        let cfg = Config::from_toml_str(
+            "[model]\ng_width = 4\nd_width = 4\nd_norm = \"layer\"\n[train]\nbatch_size = 8\nloss = \"wgan-gp\"\nd_steps = 2",
+            "t",
+            &[],
+        )
+        .unwrap();
+        let r = crate::objectives::penalty::with_second_order(move || {
+            run(
+                &cfg,
+                &Device::Cpu,
+                BenchOptions {
+                    warmup: 1,
+                    steps: 3,
+                },
+            )
+        })
+        .unwrap();
+        assert_eq!(r.samples_ms.len(), 3);
+        assert!(r.ms_min > 0.0 && r.ms_min <= r.ms_median && r.ms_median <= r.ms_max);
+        let want = 16.0 / (r.ms_median / 1e3);
+        assert!((r.images_per_s - want).abs() < 1e-6 * want);
+        assert!(r.peak_rss_mib.is_none_or(|m| m > 1.0));
+    }
+}
