@@ -17,6 +17,10 @@ use crate::rng::{Rng, stream};
 pub struct Nets {
     pub g: Box<dyn Generator>,
     pub d: Box<dyn Discriminator>,
+    /// D again, over the same weights detached ([`ParamStore::frozen_var_builder`]): G's
+    /// step runs D through it, so its backward pass skips D's weight gradients, which G's
+    /// update never uses.
+    pub d_frozen: Box<dyn Discriminator>,
     pub g_params: ParamStore,
     pub d_params: ParamStore,
     pub opt_g: Box<dyn Optimizer>,
@@ -32,11 +36,13 @@ impl Nets {
         let g_params = ParamStore::new(Rng::new(seed, stream::INIT_G), device);
         let d_params = ParamStore::new(Rng::new(seed, stream::INIT_D), device);
         let (g, d) = models::build(cfg, &g_params, &d_params)?;
+        let d_frozen = models::build_discriminator(cfg, d_params.frozen_var_builder())?;
         let opt_g = optim::build(g_params.trainable(), &cfg.optim.g)?;
         let opt_d = optim::build(d_params.trainable(), &cfg.optim.d)?;
         Ok(Nets {
             g,
             d,
+            d_frozen,
             g_params,
             d_params,
             opt_g,
@@ -97,5 +103,52 @@ impl Nets {
         self.opt_d
             .load_state(get("opt_d.safetensors")?, "opt_d.safetensors")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frozen_d_matches_d_tracks_updates_and_yields_no_d_gradients() {
+        let cfg = Config::from_toml_str(
+            "[model]\ng_width = 4\nd_width = 4\n[train]\nbatch_size = 4",
+            "t",
+            &[],
+        )
+        .unwrap();
+        let mut nets = Nets::build(&cfg, &Device::Cpu).unwrap();
+        let mut rng = Rng::new(0, 0);
+        let z = nets.noise(&mut rng, 4).unwrap();
+        let fake = nets.g.forward(&z, &mut Mode::Eval).unwrap();
+        let score = |d: &dyn Discriminator| {
+            d.forward(&fake, &mut Mode::Eval)
+                .unwrap()
+                .logits
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        assert_eq!(score(nets.d.as_ref()), score(nets.d_frozen.as_ref()));
+        // An optimiser step on D shows through the frozen view.
+        let loss = nets.d.forward(&fake.detach(), &mut Mode::Eval).unwrap();
+        let grads = loss.logits.sum_all().unwrap().backward().unwrap();
+        nets.opt_d.step(&grads).unwrap();
+        assert_eq!(score(nets.d.as_ref()), score(nets.d_frozen.as_ref()));
+        // Through the frozen view, G still gets its gradients and D's weights get none.
+        let out = nets.d_frozen.forward(&fake, &mut Mode::Eval).unwrap();
+        let grads = out.logits.sum_all().unwrap().backward().unwrap();
+        assert!(
+            nets.g_params
+                .trainable()
+                .iter()
+                .all(|(_, v)| grads.get(v).is_some())
+        );
+        assert!(
+            nets.d_params
+                .trainable()
+                .iter()
+                .all(|(_, v)| grads.get(v).is_none())
+        );
     }
 }

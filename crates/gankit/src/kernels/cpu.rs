@@ -8,25 +8,47 @@
 //! - [`backward_data`]: image DX = convᵀ(DY, W)           (conv_transpose2d, conv2d's dX)
 //! - [`backward_filter`]: DW = Σₙ DYₙ · im2col(Xₙ)ᵀ        (both ops' dW)
 //!
-//! Work is split over fixed chunks of the batch (rayon); each chunk runs single-threaded
-//! gemm calls into its own buffers, and filter gradients are summed chunk by chunk in order,
-//! so results do not depend on scheduling or on the thread count: runs are reproducible.
+//! Work is split over chunks of the batch (rayon) whose size depends on the geometry only.
+//! Each chunk lays its images side by side in one im2col matrix, so one single-threaded
+//! gemm call covers them all (small feature maps would make per-image products too narrow
+//! to run fast); filter gradients are summed chunk by chunk in order, so results do not
+//! depend on scheduling or on the thread count: runs are reproducible.
 
 use rayon::prelude::*;
 
-/// Samples per parallel work item (fixed, so reductions are deterministic).
-const CHUNK: usize = 4;
-
 /// Element types the kernels run on.
-pub trait Element: Copy + Default + Send + Sync + 'static + std::ops::AddAssign {
+pub trait Element: candle_core::WithDType + Default {
     const ONE: Self;
+    /// Run `f` on this thread's scratch buffer of at least `len` elements (contents left
+    /// from earlier calls: every kernel writes before it reads). Reusing it spares a large
+    /// zeroed allocation per call.
+    fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
-impl Element for f32 {
-    const ONE: Self = 1.0;
+
+macro_rules! element {
+    ($t:ty, $cell:ident) => {
+        thread_local! {
+            static $cell: std::cell::RefCell<Vec<$t>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        impl Element for $t {
+            const ONE: Self = 1.0;
+            fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [Self]) -> R) -> R {
+                $cell.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buf) => {
+                        if buf.len() < len {
+                            buf.resize(len, 0.0);
+                        }
+                        f(&mut buf[..len])
+                    }
+                    // Re-entered on this thread (never in these kernels): a fresh buffer.
+                    Err(_) => f(&mut vec![0.0; len]),
+                })
+            }
+        }
+    };
 }
-impl Element for f64 {
-    const ONE: Self = 1.0;
-}
+element!(f32, SCRATCH_F32);
+element!(f64, SCRATCH_F64);
 
 /// Shapes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,60 +80,81 @@ impl Geometry {
     fn feature_len(&self) -> usize {
         self.c_out * self.l()
     }
-    /// Input-image coordinate of output coordinate `o` at kernel offset `kk`, if inside.
-    #[inline]
-    fn src(&self, o: usize, kk: usize, size: usize) -> Option<usize> {
-        let i = (o * self.stride + kk) as isize - self.pad as isize;
-        (i >= 0 && (i as usize) < size).then_some(i as usize)
+}
+
+/// Where each im2col entry comes from: for kernel tap t = kh·k + kw and output position
+/// p = oy·ow + ox, the offset of input pixel (oy·s + kh, ox·s + kw) in the image plane
+/// padded by `pad` on every side. With the padding made explicit every entry is a plain
+/// gather, with no bounds logic in the inner loops.
+struct Taps {
+    offsets: Vec<u32>,
+    /// Side lengths of the padded plane.
+    ph: usize,
+    pw: usize,
+}
+
+impl Taps {
+    fn new(g: &Geometry) -> Taps {
+        let (ph, pw) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+        let mut offsets = Vec::with_capacity(g.k * g.k * g.l());
+        for kh in 0..g.k {
+            for kw in 0..g.k {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        let (y, x) = (oy * g.stride + kh, ox * g.stride + kw);
+                        offsets.push((y * pw + x) as u32);
+                    }
+                }
+            }
+        }
+        Taps { offsets, ph, pw }
+    }
+
+    fn tap(&self, t: usize, l: usize) -> &[u32] {
+        &self.offsets[t * l..(t + 1) * l]
+    }
+
+    /// Copy image plane `src` (h × w) into the interior of `padded` (border untouched).
+    fn fill_interior<T: Element>(&self, g: &Geometry, src: &[T], padded: &mut [T]) {
+        for y in 0..g.h {
+            padded[(y + g.pad) * self.pw + g.pad..][..g.w].copy_from_slice(&src[y * g.w..][..g.w]);
+        }
     }
 }
 
-/// cols (c_in·k·k, oh·ow) ← the patches of one image (c_in, h, w).
-fn im2col<T: Element>(g: &Geometry, img: &[T], cols: &mut [T]) {
-    let (k, l) = (g.k, g.l());
+/// Rows of `cols` (c_in·k·k rows of stride `ld`), columns `at..at + oh·ow` ← the patches of
+/// one image (c_in, h, w).
+fn im2col<T: Element>(g: &Geometry, taps: &Taps, img: &[T], cols: &mut [T], ld: usize, at: usize) {
+    let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
+    let mut padded = vec![T::default(); taps.ph * taps.pw];
     for ci in 0..g.c_in {
-        let plane = &img[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for kh in 0..k {
-            for kw in 0..k {
-                let row = &mut cols[((ci * k + kh) * k + kw) * l..][..l];
-                for oy in 0..g.oh {
-                    let out = &mut row[oy * g.ow..(oy + 1) * g.ow];
-                    match g.src(oy, kh, g.h) {
-                        None => out.fill(T::default()),
-                        Some(iy) => {
-                            let src = &plane[iy * g.w..(iy + 1) * g.w];
-                            for (ox, o) in out.iter_mut().enumerate() {
-                                *o = g.src(ox, kw, g.w).map_or(T::default(), |ix| src[ix]);
-                            }
-                        }
-                    }
-                }
+        taps.fill_interior(g, &img[ci * plane..(ci + 1) * plane], &mut padded);
+        for t in 0..kk {
+            let row = &mut cols[(ci * kk + t) * ld + at..][..l];
+            for (o, &i) in row.iter_mut().zip(taps.tap(t, l)) {
+                *o = padded[i as usize];
             }
         }
     }
 }
 
-/// img (c_in, h, w) ← Σ of the patches in cols (c_in·k·k, oh·ow) (img is overwritten).
-fn col2im<T: Element>(g: &Geometry, cols: &[T], img: &mut [T]) {
-    img.fill(T::default());
-    let (k, l) = (g.k, g.l());
+/// img (c_in, h, w) ← Σ of the patches in rows of `cols` (stride `ld`), columns
+/// `at..at + oh·ow` (img is overwritten).
+fn col2im<T: Element>(g: &Geometry, taps: &Taps, cols: &[T], ld: usize, at: usize, img: &mut [T]) {
+    let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
+    let mut padded = vec![T::default(); taps.ph * taps.pw];
     for ci in 0..g.c_in {
-        let plane = &mut img[ci * g.h * g.w..(ci + 1) * g.h * g.w];
-        for kh in 0..k {
-            for kw in 0..k {
-                let row = &cols[((ci * k + kh) * k + kw) * l..][..l];
-                for oy in 0..g.oh {
-                    let Some(iy) = g.src(oy, kh, g.h) else {
-                        continue;
-                    };
-                    let dst = &mut plane[iy * g.w..(iy + 1) * g.w];
-                    for (ox, v) in row[oy * g.ow..(oy + 1) * g.ow].iter().enumerate() {
-                        if let Some(ix) = g.src(ox, kw, g.w) {
-                            dst[ix] += *v;
-                        }
-                    }
-                }
+        padded.fill(T::default());
+        for t in 0..kk {
+            let row = &cols[(ci * kk + t) * ld + at..][..l];
+            // Within one tap the offsets are distinct, so the adds never collide.
+            for (v, &i) in row.iter().zip(taps.tap(t, l)) {
+                padded[i as usize] += *v;
             }
+        }
+        let dst = &mut img[ci * plane..(ci + 1) * plane];
+        for y in 0..g.h {
+            dst[y * g.w..][..g.w].copy_from_slice(&padded[(y + g.pad) * taps.pw + g.pad..][..g.w]);
         }
     }
 }
@@ -178,79 +221,123 @@ fn matmul<T: Element>(
     }
 }
 
+/// Images per work item: enough columns (chunk·oh·ow) for the matrix products to run near
+/// full speed on small feature maps. Depends on the geometry only, so the reduction order,
+/// and with it every result, is the same for any thread count.
+fn chunk(g: &Geometry) -> usize {
+    (1024 / g.l().max(1)).clamp(1, 16)
+}
+
+/// matrix (c_out × images·l) ← the features of `images` consecutive samples (each c_out × l).
+fn gather<T: Element>(g: &Geometry, samples: &[T], matrix: &mut [T], images: usize) {
+    let (l, fl, ld) = (g.l(), g.feature_len(), images * g.l());
+    for j in 0..images {
+        for co in 0..g.c_out {
+            matrix[co * ld + j * l..][..l].copy_from_slice(&samples[j * fl + co * l..][..l]);
+        }
+    }
+}
+
+/// The inverse of [`gather`]: samples ← matrix.
+fn scatter<T: Element>(g: &Geometry, matrix: &[T], samples: &mut [T], images: usize) {
+    let (l, fl, ld) = (g.l(), g.feature_len(), images * g.l());
+    for j in 0..images {
+        for co in 0..g.c_out {
+            samples[j * fl + co * l..][..l].copy_from_slice(&matrix[co * ld + j * l..][..l]);
+        }
+    }
+}
+
 /// Y (n, c_out, oh, ow) = conv(X (n, c_in, h, w), W (c_out, c_in, k, k)).
 pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
+    let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
+    let ch = chunk(g);
     let mut y = vec![T::default(); g.n * fl];
-    y.par_chunks_mut(CHUNK * fl)
-        .enumerate()
-        .for_each(|(c, ys)| {
-            let mut cols = vec![T::default(); kd * l];
-            for (j, yn) in ys.chunks_mut(fl).enumerate() {
-                let n = c * CHUNK + j;
-                im2col(g, &x[n * il..(n + 1) * il], &mut cols);
-                matmul(
-                    g.c_out,
-                    l,
-                    kd,
-                    yn,
-                    false,
-                    Mat::rows(wt, kd),
-                    Mat::rows(&cols, l),
-                );
+    y.par_chunks_mut(ch * fl).enumerate().for_each(|(c, ys)| {
+        let images = ys.len() / fl;
+        let ld = images * l;
+        T::with_scratch((kd + g.c_out) * ld, |buf| {
+            let (cols, out) = buf.split_at_mut(kd * ld);
+            for j in 0..images {
+                let n = c * ch + j;
+                im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
             }
+            matmul(
+                g.c_out,
+                ld,
+                kd,
+                out,
+                false,
+                Mat::rows(wt, kd),
+                Mat::rows(cols, ld),
+            );
+            scatter(g, out, ys, images);
         });
+    });
     y
 }
 
 /// DX (n, c_in, h, w) = convᵀ(DY (n, c_out, oh, ow), W (c_out, c_in, k, k)).
 pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
+    let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
+    let ch = chunk(g);
     let mut dx = vec![T::default(); g.n * il];
-    dx.par_chunks_mut(CHUNK * il)
-        .enumerate()
-        .for_each(|(c, xs)| {
-            let mut cols = vec![T::default(); kd * l];
+    dx.par_chunks_mut(ch * il).enumerate().for_each(|(c, xs)| {
+        let images = xs.len() / il;
+        let ld = images * l;
+        T::with_scratch((kd + g.c_out) * ld, |buf| {
+            let (cols, m) = buf.split_at_mut(kd * ld);
+            gather(g, &dy[c * ch * fl..], m, images);
+            // cols (kd × images·l) = Wᵀ (kd × c_out) · DY (c_out × images·l)
+            matmul(
+                kd,
+                ld,
+                g.c_out,
+                cols,
+                false,
+                Mat::transposed(wt, kd),
+                Mat::rows(m, ld),
+            );
             for (j, xn) in xs.chunks_mut(il).enumerate() {
-                let n = c * CHUNK + j;
-                // cols (kd × l) = Wᵀ (kd × c_out) · DYₙ (c_out × l)
-                matmul(
-                    kd,
-                    l,
-                    g.c_out,
-                    &mut cols,
-                    false,
-                    Mat::transposed(wt, kd),
-                    Mat::rows(&dy[n * fl..(n + 1) * fl], l),
-                );
-                col2im(g, &cols, xn);
+                col2im(g, &taps, cols, ld, j * l, xn);
             }
         });
+    });
     dx
 }
 
 /// DW (c_out, c_in, k, k) = Σₙ DYₙ (c_out × l) · im2col(Xₙ)ᵀ (l × kd).
 pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
+    let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
-    let chunks = g.n.div_ceil(CHUNK);
+    let ch = chunk(g);
+    let chunks = g.n.div_ceil(ch);
     let partials: Vec<Vec<T>> = (0..chunks)
         .into_par_iter()
         .map(|c| {
-            let mut cols = vec![T::default(); kd * l];
+            let first = c * ch;
+            let images = ch.min(g.n - first);
+            let ld = images * l;
             let mut dw = vec![T::default(); g.c_out * kd];
-            for n in c * CHUNK..((c + 1) * CHUNK).min(g.n) {
-                im2col(g, &x[n * il..(n + 1) * il], &mut cols);
-                let first = n == c * CHUNK;
+            T::with_scratch((kd + g.c_out) * ld, |buf| {
+                let (cols, m) = buf.split_at_mut(kd * ld);
+                for j in 0..images {
+                    let n = first + j;
+                    im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
+                }
+                gather(g, &dy[first * fl..], m, images);
                 matmul(
                     g.c_out,
                     kd,
-                    l,
+                    ld,
                     &mut dw,
-                    !first,
-                    Mat::rows(&dy[n * fl..(n + 1) * fl], l),
-                    Mat::transposed(&cols, l),
+                    false,
+                    Mat::rows(m, ld),
+                    Mat::transposed(cols, ld),
                 );
-            }
+            });
             dw
         })
         .collect();
@@ -267,6 +354,12 @@ pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
 mod tests {
     use super::*;
 
+    /// Input coordinate of output coordinate `o` at kernel offset `kk`, if inside.
+    fn src(g: &Geometry, o: usize, kk: usize, size: usize) -> Option<usize> {
+        let i = (o * g.stride + kk) as isize - g.pad as isize;
+        (i >= 0 && (i as usize) < size).then_some(i as usize)
+    }
+
     /// Direct (quadruple-loop) convolution, the definition.
     fn naive(g: &Geometry, x: &[f64], w: &[f64]) -> Vec<f64> {
         let mut y = vec![0.0; g.n * g.c_out * g.oh * g.ow];
@@ -279,7 +372,7 @@ mod tests {
                             for kh in 0..g.k {
                                 for kw in 0..g.k {
                                     if let (Some(iy), Some(ix)) =
-                                        (g.src(oy, kh, g.h), g.src(ox, kw, g.w))
+                                        (src(g, oy, kh, g.h), src(g, ox, kw, g.w))
                                     {
                                         s += x[((n * g.c_in + ci) * g.h + iy) * g.w + ix]
                                             * w[((co * g.c_in + ci) * g.k + kh) * g.k + kw];
@@ -307,6 +400,8 @@ mod tests {
             (6, 2, 3, 8, 8, 4, 2, 1),
             (1, 1, 2, 5, 6, 5, 1, 2),
             (9, 2, 2, 7, 7, 5, 2, 2),
+            (37, 2, 3, 5, 5, 3, 1, 1),
+            (3, 2, 2, 6, 6, 2, 3, 0),
         ] {
             let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             let g = Geometry {

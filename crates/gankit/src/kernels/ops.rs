@@ -1,13 +1,10 @@
 //! The CPU kernels wrapped as candle `CustomOp2`s with backward passes.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Element, Geometry};
-
-/// True when our kernels handle this tensor (CPU, f32 or f64).
-fn ours(t: &Tensor) -> bool {
-    matches!(t.device(), Device::Cpu) && matches!(t.dtype(), DType::F32 | DType::F64)
-}
+use super::ours;
+use super::storage::slice;
 
 /// y = conv2d(x, w): x (n, c_in, h, w), w (c_out, c_in, k, k), stride `s`, padding `p`.
 pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
@@ -52,14 +49,6 @@ fn backward_filter(x: &Tensor, dy: &Tensor, s: usize, p: usize, k: usize) -> Res
         .apply_op2(&dy.contiguous()?, ConvBackwardFilter { s, p, k })
 }
 
-fn slice<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let data = s.as_slice::<T>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("gankit conv kernels need contiguous inputs"),
-    }
-}
-
 /// Run `f` on the two inputs as f32 or f64 slices.
 fn dispatch(
     s1: &CpuStorage,
@@ -101,6 +90,16 @@ fn run<T: Element>(
     g: Geometry,
 ) -> impl Fn(&[T], &[T]) -> Vec<T> {
     move |a, b| candle_core::utils::with_threadpool(|| f(&g, a, b))
+}
+
+/// `grad()` when `input` takes part in backpropagation (a variable or computed from one),
+/// else nothing: candle asks an op for the gradients of all its inputs, tracked or not.
+fn when(input: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if input.track_op() {
+        grad().map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// (X, W) → Y.
@@ -156,10 +155,11 @@ impl CustomOp2 for ConvForward {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        // Only what a tracked input needs: no dX for the data batch, no dW for frozen weights.
         let (_, _, h, wd) = x.dims4()?;
-        let dx = backward_data(g, w, self.s, self.p, h, wd)?;
-        let dw = backward_filter(x, g, self.s, self.p, w.dim(2)?)?;
-        Ok((Some(dx), Some(dw)))
+        let dx = when(x, || backward_data(g, w, self.s, self.p, h, wd))?;
+        let dw = when(w, || backward_filter(x, g, self.s, self.p, w.dim(2)?))?;
+        Ok((dx, dw))
     }
 }
 
@@ -229,9 +229,9 @@ impl CustomOp2 for ConvBackwardData {
         _dx: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let d_dy = conv2d(g, w, self.s, self.p)?;
-        let dw = backward_filter(g, dy, self.s, self.p, w.dim(2)?)?;
-        Ok((Some(d_dy), Some(dw)))
+        let d_dy = when(dy, || conv2d(g, w, self.s, self.p))?;
+        let dw = when(w, || backward_filter(g, dy, self.s, self.p, w.dim(2)?))?;
+        Ok((d_dy, dw))
     }
 }
 
@@ -296,9 +296,9 @@ impl CustomOp2 for ConvBackwardFilter {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (_, _, h, w) = x.dims4()?;
-        let dx = backward_data(dy, g, self.s, self.p, h, w)?;
-        let d_dy = conv2d(x, g, self.s, self.p)?;
-        Ok((Some(dx), Some(d_dy)))
+        let dx = when(x, || backward_data(dy, g, self.s, self.p, h, w))?;
+        let d_dy = when(dy, || conv2d(x, g, self.s, self.p))?;
+        Ok((dx, d_dy))
     }
 }
 

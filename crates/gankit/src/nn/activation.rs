@@ -6,7 +6,7 @@ use super::Mode;
 
 /// LeakyReLU: x for x > 0, `slope`·x otherwise.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    x.relu()? - (x.neg()?.relu()? * slope)?
+    crate::kernels::leaky_relu(x, slope)
 }
 
 /// Inverted dropout: in training, zero each value with probability `p` and scale the rest by

@@ -1,7 +1,9 @@
 //! Batch normalisation from plain tensor ops (candle-nn's module is not used: we need the
 //! running statistics in our own store, saved in checkpoints, and a differentiable path).
 
-use candle_core::{D, Result, Tensor, Var};
+use candle_core::{D, DType, Result, Tensor, Var};
+
+use crate::kernels;
 use candle_nn::{Init, VarBuilder};
 
 use super::Mode;
@@ -66,7 +68,18 @@ impl BatchNorm {
         })
     }
 
+    /// Normalise `x` with the batch's statistics (training, updating the running ones) or
+    /// with the running statistics (evaluation).
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        if kernels::ours(x) {
+            self.forward_fused(x, mode)
+        } else {
+            self.forward_composed(x, mode)
+        }
+    }
+
+    /// The computation from candle tensor ops (any device).
+    fn forward_composed(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         let shape = self.shape_for(x)?;
         let (mean, var) = if mode.is_train() {
             // Per-channel statistics over every axis but 1.
@@ -101,6 +114,38 @@ impl BatchNorm {
     }
 }
 
+impl BatchNorm {
+    /// The same computation through gankit's fused CPU kernels.
+    fn forward_fused(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        let eps = self.cfg.eps;
+        let inv_std = |var: &[f64]| var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+        if !mode.is_train() {
+            let mean = self.running_mean.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let var = self.running_var.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let is = inv_std(&var);
+            return kernels::normalize(x, &self.gamma, &self.beta, mean, is, false);
+        }
+        let (mean, var) = kernels::channel_moments(x)?;
+        let m = self.cfg.momentum;
+        let n = x.elem_count() / mean.len().max(1);
+        let unbiased = n as f64 / (n.max(2) - 1) as f64;
+        let update = |running: &Var, batch: &[f64], scale: f64| -> Result<()> {
+            let old = running.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+            let new: Vec<f64> = old
+                .iter()
+                .zip(batch)
+                .map(|(r, b)| r * (1.0 - m) + b * scale * m)
+                .collect();
+            let t = Tensor::from_vec(new, old.len(), running.device())?;
+            running.set(&t.to_dtype(running.dtype())?)
+        };
+        update(&self.running_mean, &mean, 1.0)?;
+        update(&self.running_var, &var, unbiased)?;
+        let is = inv_std(&var);
+        kernels::normalize(x, &self.gamma, &self.beta, mean, is, true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Reference values from PyTorch's BatchNorm2d: scripts/reference_norms.py.
@@ -115,6 +160,49 @@ mod tests {
                 (g - w).abs() < 1e-4 * w.abs().max(1.0),
                 "{got:?} vs {want:?}"
             );
+        }
+    }
+
+    #[test]
+    fn fused_and_composed_paths_agree_with_gradients() {
+        use crate::kernels::testing::{max_rel, rand};
+        let dtype = candle_core::DType::F32;
+        for shape in [&[6usize, 3, 5, 4][..], &[16, 40], &[5, 2, 3, 3]] {
+            let c = shape[1];
+            let run = |fused: bool| {
+                let store = ParamStore::new(Rng::new(7, 0), &Device::Cpu);
+                let bn = batch_norm(c, Default::default(), store.var_builder()).unwrap();
+                let x = (rand(shape, 1, dtype) * 3.0).unwrap() + 1.0;
+                let x = Var::from_tensor(&x.unwrap()).unwrap();
+                let mut rng = Rng::new(0, 0);
+                let mut outs = vec![];
+                for mode in [Mode::Train(&mut rng), Mode::Eval] {
+                    let y = if fused {
+                        bn.forward_fused(&x, &mode).unwrap()
+                    } else {
+                        bn.forward_composed(&x, &mode).unwrap()
+                    };
+                    let r = rand(shape, 2, y.dtype());
+                    let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                    outs.push(y.clone());
+                    outs.push(g.get(&x).unwrap().clone());
+                    for name in ["weight", "bias"] {
+                        outs.push(g.get(&store.vars()[name]).unwrap().clone());
+                    }
+                }
+                for name in ["running_mean", "running_var"] {
+                    outs.push(store.vars()[name].as_tensor().clone());
+                }
+                outs
+            };
+            let tol = 1e-4;
+            for (i, (a, b)) in run(true).iter().zip(run(false)).enumerate() {
+                assert!(
+                    max_rel(a, &b) < tol,
+                    "{shape:?} output {i}: {}",
+                    max_rel(a, &b)
+                );
+            }
         }
     }
 

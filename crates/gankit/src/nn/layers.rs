@@ -51,10 +51,7 @@ impl Linear {
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = x.matmul(&self.weight.t()?)?;
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
+        add_channel_bias(y, &self.bias)
     }
 }
 
@@ -81,9 +78,10 @@ impl Default for Conv2dConfig {
     }
 }
 
+/// y (n, c) or (n, c, h, w) plus the bias on each channel, when there is one.
 fn add_channel_bias(y: Tensor, bias: &Option<Tensor>) -> candle_core::Result<Tensor> {
     match bias {
-        Some(b) => y.broadcast_add(&b.reshape((1, b.dim(0)?, 1, 1))?),
+        Some(b) => kernels::add_channel_bias(&y, b),
         None => Ok(y),
     }
 }

@@ -60,6 +60,18 @@ impl ParamStore {
         VarBuilder::from_backend(Box::new(self.clone()), dtype, self.device.clone())
     }
 
+    /// A `VarBuilder` over the existing variables with the trainable ones detached (sharing
+    /// their storage, so every optimiser update shows through) and the buffers as they are.
+    /// A network built from it computes the same outputs, but a backward pass through it
+    /// computes no gradients for its weights: G's step runs D this way.
+    pub fn frozen_var_builder(&self) -> VarBuilder<'static> {
+        VarBuilder::from_backend(
+            Box::new(Frozen(self.clone())),
+            DType::F32,
+            self.device.clone(),
+        )
+    }
+
     pub fn device(&self) -> &Device {
         &self.device
     }
@@ -187,6 +199,41 @@ impl SimpleBackend for ParamStore {
 
     fn contains_tensor(&self, name: &str) -> bool {
         self.lock().vars.contains_key(name)
+    }
+}
+
+/// The backend of [`ParamStore::frozen_var_builder`]: existing variables only.
+struct Frozen(ParamStore);
+
+impl SimpleBackend for Frozen {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        let t = self.get_unchecked(name, dtype, dev)?;
+        if t.shape() != &s {
+            candle_core::bail!(
+                "variable {name} requested with shape {s:?}, has {:?}",
+                t.shape()
+            )
+        }
+        Ok(t)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        match self.0.lock().vars.get(name) {
+            Some(v) if is_buffer(name) => Ok(v.as_tensor().clone()),
+            Some(v) => Ok(v.as_tensor().detach()),
+            None => candle_core::bail!("frozen view: no variable named {name}"),
+        }
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.contains_tensor(name)
     }
 }
 

@@ -64,10 +64,10 @@ pub fn generator_step(
 ) -> Result<Stats> {
     let z = nets.noise(rng, real.dim(0)?)?;
     let fake = nets.g.forward(&z, &mut Mode::Train(rng))?;
-    let out = nets.d.forward(&fake, &mut Mode::Train(rng))?;
+    let out = nets.d_frozen.forward(&fake, &mut Mode::Train(rng))?;
     let l = if fm {
         let real_features = nets
-            .d
+            .d_frozen
             .forward(real, &mut Mode::Train(rng))?
             .features
             .detach();

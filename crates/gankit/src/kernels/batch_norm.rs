@@ -1,0 +1,301 @@
+//! Batch normalisation over (n, c) or (n, c, h, w) in fused passes: statistics, the affine
+//! map, and a backward pass of two passes (per-channel sums, then the input gradient).
+//!
+//! Composed from candle ops, batch norm took a dozen passes forward and reduced its
+//! gradients with candle's generic strided sums. Here the per-channel mean and inverse
+//! standard deviation are computed once (f64 accumulators, two passes for the variance)
+//! and travel with the op, so the backward pass reuses them.
+//!
+//! The backward pass is first-order only: batch norm never sits under a gradient penalty
+//! (a batch-norm critic with a penalty is refused by the config), so no second derivative
+//! of these ops is ever taken.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::cpu::Element;
+use super::storage::{CHUNK, Kernel1, Kernel2, Kernel3, apply1, apply2, apply3, ncs};
+
+/// Per-channel mean and biased variance of x (n, c[, h, w]): ([mean], [var]) in f64.
+pub fn channel_moments(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
+    let m = x.contiguous()?.apply_op1_no_bwd(&Moments)?;
+    let m = m.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+    let mut it = m.into_iter();
+    Ok((it.next().unwrap_or_default(), it.next().unwrap_or_default()))
+}
+
+/// y = (x − mean[c]) · inv_std[c] · gamma[c] + beta[c].
+///
+/// With `batch_stats` the mean and inv_std are the batch's own (from [`channel_moments`]),
+/// and the backward pass differentiates through them; without, they are constants
+/// (running statistics in evaluation mode).
+pub fn normalize(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: Vec<f64>,
+    inv_std: Vec<f64>,
+    batch_stats: bool,
+) -> Result<Tensor> {
+    x.contiguous()?.apply_op3(
+        &gamma.contiguous()?,
+        &beta.contiguous()?,
+        Normalize {
+            mean,
+            inv_std,
+            batch_stats,
+        },
+    )
+}
+
+/// Per-channel reductions: `f(ci, out)` fills channel ci's `width` results; channels are
+/// split in fixed blocks across threads, each channel summed in one fixed order.
+fn per_channel(
+    (n, c, s): (usize, usize, usize),
+    width: usize,
+    f: impl Fn(usize, &mut [f64]) + Sync,
+) -> Vec<f64> {
+    let block = (CHUNK / (n * s).max(1)).clamp(1, c.max(1));
+    let mut out = vec![0f64; c * width];
+    out.par_chunks_mut(block * width)
+        .enumerate()
+        .for_each(|(bi, dst)| {
+            for (j, d) in dst.chunks_mut(width).enumerate() {
+                f(bi * block + j, d);
+            }
+        });
+    out
+}
+
+/// (c, 2) interleaved f64 results → (2, c) tensor data.
+fn two_rows<T: Element>(v: &[f64], c: usize) -> Vec<T> {
+    (0..2)
+        .flat_map(|r| (0..c).map(move |ci| T::from_f64(v[2 * ci + r])))
+        .collect()
+}
+
+/// x → (2, c): per-channel mean and biased variance.
+struct Moments;
+
+impl Kernel1 for Moments {
+    fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
+        let (n, c, s) = ncs(sx)?;
+        let count = (n * s) as f64;
+        let planes = |ci: usize| (0..n).map(move |ni| &x[(ni * c + ci) * s..][..s]);
+        let mv = per_channel((n, c, s), 2, |ci, dst| {
+            let mean = planes(ci)
+                .map(|p| p.iter().map(|v| v.to_f64()).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            let var = planes(ci)
+                .map(|p| p.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>())
+                .sum::<f64>()
+                / count;
+            dst[0] = mean;
+            dst[1] = var;
+        });
+        Ok((two_rows(&mv, c), Shape::from((2, c))))
+    }
+}
+
+impl CustomOp1 for Moments {
+    fn name(&self) -> &'static str {
+        "gankit-bn-moments"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        apply1(self, s, l)
+    }
+}
+
+/// (x, gamma, beta) → y, with the statistics fixed in the op.
+struct Normalize {
+    mean: Vec<f64>,
+    inv_std: Vec<f64>,
+    batch_stats: bool,
+}
+
+impl Kernel3 for Normalize {
+    fn run<T: Element>(
+        &self,
+        x: &[T],
+        sx: &Shape,
+        gamma: &[T],
+        _: &Shape,
+        beta: &[T],
+        _: &Shape,
+    ) -> Result<(Vec<T>, Shape)> {
+        let (_, c, s) = ncs(sx)?;
+        if gamma.len() != c || beta.len() != c || self.mean.len() != c {
+            candle_core::bail!("batch norm over {c} channels got parameters of another size");
+        }
+        // y = x·scale + shift per channel.
+        let scale: Vec<T> = (0..c)
+            .map(|i| T::from_f64(gamma[i].to_f64() * self.inv_std[i]))
+            .collect();
+        let shift: Vec<T> = (0..c)
+            .map(|i| {
+                T::from_f64(beta[i].to_f64() - self.mean[i] * gamma[i].to_f64() * self.inv_std[i])
+            })
+            .collect();
+        let mut y = x.to_vec();
+        y.par_chunks_mut(c * s).for_each(|row| {
+            for ((plane, &a), &b) in row.chunks_mut(s).zip(&scale).zip(&shift) {
+                plane.iter_mut().for_each(|v| *v = *v * a + b);
+            }
+        });
+        Ok((y, sx.clone()))
+    }
+}
+
+impl CustomOp3 for Normalize {
+    fn name(&self) -> &'static str {
+        "gankit-batch-norm"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply3(self, s1, l1, s2, l2, s3, l3)
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let stats = Stats {
+            mean: self.mean.clone(),
+            inv_std: self.inv_std.clone(),
+        };
+        // sums (2, c): Σ g and Σ g·x̂ per channel = dβ and dγ.
+        let sums = x.apply_op2_no_bwd(&g, &stats)?;
+        let sums_host = sums.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
+        let gamma_host = gamma.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
+        let dx = x.apply_op2_no_bwd(
+            &g,
+            &InputGrad {
+                mean: self.mean.clone(),
+                inv_std: self.inv_std.clone(),
+                gamma: gamma_host,
+                sum_g: sums_host[0].clone(),
+                sum_gx: sums_host[1].clone(),
+                batch_stats: self.batch_stats,
+            },
+        )?;
+        Ok((Some(dx), Some(sums.get(1)?), Some(sums.get(0)?)))
+    }
+}
+
+/// (x, g) → (2, c): Σ g and Σ g·x̂ per channel, x̂ = (x − mean)·inv_std.
+struct Stats {
+    mean: Vec<f64>,
+    inv_std: Vec<f64>,
+}
+
+impl Kernel2 for Stats {
+    fn run<T: Element>(&self, x: &[T], sx: &Shape, g: &[T], sg: &Shape) -> Result<(Vec<T>, Shape)> {
+        if sx != sg {
+            candle_core::bail!("batch-norm gradient {sg:?} for input {sx:?}");
+        }
+        let (n, c, s) = ncs(sx)?;
+        let sums = per_channel((n, c, s), 2, |ci, dst| {
+            let (m, is) = (self.mean[ci], self.inv_std[ci]);
+            let (mut sg_, mut sgx) = (0f64, 0f64);
+            for ni in 0..n {
+                let at = (ni * c + ci) * s;
+                for (xv, gv) in x[at..at + s].iter().zip(&g[at..at + s]) {
+                    let gv = gv.to_f64();
+                    sg_ += gv;
+                    sgx += gv * (xv.to_f64() - m) * is;
+                }
+            }
+            dst[0] = sg_;
+            dst[1] = sgx;
+        });
+        Ok((two_rows(&sums, c), Shape::from((2, c))))
+    }
+}
+
+impl CustomOp2 for Stats {
+    fn name(&self) -> &'static str {
+        "gankit-batch-norm-grad-sums"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply2(self, s1, l1, s2, l2)
+    }
+}
+
+/// (x, g) → dx = γ·inv_std·(g − Σg/N − x̂·Σ(g·x̂)/N) with batch statistics, or γ·inv_std·g.
+struct InputGrad {
+    mean: Vec<f64>,
+    inv_std: Vec<f64>,
+    gamma: Vec<f64>,
+    sum_g: Vec<f64>,
+    sum_gx: Vec<f64>,
+    batch_stats: bool,
+}
+
+impl Kernel2 for InputGrad {
+    fn run<T: Element>(&self, x: &[T], sx: &Shape, g: &[T], _: &Shape) -> Result<(Vec<T>, Shape)> {
+        let (n, c, s) = ncs(sx)?;
+        let count = (n * s) as f64;
+        // dx = g·a + x·b + k per channel, folded from the formula above.
+        let mut a = vec![T::zero(); c];
+        let mut b = vec![T::zero(); c];
+        let mut k = vec![T::zero(); c];
+        for ci in 0..c {
+            let gi = self.gamma[ci] * self.inv_std[ci];
+            if self.batch_stats {
+                let beta_ = self.sum_gx[ci] / count * self.inv_std[ci];
+                a[ci] = T::from_f64(gi);
+                b[ci] = T::from_f64(-gi * beta_);
+                k[ci] = T::from_f64(gi * (beta_ * self.mean[ci] - self.sum_g[ci] / count));
+            } else {
+                a[ci] = T::from_f64(gi);
+            }
+        }
+        let mut dx = vec![T::zero(); x.len()];
+        dx.par_chunks_mut(c * s)
+            .zip(x.par_chunks(c * s).zip(g.par_chunks(c * s)))
+            .for_each(|(d, (xr, gr))| {
+                for ci in 0..c {
+                    let r = ci * s..(ci + 1) * s;
+                    let (ac, bc, kc) = (a[ci], b[ci], k[ci]);
+                    for ((dv, &xv), &gv) in d[r.clone()].iter_mut().zip(&xr[r.clone()]).zip(&gr[r])
+                    {
+                        *dv = gv * ac + xv * bc + kc;
+                    }
+                }
+            });
+        Ok((dx, sx.clone()))
+    }
+}
+
+impl CustomOp2 for InputGrad {
+    fn name(&self) -> &'static str {
+        "gankit-batch-norm-input-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply2(self, s1, l1, s2, l2)
+    }
+}
