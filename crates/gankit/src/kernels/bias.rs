@@ -1,9 +1,10 @@
-//! Per-channel bias: y = x + b[c] and its adjoint, the per-channel sum.
+//! Per-channel affine pieces: y = x + b[c], y = x · a[c], and the per-channel sum.
 //!
-//! candle's `broadcast_add` is correct but its backward pass sums the gradient over the
-//! batch and spatial dimensions with a generic strided reduction, which showed up as a fifth
-//! of a DCGAN step. [`add_channel_bias`] and [`channel_sum`] are each other's adjoints, so
-//! gradients of any order stay inside the pair.
+//! candle's `broadcast_add` / `broadcast_mul` are correct but their backward passes sum the
+//! gradient over the batch and spatial dimensions with a generic strided reduction, which
+//! showed up as a fifth of a DCGAN step. [`add_channel_bias`], [`scale_channels`] and
+//! [`channel_sum`] are written with each other (and candle's element-wise product), so
+//! gradients of any order stay inside the family.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -24,6 +25,20 @@ pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
         return x.broadcast_add(&b.reshape(shape)?);
     }
     x.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd)
+}
+
+/// x (n, c) or (n, c, h, w) times a (c) on every channel.
+pub fn scale_channels(x: &Tensor, a: &Tensor) -> Result<Tensor> {
+    if !ours(x) {
+        let (_, c, _) = ncs(x.shape())?;
+        let shape: &[usize] = if x.rank() == 2 {
+            &[1, c]
+        } else {
+            &[1, c, 1, 1]
+        };
+        return x.broadcast_mul(&a.reshape(shape)?);
+    }
+    x.contiguous()?.apply_op2(&a.contiguous()?, ChannelScale)
 }
 
 /// The sum of x (n, c) or (n, c, h, w) over everything but the channel: shape (c).
@@ -79,6 +94,58 @@ impl CustomOp2 for BiasAdd {
             None
         };
         Ok((Some(g.clone()), db))
+    }
+}
+
+struct ChannelScale;
+
+impl Kernel2 for ChannelScale {
+    fn run<T: Element>(&self, x: &[T], sx: &Shape, a: &[T], sa: &Shape) -> Result<(Vec<T>, Shape)> {
+        let (_, c, s) = ncs(sx)?;
+        if sa.dims() != [c] {
+            candle_core::bail!("channel scale of shape {sa:?} for input {sx:?}");
+        }
+        let mut y = x.to_vec();
+        y.par_chunks_mut(c * s).for_each(|row| {
+            for (plane, &ac) in row.chunks_mut(s).zip(a) {
+                plane.iter_mut().for_each(|v| *v = *v * ac);
+            }
+        });
+        Ok((y, sx.clone()))
+    }
+}
+
+impl CustomOp2 for ChannelScale {
+    fn name(&self) -> &'static str {
+        "gankit-channel-scale"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply2(self, s1, l1, s2, l2)
+    }
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = if x.track_op() {
+            Some(scale_channels(g, a)?)
+        } else {
+            None
+        };
+        let da = if a.track_op() {
+            Some(channel_sum(&(g * x)?)?)
+        } else {
+            None
+        };
+        Ok((dx, da))
     }
 }
 
@@ -158,6 +225,31 @@ mod tests {
             }
             let dims: Vec<usize> = (0..shape.len()).filter(|&d| d != 1).collect();
             assert!(max_rel(&channel_sum(&r).unwrap(), &r.sum(dims).unwrap()) < 1e-5);
+
+            let ours_y = scale_channels(&x, &b).unwrap();
+            let bshape: Vec<usize> = (0..shape.len())
+                .map(|d| if d == 1 { shape[1] } else { 1 })
+                .collect();
+            let theirs = x.broadcast_mul(&b.reshape(bshape).unwrap()).unwrap();
+            assert!(max_rel(&ours_y, &theirs) < 1e-6);
+            let ga = (ours_y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gb = (theirs * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            for v in [&x, &b] {
+                assert!(
+                    max_rel(ga.get(v).unwrap(), gb.get(v).unwrap()) < 1e-5,
+                    "{shape:?}"
+                );
+            }
         }
     }
 

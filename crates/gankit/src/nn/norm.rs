@@ -34,9 +34,8 @@ impl LayerNorm {
         let normed = centred
             .broadcast_div(&(var + self.eps)?.sqrt()?)?
             .reshape((b, c, h, w))?;
-        normed
-            .broadcast_mul(&self.gamma.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&self.beta.reshape((1, c, 1, 1))?)
+        let scaled = crate::kernels::scale_channels(&normed, &self.gamma)?;
+        crate::kernels::add_channel_bias(&scaled, &self.beta)
     }
 }
 
