@@ -48,6 +48,16 @@ pub struct CheckpointState {
     /// Lowest FID seen by evaluation during training so far (when `eval.every` > 0).
     #[serde(default)]
     pub best_fid: Option<f64>,
+    /// Factor on both configured learning rates after NaN rollbacks (1 without any).
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    /// NaN rollbacks so far (`train.on_nan = "rollback"`).
+    #[serde(default)]
+    pub rollbacks: u32,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// Name of the checkpoint directory of `step`.
@@ -233,6 +243,8 @@ mod tests {
             },
             elapsed_s: 1.5,
             config_hash: "abc".into(),
+            lr_scale: 1.0,
+            rollbacks: 0,
             version: "0".into(),
             files: BTreeMap::new(),
             best_fid: None,

@@ -77,6 +77,28 @@ impl Nets {
         Ok(out)
     }
 
+    /// Set both optimisers' learning rates to the configured ones times `scale`.
+    pub fn scale_learning_rates(&mut self, cfg: &Config, scale: f64) {
+        self.opt_g.set_lr(cfg.optim.g.lr * scale);
+        self.opt_d.set_lr(cfg.optim.d.lr * scale);
+    }
+
+    /// The name of the first trainable weight holding a NaN or an infinity, if any.
+    pub fn first_non_finite_weight(&self) -> Result<Option<String>> {
+        for (net, store) in [("G", &self.g_params), ("D", &self.d_params)] {
+            for (name, v) in store.trainable() {
+                let sum = v
+                    .sum_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_scalar::<f64>()?;
+                if !sum.is_finite() && !finite_all(v.as_tensor())? {
+                    return Ok(Some(format!("{net} {name}")));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Everything to checkpoint, by file name (see `checkpoint::TENSOR_FILES`).
     pub fn checkpoint_tensors(&self) -> Result<Vec<(&'static str, HashMap<String, Tensor>)>> {
         Ok(vec![
@@ -104,6 +126,15 @@ impl Nets {
             .load_state(get("opt_d.safetensors")?, "opt_d.safetensors")?;
         Ok(())
     }
+}
+
+/// True when every element of `t` is finite (a sum can overflow where no element does).
+fn finite_all(t: &Tensor) -> Result<bool> {
+    let v = t
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()?;
+    Ok(v.iter().all(|x| x.is_finite()))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::{Error, Result};
 mod objective;
 
 pub use objective::{
-    AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, PenaltyMode, RampShape,
+    AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
 };
 
@@ -200,6 +200,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Worker threads for tensor ops; 0 = all cores. Default 0.
     pub threads: usize,
+    /// On a NaN or infinite loss or weight: "stop" (default) or "rollback" to the last
+    /// checkpoint with lower learning rates.
+    pub on_nan: OnNan,
+    /// Rollbacks allowed before the run stops anyway. Default 3.
+    pub max_rollbacks: u32,
+    /// Each rollback multiplies both learning rates by this, in (0, 1). Default 0.5.
+    pub rollback_lr_factor: f64,
 }
 
 impl Default for TrainConfig {
@@ -215,6 +222,9 @@ impl Default for TrainConfig {
             feature_matching: false,
             seed: 0,
             threads: 0,
+            on_nan: OnNan::Stop,
+            max_rollbacks: 3,
+            rollback_lr_factor: 0.5,
         }
     }
 }
@@ -414,6 +424,12 @@ impl Config {
                 } else {
                     "folder"
                 }
+            ));
+        }
+        if !(t.rollback_lr_factor > 0.0 && t.rollback_lr_factor < 1.0) {
+            return bad(format!(
+                "train.rollback_lr_factor = {} must be in (0, 1)",
+                t.rollback_lr_factor
             ));
         }
         if t.steps == 0 || t.batch_size == 0 || t.d_steps == 0 || t.g_steps == 0 || t.g_every == 0 {

@@ -175,3 +175,14 @@ mod tests {
         assert_eq!(AlphaSchedule::default().at(5), 0.0);
     }
 }
+
+/// What training does when a loss or a weight becomes NaN or infinite (`train.on_nan`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNan {
+    /// Stop with an error naming the iteration and the value; the last checkpoint is kept.
+    Stop,
+    /// Reload the last checkpoint, multiply both learning rates by
+    /// `train.rollback_lr_factor` and go on, at most `train.max_rollbacks` times.
+    Rollback,
+}

@@ -30,6 +30,11 @@ impl MetricsLog {
             let text = std::fs::read_to_string(path).at(path)?;
             let mut lines = text.split_inclusive('\n');
             let first = lines.next().unwrap_or("");
+            if !first.ends_with('\n') {
+                // A header cut short by a crash: nothing was logged yet.
+                crate::fsutil::write_atomic(path, format!("{header}\n").as_bytes())?;
+                return Self::open(path, columns, keep_through_step);
+            }
             if first.trim_end() != header {
                 return Err(Error::Run(format!(
                     "{} has columns `{}`, this run writes `{header}`",
@@ -50,7 +55,7 @@ impl MetricsLog {
                 crate::fsutil::write_atomic(path, kept.as_bytes())?;
             }
         } else {
-            std::fs::write(path, format!("{header}\n")).at(path)?;
+            crate::fsutil::write_atomic(path, format!("{header}\n").as_bytes())?;
         }
         let file = OpenOptions::new().append(true).open(path).at(path)?;
         Ok(MetricsLog {

@@ -18,7 +18,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint::{self, CheckpointState};
-use crate::config::Config;
+use crate::config::{Config, OnNan};
 use crate::data::{self, Batcher, ImageSet};
 use crate::nets::Nets;
 use crate::nn::Mode;
@@ -113,6 +113,9 @@ pub struct Session {
     metrics: MetricsLog,
     /// Fingerprint of RUN/config.toml, stored in each checkpoint.
     config_hash: String,
+    /// Factor on the configured learning rates, lowered by each NaN rollback.
+    lr_scale: f64,
+    rollbacks: u32,
     step: u64,
     elapsed_s: f64,
     evaluation: Option<Evaluation>,
@@ -125,6 +128,24 @@ struct Position {
     rng: Rng,
     elapsed_s: f64,
     best_fid: Option<f64>,
+    /// Learning-rate factor and count of NaN rollbacks so far.
+    lr_scale: f64,
+    rollbacks: u32,
+}
+
+impl Position {
+    /// Iteration 0 of a new run.
+    fn start(cfg: &Config) -> Position {
+        Position {
+            step: 0,
+            batches: 0,
+            rng: Rng::new(cfg.train.seed, stream::NOISE),
+            elapsed_s: 0.0,
+            best_fid: None,
+            lr_scale: 1.0,
+            rollbacks: 0,
+        }
+    }
 }
 
 /// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
@@ -153,19 +174,22 @@ impl Session {
         let data = Arc::new(data::load(&cfg.data)?);
         dir.create(&cfg)?;
         let nets = Nets::build(&cfg, device)?;
-        let start = Position {
-            step: 0,
-            batches: 0,
-            rng: Rng::new(cfg.train.seed, stream::NOISE),
-            elapsed_s: 0.0,
-            best_fid: None,
-        };
+        let start = Position::start(&cfg);
         Self::assemble(cfg, dir, nets, data, start, false)
     }
 
-    /// Continue the run in `dir` from its newest checkpoint.
+    /// Continue the run in `dir` from its newest checkpoint. A run stopped before its first
+    /// checkpoint (killed early) has nothing to lose: it starts again from iteration 0 in
+    /// the same directory, with its config.toml.
     pub fn resume(dir: RunDir, device: &Device) -> Result<Session> {
         let cfg = dir.load_config()?;
+        if checkpoint::list(&dir.checkpoints())?.is_empty() {
+            cfg.validate()?;
+            let data = Arc::new(data::load(&cfg.data)?);
+            let nets = Nets::build(&cfg, device)?;
+            let start = Position::start(&cfg);
+            return Self::assemble(cfg, dir, nets, data, start, true);
+        }
         let loaded = checkpoint::load(&dir.checkpoints(), None, device)?;
         let st = &loaded.state;
         let config_hash = dir.config_fingerprint()?;
@@ -185,6 +209,8 @@ impl Session {
             rng: Rng::from_state(&st.rng)?,
             elapsed_s: st.elapsed_s,
             best_fid: st.best_fid,
+            lr_scale: st.lr_scale,
+            rollbacks: st.rollbacks,
         };
         Self::assemble(cfg, dir, nets, data, at, true)
     }
@@ -204,6 +230,8 @@ impl Session {
             rng,
             elapsed_s,
             best_fid,
+            lr_scale,
+            rollbacks,
         } = at;
         let keep_metrics_through = resumed.then_some(step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
@@ -222,7 +250,11 @@ impl Session {
             keep_metrics_through,
         )?;
         let config_hash = dir.config_fingerprint()?;
+        let mut nets = nets;
+        nets.scale_learning_rates(&cfg, lr_scale);
         Ok(Session {
+            lr_scale,
+            rollbacks,
             cfg,
             config_hash,
             dir,
@@ -275,9 +307,16 @@ impl Session {
             &self.cfg.train,
             iteration,
         )?;
-        if let Some((name, v)) = stats.iter().find(|(_, v)| !v.is_finite()) {
+        let bad = match stats.iter().find(|(_, v)| !v.is_finite()) {
+            Some((name, v)) => Some(format!("{name} = {v}")),
+            None => self
+                .nets
+                .first_non_finite_weight()?
+                .map(|w| format!("weight {w} is not finite")),
+        };
+        if let Some(what) = bad {
             return Err(Error::Diverged(format!(
-                "{name} = {v} at iteration {iteration}; the last good checkpoint is kept in {} (lower the learning rates or change the objective)",
+                "{what} at iteration {iteration}; the last good checkpoint is kept in {} (lower the learning rates, change the objective, or set train.on_nan = \"rollback\")",
                 self.dir.checkpoints().display()
             )));
         }
@@ -312,11 +351,22 @@ impl Session {
         });
         if self.step == 0 {
             self.write_samples()?;
+            if self.cfg.train.on_nan == OnNan::Rollback {
+                // Something to roll back to, should the first iterations diverge.
+                self.save_checkpoint()?;
+            }
         }
         let images_per_iter = (self.cfg.train.batch_size * self.cfg.train.d_steps) as f64;
         while self.step < self.cfg.train.steps {
             let t0 = Instant::now();
-            let (stats, epoch, real) = self.iterate()?;
+            let (stats, epoch, real) = match self.iterate() {
+                Ok(done) => done,
+                Err(Error::Diverged(what)) if self.cfg.train.on_nan == OnNan::Rollback => {
+                    self.rollback(&what, observer)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let dt = t0.elapsed().as_secs_f64();
             self.elapsed_s += dt;
             self.step += 1;
@@ -391,6 +441,35 @@ impl Session {
         Ok(vec![r.fid, r.kid, r.precision, r.recall])
     }
 
+    /// Go back to the newest checkpoint after a divergence (`what`), with both learning
+    /// rates multiplied by `train.rollback_lr_factor`; fails once `train.max_rollbacks` are
+    /// used up. metrics.csv is cut back to the checkpoint's iteration.
+    fn rollback(&mut self, what: &str, observer: &mut dyn Observer) -> Result<()> {
+        let t = &self.cfg.train;
+        if self.rollbacks >= t.max_rollbacks {
+            return Err(Error::Diverged(format!(
+                "{what} (after {} rollbacks, train.max_rollbacks)",
+                self.rollbacks
+            )));
+        }
+        let loaded = checkpoint::load(&self.dir.checkpoints(), None, &self.nets.device)?;
+        let st = loaded.state;
+        self.nets.restore(&loaded.tensors)?;
+        self.step = st.step;
+        self.rng = Rng::from_state(&st.rng)?;
+        self.batcher = Batcher::new(self.data.clone(), t.batch_size, t.seed, st.batches)?;
+        let columns = metric_columns(self.objective.as_ref(), &self.cfg);
+        self.metrics = MetricsLog::open(&self.dir.metrics(), columns, Some(st.step))?;
+        self.rollbacks += 1;
+        self.lr_scale *= self.cfg.train.rollback_lr_factor;
+        self.nets.scale_learning_rates(&self.cfg, self.lr_scale);
+        observer.note(&format!(
+            "{what}: rolled back to iteration {}, learning rates × {} (rollback {} of {})",
+            st.step, self.lr_scale, self.rollbacks, self.cfg.train.max_rollbacks
+        ));
+        Ok(())
+    }
+
     fn checkpoint_state(&self) -> CheckpointState {
         CheckpointState {
             step: self.step,
@@ -401,6 +480,8 @@ impl Session {
             version: env!("CARGO_PKG_VERSION").to_string(),
             files: Default::default(),
             best_fid: self.evaluation.as_ref().and_then(|e| e.best_fid),
+            lr_scale: self.lr_scale,
+            rollbacks: self.rollbacks,
         }
     }
 

@@ -277,3 +277,105 @@ fn every_objective_trains_a_few_dozen_steps_with_finite_losses() {
         }
     });
 }
+
+/// Collects the notes a run reports.
+#[derive(Default)]
+struct Notes(Vec<String>);
+impl Observer for Notes {
+    fn note(&mut self, msg: &str) {
+        self.0.push(msg.to_string());
+    }
+}
+
+/// A D learning rate that blows its weights up within an iteration or two.
+const EXPLODE: [&str; 2] = ["optim.d.kind=sgd", "optim.d.lr=1e35"];
+
+#[test]
+fn divergence_stops_with_the_iteration_and_what_went_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let mut s = Session::start(tiny(6, &EXPLODE), dir.clone(), &Device::Cpu).unwrap();
+    let e = s.run(&mut Silent, &Default::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::Diverged(_)), "{msg}");
+    assert!(
+        msg.contains("at iteration") && msg.contains("on_nan"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn rollback_reloads_the_last_checkpoint_with_lower_learning_rates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let mut extra = EXPLODE.to_vec();
+    extra.extend(["train.on_nan=rollback", "train.rollback_lr_factor=1e-38"]);
+    let mut s = Session::start(tiny(6, &extra), dir.clone(), &Device::Cpu).unwrap();
+    let mut notes = Notes::default();
+    assert_eq!(
+        s.run(&mut notes, &Default::default()).unwrap(),
+        Outcome::Finished
+    );
+    assert!(
+        notes
+            .0
+            .iter()
+            .any(|n| n.contains("rolled back to iteration 0")),
+        "{:?}",
+        notes.0
+    );
+    // metrics.csv: iterations 1..=6 once each, every value finite.
+    let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+    let steps: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(steps, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    for r in &rows {
+        for (name, v) in h.iter().zip(r) {
+            assert!(v.is_finite(), "{name} = {v}");
+        }
+    }
+    let last = checkpoint::load(&dir.checkpoints(), None, &Device::Cpu).unwrap();
+    assert_eq!(last.state.rollbacks, 1);
+    assert!((last.state.lr_scale - 1e-38).abs() < 1e-45);
+    // A resume keeps the lowered learning rates.
+    let resumed = Session::resume(dir.clone(), &Device::Cpu).unwrap();
+    assert!((resumed.nets().opt_d.lr() - 1e35 * 1e-38).abs() < 1e-6);
+}
+
+#[test]
+fn rollback_gives_up_after_max_rollbacks_keeping_a_finite_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let mut extra = EXPLODE.to_vec();
+    extra.extend(["train.on_nan=rollback", "train.max_rollbacks=2"]);
+    let mut s = Session::start(tiny(6, &extra), dir.clone(), &Device::Cpu).unwrap();
+    let e = s
+        .run(&mut Silent, &Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("after 2 rollbacks"), "{e}");
+    let last = checkpoint::load(&dir.checkpoints(), None, &Device::Cpu).unwrap();
+    for (_, t) in last.tensors.values().flat_map(|m| m.iter()) {
+        let v = t
+            .flatten_all()
+            .unwrap()
+            .to_dtype(candle_core::DType::F32)
+            .unwrap();
+        assert!(v.to_vec1::<f32>().unwrap().iter().all(|x| x.is_finite()));
+    }
+}
+
+#[test]
+fn a_run_killed_before_its_first_checkpoint_resumes_from_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    drop(Session::start(tiny(3, &[]), dir.clone(), &Device::Cpu).unwrap());
+    std::fs::write(dir.metrics(), "torn").unwrap();
+    let mut s = Session::resume(dir.clone(), &Device::Cpu).unwrap();
+    assert_eq!(s.step(), 0);
+    assert_eq!(
+        s.run(&mut Silent, &Default::default()).unwrap(),
+        Outcome::Finished
+    );
+    let (_, rows) = metrics::read(&dir.metrics()).unwrap();
+    assert_eq!(rows.len(), 3);
+}
