@@ -259,3 +259,80 @@ fn dcgan64_trains_on_an_image_folder_in_rgb() {
         "{json}"
     );
 }
+
+#[test]
+fn bad_data_and_config_values_get_one_clear_line_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path();
+    // IDX: truncated, not IDX at all, missing.
+    let mut header = vec![0u8, 0, 8, 3];
+    for d in [100u32, 28, 28] {
+        header.extend(d.to_be_bytes());
+    }
+    header.extend([7u8; 500]);
+    std::fs::write(p.join("cut-images-idx3-ubyte"), &header).unwrap();
+    std::fs::write(p.join("junk-images-idx3-ubyte"), b"garbage!").unwrap();
+    // Folders: empty; only broken images; one broken image among good ones, with "fail".
+    std::fs::create_dir_all(p.join("empty")).unwrap();
+    std::fs::create_dir_all(p.join("broken")).unwrap();
+    std::fs::write(p.join("broken/a.png"), b"not a png").unwrap();
+    std::fs::write(p.join("broken/b.jpg"), b"").unwrap();
+    std::fs::create_dir_all(p.join("mixed")).unwrap();
+    std::fs::write(p.join("mixed/bad.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    let set = |kv: &str| vec!["--set".to_string(), kv.to_string()];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            [
+                set("data.dataset=idx"),
+                set("data.path=cut-images-idx3-ubyte"),
+            ]
+            .concat(),
+            "truncated",
+        ),
+        (
+            [
+                set("data.dataset=idx"),
+                set("data.path=junk-images-idx3-ubyte"),
+            ]
+            .concat(),
+            "not an IDX file",
+        ),
+        (
+            [set("data.dataset=idx"), set("data.path=nothing-here")].concat(),
+            "is not a file",
+        ),
+        (
+            [set("data.dataset=folder"), set("data.path=empty")].concat(),
+            "no .png",
+        ),
+        (
+            [set("data.dataset=folder"), set("data.path=broken")].concat(),
+            "could be decoded",
+        ),
+        (
+            [
+                set("data.dataset=folder"),
+                set("data.path=mixed"),
+                set("data.unreadable=fail"),
+            ]
+            .concat(),
+            "data.unreadable",
+        ),
+        (set("train.d_steps=0"), "d_steps"),
+        (set("train.batch_size=0"), "batch_size"),
+        (set("optim.d.lr=-0.1"), "optim.d.lr"),
+        (set("train.rollback_lr_factor=2"), "rollback_lr_factor"),
+        (set("train.on_nan=retry"), "on_nan"),
+        (
+            [set("model.arch=dcgan64"), set("data.image_size=48")].concat(),
+            "power of two",
+        ),
+        (set("data.channels=2"), "channels"),
+        (set("train.loss=wgan-gp"), "batch"),
+    ];
+    for (args, needle) in &cases {
+        let mut a = vec!["train"];
+        a.extend(args.iter().map(String::as_str));
+        assert_user_error(&a, p, needle);
+    }
+}

@@ -160,6 +160,17 @@ pub struct DataConfig {
     pub image_size: usize,
     /// 1 (grayscale) or 3 (RGB). Default 1.
     pub channels: usize,
+    /// Image files of a folder that cannot be read or decoded: "skip" them (counted in the
+    /// run's data line; the default) or "fail" on the first.
+    pub unreadable: Unreadable,
+}
+
+/// What a folder data set does with files it cannot decode (`data.unreadable`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unreadable {
+    Skip,
+    Fail,
 }
 
 impl Default for DataConfig {
@@ -170,6 +181,7 @@ impl Default for DataConfig {
             split: Split::Train,
             image_size: 28,
             channels: 1,
+            unreadable: Unreadable::Skip,
         }
     }
 }

@@ -39,8 +39,9 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Decode every image under `dir`: centre crop, resize to `size`, `channels` planes.
-/// Files that cannot be decoded are skipped and counted in the set's `source`.
-pub fn load(dir: &Path, size: usize, channels: usize) -> Result<ImageSet> {
+/// Files that cannot be read or decoded are skipped and counted in the set's `source`, or
+/// with `fail` refused, naming the first.
+pub fn load(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<ImageSet> {
     let files = image_files(dir)?;
     if files.is_empty() {
         return Err(Error::Data(format!(
@@ -48,16 +49,22 @@ pub fn load(dir: &Path, size: usize, channels: usize) -> Result<ImageSet> {
             dir.display()
         )));
     }
-    let decoded: Vec<Option<Vec<u8>>> = files
+    let decoded: Vec<std::result::Result<Vec<u8>, String>> = files
         .par_iter()
         .map(|p| {
             image::open(p)
-                .ok()
                 .map(|img| square_planes(&img, size, channels))
+                .map_err(|e| format!("{}: {e}", p.display()))
         })
         .collect();
-    let skipped = decoded.iter().filter(|d| d.is_none()).count();
-    let good: Vec<Vec<u8>> = decoded.into_iter().flatten().collect();
+    let skipped = decoded.iter().filter(|d| d.is_err()).count();
+    if let (true, Some(Err(first))) = (fail, decoded.iter().find(|d| d.is_err())) {
+        return Err(Error::Data(format!(
+            "{skipped} of {} image files cannot be read, the first: {first} (remove them, or set data.unreadable = \"skip\")",
+            files.len()
+        )));
+    }
+    let good: Vec<Vec<u8>> = decoded.into_iter().filter_map(|d| d.ok()).collect();
     if good.is_empty() {
         return Err(Error::Data(format!(
             "none of the {} image files under {} could be decoded",
@@ -97,18 +104,34 @@ mod tests {
             .unwrap();
         std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"ignored").unwrap();
-        let set = load(dir.path(), 16, 3).unwrap();
+        // A truncated PNG, and a file that cannot be read at all (a dangling link).
+        let png = std::fs::read(dir.path().join("a.png")).unwrap();
+        std::fs::write(dir.path().join("cut.png"), &png[..png.len() / 2]).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("dangling.png"))
+            .unwrap();
+        let set = load(dir.path(), 16, 3, false).unwrap();
         assert_eq!((set.len, set.channels, set.size), (2, 3, 16));
         assert_eq!(set.pixels.len(), 2 * 3 * 16 * 16);
-        assert!(set.source.contains("1 unreadable"), "{}", set.source);
+        let bad = if cfg!(unix) { 3 } else { 2 };
+        assert!(
+            set.source.contains(&format!("{bad} unreadable")),
+            "{}",
+            set.source
+        );
+        let e = load(dir.path(), 16, 3, true).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{bad} of")) && e.contains("data.unreadable"),
+            "{e}"
+        );
     }
 
     #[test]
     fn empty_and_missing_folders_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let e = load(dir.path(), 16, 1).unwrap_err().to_string();
+        let e = load(dir.path(), 16, 1, false).unwrap_err().to_string();
         assert!(e.contains("no .png"), "{e}");
-        let e = load(&dir.path().join("nope"), 16, 1)
+        let e = load(&dir.path().join("nope"), 16, 1, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a directory"), "{e}");

@@ -22,6 +22,12 @@ pub fn load(cfg: &DataConfig) -> Result<ImageSet> {
         DatasetKind::FashionMnist => load_fashion(cfg),
         DatasetKind::Idx => {
             let path = cfg.path.as_deref().expect("validated: idx needs data.path");
+            if !path.is_file() {
+                return Err(Error::Data(format!(
+                    "{} is not a file: set data.path to an IDX image file (raw or .gz)",
+                    path.display()
+                )));
+            }
             let labels = sibling_labels(path);
             load_idx(path, labels.as_deref(), cfg.image_size, cfg.channels)
         }
@@ -30,7 +36,8 @@ pub fn load(cfg: &DataConfig) -> Result<ImageSet> {
                 .path
                 .as_deref()
                 .expect("validated: folder needs data.path");
-            folder::load(path, cfg.image_size, cfg.channels)
+            let fail = cfg.unreadable == crate::config::Unreadable::Fail;
+            folder::load(path, cfg.image_size, cfg.channels, fail)
         }
     }
 }
