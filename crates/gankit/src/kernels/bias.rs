@@ -10,8 +10,8 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tenso
 use rayon::prelude::*;
 
 use super::cpu::Element;
-use super::ours;
 use super::storage::{CHUNK, Kernel1, Kernel2, apply1, apply2, ncs};
+use super::{needs_grad, ours};
 
 /// x (n, c) or (n, c, h, w) plus b (c) on every channel.
 pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
@@ -88,7 +88,7 @@ impl CustomOp2 for BiasAdd {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let db = if b.track_op() {
+        let db = if needs_grad(b) {
             Some(channel_sum(g)?)
         } else {
             None
@@ -135,12 +135,12 @@ impl CustomOp2 for ChannelScale {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = if x.track_op() {
+        let dx = if needs_grad(x) {
             Some(scale_channels(g, a)?)
         } else {
             None
         };
-        let da = if a.track_op() {
+        let da = if needs_grad(a) {
             Some(channel_sum(&(g * x)?)?)
         } else {
             None

@@ -24,7 +24,36 @@ pub use bias::{add_channel_bias, channel_sum, scale_channels};
 pub use leaky_relu::leaky_relu;
 pub use ops::{conv_transpose2d, conv2d};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, TensorId};
+
+thread_local! {
+    /// Inside [`input_gradient_only`]: the input whose gradient is wanted.
+    static INPUT_GRADIENT_OF: std::cell::Cell<Option<TensorId>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` (a backward pass) computing, in gankit's ops, no gradient for any variable but
+/// `input`: for a backward pass whose only use is the gradient with respect to an input,
+/// such as the first pass of WGAN-GP's exact penalty (PyTorch's `autograd.grad(out, x)`).
+/// The weight gradients it skips are not part of that input gradient's graph, so gradients
+/// of it are unchanged.
+pub fn input_gradient_only<T>(input: &Tensor, f: impl FnOnce() -> T) -> T {
+    let before = INPUT_GRADIENT_OF.with(|c| c.replace(Some(input.id())));
+    let out = f();
+    INPUT_GRADIENT_OF.with(|c| c.set(before));
+    out
+}
+
+/// Whether an op's backward pass must produce the gradient of `input`: it takes part in
+/// backpropagation (a variable or computed from one; candle asks an op for the gradients
+/// of all its inputs, tracked or not), and is not a variable skipped by
+/// [`input_gradient_only`].
+pub(crate) fn needs_grad(input: &Tensor) -> bool {
+    let skipped = || {
+        input.is_variable()
+            && INPUT_GRADIENT_OF.with(|c| c.get().is_some_and(|id| id != input.id()))
+    };
+    input.track_op() && !skipped()
+}
 
 /// True when gankit's CPU kernels handle this tensor (CPU, f32 or f64); other devices and
 /// dtypes use candle's own ops.

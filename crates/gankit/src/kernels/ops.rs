@@ -3,8 +3,8 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Element, Geometry};
-use super::ours;
 use super::storage::slice;
+use super::{needs_grad, ours};
 
 /// y = conv2d(x, w): x (n, c_in, h, w), w (c_out, c_in, k, k), stride `s`, padding `p`.
 pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
@@ -92,10 +92,9 @@ fn run<T: Element>(
     move |a, b| candle_core::utils::with_threadpool(|| f(&g, a, b))
 }
 
-/// `grad()` when `input` takes part in backpropagation (a variable or computed from one),
-/// else nothing: candle asks an op for the gradients of all its inputs, tracked or not.
+/// `grad()` when `input` needs its gradient ([`needs_grad`]), else nothing.
 fn when(input: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if input.track_op() {
+    if needs_grad(input) {
         grad().map(Some)
     } else {
         Ok(None)

@@ -47,7 +47,8 @@ fn norms(t: &Tensor) -> Result<Tensor> {
 pub fn input_gradient(d: &dyn Discriminator, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
     let x = Var::from_tensor(&x.detach())?;
     let out = d.forward(&x, mode)?;
-    let grads = out.logits.sum_all()?.backward()?;
+    // Only ∂D/∂x is wanted: D's weight gradients are skipped in this pass.
+    let grads = crate::kernels::input_gradient_only(&x, || out.logits.sum_all()?.backward())?;
     let g = grads
         .get(&x)
         .ok_or_else(|| Error::Diverged("the critic's output does not depend on its input".into()))?

@@ -156,3 +156,14 @@ fn second_order_gradients_match_finite_differences_in_f64() {
     .join();
     result.unwrap();
 }
+
+#[test]
+fn input_gradient_only_skips_weight_gradients_and_keeps_the_inputs() {
+    let x = Var::from_tensor(&rand(&[2, 2, 5, 5], 1, DType::F32)).unwrap();
+    let w = Var::from_tensor(&rand(&[3, 2, 3, 3], 2, DType::F32)).unwrap();
+    let y = conv2d(&x, &w, 1, 1).unwrap().sum_all().unwrap();
+    let only = crate::kernels::input_gradient_only(&x, || y.backward()).unwrap();
+    let all = y.backward().unwrap();
+    assert!(only.get(&w).is_none() && all.get(&w).is_some());
+    assert_eq!(max_rel(only.get(&x).unwrap(), all.get(&x).unwrap()), 0.0);
+}
