@@ -38,6 +38,17 @@ pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Decode one image file's bytes (PNG or JPEG, told by its content): centre crop, resize
+/// to `size`, `channels` planes. Sizes are bounded by the `image` crate's default limits.
+pub fn decode(bytes: &[u8], size: usize, channels: usize) -> std::result::Result<Vec<u8>, String> {
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?
+        .decode()
+        .map_err(|e| e.to_string())?;
+    Ok(square_planes(&img, size, channels))
+}
+
 /// Decode every image under `dir`: centre crop, resize to `size`, `channels` planes.
 /// Files that cannot be read or decoded are skipped and counted in the set's `source`, or
 /// with `fail` refused, naming the first.
@@ -52,8 +63,9 @@ pub fn load(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<Imag
     let decoded: Vec<std::result::Result<Vec<u8>, String>> = files
         .par_iter()
         .map(|p| {
-            image::open(p)
-                .map(|img| square_planes(&img, size, channels))
+            std::fs::read(p)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| decode(&bytes, size, channels))
                 .map_err(|e| format!("{}: {e}", p.display()))
         })
         .collect();
