@@ -13,16 +13,20 @@ use super::cpu::Element;
 use super::storage::{CHUNK, Kernel1, Kernel2, apply1, apply2, ncs};
 use super::{needs_grad, ours};
 
+/// v (c) shaped to broadcast over the channels of x: (1, c) or (1, c, 1, 1).
+fn per_channel(x: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let (_, c, _) = ncs(x.shape())?;
+    if x.rank() == 2 {
+        v.reshape((1, c))
+    } else {
+        v.reshape((1, c, 1, 1))
+    }
+}
+
 /// x (n, c) or (n, c, h, w) plus b (c) on every channel.
 pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !ours(x) {
-        let (_, c, _) = ncs(x.shape())?;
-        let shape: &[usize] = if x.rank() == 2 {
-            &[1, c]
-        } else {
-            &[1, c, 1, 1]
-        };
-        return x.broadcast_add(&b.reshape(shape)?);
+        return x.broadcast_add(&per_channel(x, b)?);
     }
     x.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd)
 }
@@ -30,13 +34,7 @@ pub fn add_channel_bias(x: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// x (n, c) or (n, c, h, w) times a (c) on every channel.
 pub fn scale_channels(x: &Tensor, a: &Tensor) -> Result<Tensor> {
     if !ours(x) {
-        let (_, c, _) = ncs(x.shape())?;
-        let shape: &[usize] = if x.rank() == 2 {
-            &[1, c]
-        } else {
-            &[1, c, 1, 1]
-        };
-        return x.broadcast_mul(&a.reshape(shape)?);
+        return x.broadcast_mul(&per_channel(x, a)?);
     }
     x.contiguous()?.apply_op2(&a.contiguous()?, ChannelScale)
 }
