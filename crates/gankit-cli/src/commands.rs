@@ -50,6 +50,13 @@ pub struct SampleArgs {
     /// Output file: .png (a grid) or .npy (float32 (N, C, H, W) in [-1, 1]).
     #[arg(long)]
     out: PathBuf,
+    /// Conditional runs: draw only this class (default: one class per grid row, or every
+    /// class in turn in a .npy).
+    #[arg(long)]
+    class: Option<u32>,
+    /// Draw from G's own weights, not their average, in a run with [ema].
+    #[arg(long)]
+    no_ema: bool,
 }
 
 /// Tensor ops read RAYON_NUM_THREADS; set it before any worker thread starts.
@@ -113,8 +120,11 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     if args.n == 0 {
         return Err(Error::Config("--n must be at least 1".into()));
     }
-    let trained = gankit::sample::load(&args.run_dir, args.step, &Device::Cpu)?;
-    trained.write(args.n, args.seed, &args.out)?;
+    let mut trained = gankit::sample::load(&args.run_dir, args.step, &Device::Cpu)?;
+    if args.no_ema {
+        trained.nets.ema = None;
+    }
+    trained.write(args.n, args.class, args.seed, &args.out)?;
     eprintln!(
         "wrote {} images from iteration {} to {}",
         args.n,

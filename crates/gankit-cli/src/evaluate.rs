@@ -40,6 +40,9 @@ pub struct EvalArgs {
     /// Checkpoint step of the run (default: the newest).
     #[arg(long)]
     step: Option<u64>,
+    /// Score G's own weights, not their average, in a run with [ema].
+    #[arg(long)]
+    no_ema: bool,
     /// Images to score (and real images to compare with).
     #[arg(long, default_value_t = 10_000)]
     n: usize,
@@ -159,10 +162,16 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let home = args.home.clone().unwrap_or_else(evaluator::home);
     let t0 = std::time::Instant::now();
     // The generated images, their shape, the default output and the default evaluator.
+    // A conditional run's samples cycle through its classes, which are scored too.
+    let mut fake_classes = None;
     let (fake, [n_fake, c, s, _], default_out, auto) = match (&args.run_dir, &args.fake) {
         (Some(run), None) => {
-            let trained = gankit::sample::load(run, args.step, &Device::Cpu)?;
-            let images = trained.generate(args.n, args.seed)?;
+            let mut trained = gankit::sample::load(run, args.step, &Device::Cpu)?;
+            if args.no_ema {
+                trained.nets.ema = None;
+            }
+            let images = trained.generate(args.n, None, args.seed)?;
+            fake_classes = trained.nets.sample_classes(args.n, None);
             let d = &trained.cfg.data;
             let shape = [args.n, d.channels, d.image_size, d.image_size];
             (
@@ -226,7 +235,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             ));
         }
     };
-    let report: EvalReport = evaluator::score(&ev, &real, &fake, n_fake, args.seed)?;
+    let report: EvalReport = evaluator::score(
+        &ev,
+        &real,
+        &fake,
+        n_fake,
+        fake_classes.as_deref(),
+        args.seed,
+    )?;
     print!("{}", report.table());
     eprintln!("scored in {:.1} s", t0.elapsed().as_secs_f64());
     let out = args.out.unwrap_or(default_out);

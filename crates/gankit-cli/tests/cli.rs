@@ -63,6 +63,46 @@ fn train_sample_and_resume_through_the_binary() {
     assert!(stderr(&o).contains("iteration 4"), "{}", stderr(&o));
 }
 
+#[test]
+fn a_conditional_run_samples_one_class_or_one_class_per_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--name", "c", "--set", "model.classes=10"];
+    args.extend(TINY);
+    let o = gankit(&args, tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gankit(
+        &[
+            "sample", "runs/c", "--n", "6", "--class", "3", "--out", "k.npy",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gankit(
+        &["sample", "runs/c", "--n", "100", "--out", "rows.png"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 10 × 10 tiles of 28 px with 2 px borders.
+    assert_eq!(image_dims(&tmp.path().join("rows.png")), (302, 302));
+    assert_user_error(
+        &[
+            "sample", "runs/c", "--n", "2", "--class", "12", "--out", "x.png",
+        ],
+        tmp.path(),
+        "classes 0 to 9",
+    );
+    let mut args = vec!["train", "--name", "u"];
+    args.extend(TINY);
+    assert!(gankit(&args, tmp.path()).status.success());
+    assert_user_error(
+        &[
+            "sample", "runs/u", "--n", "2", "--class", "1", "--out", "x.png",
+        ],
+        tmp.path(),
+        "not conditional",
+    );
+}
+
 fn image_dims(p: &Path) -> (u32, u32) {
     let b = std::fs::read(p).unwrap();
     assert_eq!(&b[1..4], b"PNG");

@@ -14,7 +14,7 @@ use candle_core::{Device, Tensor};
 use crate::Result;
 use crate::config::Config;
 use crate::nets::Nets;
-use crate::objectives;
+use crate::objectives::{self, RealBatch};
 use crate::rng::{Rng, stream};
 use crate::train::iteration_steps;
 
@@ -66,9 +66,14 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
     let mut objective = objectives::build(cfg);
     let (b, c, s) = (cfg.train.batch_size, cfg.data.channels, cfg.data.image_size);
     let mut data_rng = Rng::new(cfg.train.seed, stream::BENCH);
-    let mut next_real = || -> Result<Tensor> {
+    let labels = nets.sample_classes(b, None);
+    let labels = labels.map(|l| nets.labels(&l)).transpose()?;
+    let mut next_real = || -> Result<RealBatch> {
         let px = data_rng.uniform_vec(b * c * s * s, -1.0, 1.0);
-        Ok(Tensor::from_vec(px, (b, c, s, s), device)?)
+        Ok(RealBatch {
+            images: Tensor::from_vec(px, (b, c, s, s), device)?,
+            labels: labels.clone(),
+        })
     };
     let mut rng = Rng::new(cfg.train.seed, stream::NOISE);
     let mut samples_ms = Vec::with_capacity(opts.steps);

@@ -20,7 +20,8 @@ use crate::error::IoContext;
 use crate::rng::RngState;
 use crate::{Error, Result};
 
-/// The files of a checkpoint besides state.json.
+/// The files every checkpoint holds besides state.json (a run may add others, such as
+/// g_ema.safetensors; state.json lists and checksums them all).
 pub const TENSOR_FILES: [&str; 4] = [
     "g.safetensors",
     "d.safetensors",
@@ -204,7 +205,18 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Loaded> {
     let state: CheckpointState = serde_json::from_str(&text)
         .map_err(|e| Error::Run(format!("{} is damaged: {e}", sp.display())))?;
     let mut tensors = HashMap::new();
-    for file in TENSOR_FILES {
+    let extra = state
+        .files
+        .keys()
+        .map(String::as_str)
+        .filter(|f| !TENSOR_FILES.contains(f));
+    for file in TENSOR_FILES.into_iter().chain(extra) {
+        if file.contains(['/', '\\']) || file.starts_with('.') {
+            return Err(Error::Run(format!(
+                "{} names a file {file:?} outside the checkpoint: it is damaged",
+                sp.display()
+            )));
+        }
         let p = path.join(file);
         let want = state
             .files

@@ -11,10 +11,12 @@
 //!
 //! See docs/ARCHITECTURE.md for the module map and the path of one training step.
 
+pub mod augment;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod ema;
 mod error;
 pub mod evaluator;
 mod fsutil;

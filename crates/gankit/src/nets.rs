@@ -1,17 +1,23 @@
-//! The generator and discriminator of a run with their parameters and optimisers, and the
-//! conversion of all of it to and from checkpoint tensors.
+//! The generator and discriminator of a run with their parameters and optimisers, the
+//! generator's weight average and the transform of D's inputs, and the conversion of all of
+//! it to and from checkpoint tensors.
 
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
 
 use crate::Result;
+use crate::augment::DInputs;
 use crate::config::Config;
+use crate::ema::Ema;
 use crate::models::{self, Discriminator, Generator};
 use crate::nn::Mode;
 use crate::nn::ParamStore;
 use crate::optim::{self, Optimizer};
 use crate::rng::{Rng, stream};
+
+/// The checkpoint file of G's weight average.
+const EMA_FILE: &str = "g_ema.safetensors";
 
 /// The two networks, their parameters and their optimisers.
 pub struct Nets {
@@ -25,7 +31,13 @@ pub struct Nets {
     pub d_params: ParamStore,
     pub opt_g: Box<dyn Optimizer>,
     pub opt_d: Box<dyn Optimizer>,
+    /// The average of G's weights (`[ema]`), which samples and evaluation use when on.
+    pub ema: Option<Ema>,
+    /// What D's inputs go through: DiffAugment and instance noise (identity when off).
+    pub d_inputs: DInputs,
     pub z_dim: usize,
+    /// Classes of a conditional run; 0 when unconditional.
+    pub classes: usize,
     pub device: Device,
 }
 
@@ -39,7 +51,22 @@ impl Nets {
         let d_frozen = models::build_discriminator(cfg, d_params.frozen_var_builder())?;
         let opt_g = optim::build(g_params.trainable(), &cfg.optim.g)?;
         let opt_d = optim::build(d_params.trainable(), &cfg.optim.d)?;
+        let ema = if cfg.ema.enabled() {
+            let params = ParamStore::new(Rng::new(seed, stream::INIT_G), device);
+            let g_ema = models::build_generator(cfg, params.var_builder())?;
+            Some(Ema::new(
+                g_ema,
+                params,
+                &g_params,
+                cfg.ema.decay,
+                cfg.ema.start,
+            )?)
+        } else {
+            None
+        };
         Ok(Nets {
+            ema,
+            d_inputs: DInputs::new(cfg)?,
             g,
             d,
             d_frozen,
@@ -48,6 +75,7 @@ impl Nets {
             opt_g,
             opt_d,
             z_dim: cfg.model.z_dim,
+            classes: cfg.model.classes,
             device: device.clone(),
         })
     }
@@ -58,16 +86,91 @@ impl Nets {
         Ok(Tensor::from_vec(v, (n, self.z_dim), &self.device)?)
     }
 
-    /// `n` images (n, C, H, W) in [-1, 1] from noise drawn from `rng`, generated in batches
-    /// of 256 with batch norm in evaluation mode (running statistics).
-    pub fn generate(&self, n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
+    /// G's input for `n` images: noise, joined in a conditional run to the one-hot of
+    /// `labels` (n, u32), which it then needs.
+    pub fn latent(&self, rng: &mut Rng, n: usize, labels: Option<&Tensor>) -> Result<Tensor> {
+        let z = self.noise(rng, n)?;
+        if self.classes == 0 {
+            return Ok(z);
+        }
+        let labels = labels.ok_or_else(|| {
+            crate::Error::Run("a conditional generator needs the classes to draw".into())
+        })?;
+        let one_hot = one_hot(&labels.to_vec1::<u32>()?, self.classes, &self.device)?;
+        Ok(Tensor::cat(&[&z, &one_hot], 1)?)
+    }
+
+    /// Class labels (n, u32) on this device.
+    pub fn labels(&self, classes: &[u32]) -> Result<Tensor> {
+        Ok(Tensor::new(classes, &self.device)?)
+    }
+
+    /// The classes [`Nets::generate`] draws for `n` images: `class` for all, or (in a
+    /// conditional run) every class in turn; `None` when unconditional.
+    pub fn sample_classes(&self, n: usize, class: Option<u32>) -> Option<Vec<u32>> {
+        (self.classes > 0).then(|| {
+            (0..n)
+                .map(|i| class.unwrap_or((i % self.classes) as u32))
+                .collect()
+        })
+    }
+
+    /// The classes of a sample grid of `n` images: one class per row, in turn; `None` when
+    /// unconditional.
+    pub fn grid_classes(&self, n: usize) -> Option<Vec<u32>> {
+        let cols = crate::report::grid::columns(n);
+        (self.classes > 0).then(|| (0..n).map(|i| ((i / cols) % self.classes) as u32).collect())
+    }
+
+    /// The generator samples and evaluation use: the weight average when `[ema]` is on,
+    /// else G itself.
+    pub fn sampler(&self) -> &dyn Generator {
+        match &self.ema {
+            Some(e) => e.g.as_ref(),
+            None => self.g.as_ref(),
+        }
+    }
+
+    /// Fold G's weights into the average (after a G update at `iteration`), when it is on.
+    pub fn update_ema(&self, iteration: u64) -> Result<()> {
+        match &self.ema {
+            Some(e) => e.update(&self.g_params, iteration),
+            None => Ok(()),
+        }
+    }
+
+    /// `x` as D sees it: augmented and noised as configured (see [`DInputs`]).
+    pub fn d_input(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        self.d_inputs.apply(x, rng)
+    }
+
+    /// `n` images (n, C, H, W) in [-1, 1] from noise drawn from `rng` by
+    /// [`Nets::sampler`], generated in batches of 256 with batch norm in evaluation mode
+    /// (running statistics). A conditional run draws the classes of
+    /// [`Nets::sample_classes`] (`class`, or each class in turn).
+    pub fn generate(&self, n: usize, class: Option<u32>, rng: &mut Rng) -> Result<Vec<f32>> {
+        self.generate_classes(n, self.sample_classes(n, class).as_deref(), rng)
+    }
+
+    /// Like [`Nets::generate`], for the given classes (one per image; `None` when
+    /// unconditional).
+    pub fn generate_classes(
+        &self,
+        n: usize,
+        classes: Option<&[u32]>,
+        rng: &mut Rng,
+    ) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         let mut left = n;
         while left > 0 {
             let b = left.min(256);
-            let z = self.noise(rng, b)?;
+            let labels = match classes {
+                Some(c) => Some(self.labels(&c[n - left..n - left + b])?),
+                None => None,
+            };
+            let z = self.latent(rng, b, labels.as_ref())?;
             out.extend(
-                self.g
+                self.sampler()
                     .forward(&z, &mut Mode::Eval)?
                     .flatten_all()?
                     .to_vec1::<f32>()?,
@@ -101,12 +204,16 @@ impl Nets {
 
     /// Everything to checkpoint, by file name (see `checkpoint::TENSOR_FILES`).
     pub fn checkpoint_tensors(&self) -> Result<Vec<(&'static str, HashMap<String, Tensor>)>> {
-        Ok(vec![
+        let mut files = vec![
             ("g.safetensors", self.g_params.tensors()),
             ("d.safetensors", self.d_params.tensors()),
             ("opt_g.safetensors", self.opt_g.state()?),
             ("opt_d.safetensors", self.opt_d.state()?),
-        ])
+        ];
+        if let Some(e) = &self.ema {
+            files.push((EMA_FILE, e.params.tensors()));
+        }
+        Ok(files)
     }
 
     /// Restore what [`Nets::checkpoint_tensors`] saved.
@@ -124,8 +231,31 @@ impl Nets {
             .load_state(get("opt_g.safetensors")?, "opt_g.safetensors")?;
         self.opt_d
             .load_state(get("opt_d.safetensors")?, "opt_d.safetensors")?;
+        if let Some(e) = &self.ema {
+            let saved = files.get(EMA_FILE).ok_or_else(|| {
+                crate::Error::Run(format!(
+                    "checkpoint lacks {EMA_FILE}: it was written without [ema]"
+                ))
+            })?;
+            e.params.assign(saved, EMA_FILE)?;
+        }
         Ok(())
     }
+}
+
+/// Rows of the identity for `labels`: (n, classes).
+fn one_hot(labels: &[u32], classes: usize, device: &Device) -> Result<Tensor> {
+    let mut v = vec![0f32; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        if l as usize >= classes {
+            return Err(crate::Error::Config(format!(
+                "class {l} does not exist: this run has classes 0 to {}",
+                classes - 1
+            )));
+        }
+        v[i * classes + l as usize] = 1.0;
+    }
+    Ok(Tensor::from_vec(v, (labels.len(), classes), device)?)
 }
 
 /// True when every element of `t` is finite (a sum can overflow where no element does).
@@ -154,7 +284,7 @@ mod tests {
         let z = nets.noise(&mut rng, 4).unwrap();
         let fake = nets.g.forward(&z, &mut Mode::Eval).unwrap();
         let score = |d: &dyn Discriminator| {
-            d.forward(&fake, &mut Mode::Eval)
+            d.forward(&fake, None, &mut Mode::Eval)
                 .unwrap()
                 .logits
                 .to_vec1::<f32>()
@@ -162,12 +292,15 @@ mod tests {
         };
         assert_eq!(score(nets.d.as_ref()), score(nets.d_frozen.as_ref()));
         // An optimiser step on D shows through the frozen view.
-        let loss = nets.d.forward(&fake.detach(), &mut Mode::Eval).unwrap();
+        let loss = nets
+            .d
+            .forward(&fake.detach(), None, &mut Mode::Eval)
+            .unwrap();
         let grads = loss.logits.sum_all().unwrap().backward().unwrap();
         nets.opt_d.step(&grads).unwrap();
         assert_eq!(score(nets.d.as_ref()), score(nets.d_frozen.as_ref()));
         // Through the frozen view, G still gets its gradients and D's weights get none.
-        let out = nets.d_frozen.forward(&fake, &mut Mode::Eval).unwrap();
+        let out = nets.d_frozen.forward(&fake, None, &mut Mode::Eval).unwrap();
         let grads = out.logits.sum_all().unwrap().backward().unwrap();
         assert!(
             nets.g_params

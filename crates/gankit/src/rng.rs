@@ -69,6 +69,11 @@ impl Rng {
         self.0.random::<f64>()
     }
 
+    /// One integer uniform in `lo..=hi`.
+    pub fn int_in(&mut self, lo: i64, hi: i64) -> i64 {
+        self.0.random_range(lo..=hi)
+    }
+
     /// A uniformly random permutation of `0..n` (Fisher–Yates).
     pub fn permutation(&mut self, n: usize) -> Vec<u32> {
         let mut p: Vec<u32> = (0..n as u32).collect();

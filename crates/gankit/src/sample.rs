@@ -35,22 +35,48 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Trained> {
 }
 
 impl Trained {
-    /// `n` images (n, C, H, W) in [-1, 1] from noise seeded by `seed` (see `Nets::generate`).
-    pub fn generate(&self, n: usize, seed: u64) -> Result<Vec<f32>> {
-        self.nets.generate(n, &mut Rng::new(seed, stream::SAMPLE))
+    /// `n` images (n, C, H, W) in [-1, 1] from noise seeded by `seed` (see `Nets::generate`);
+    /// in a conditional run all of `class`, or every class in turn.
+    pub fn generate(&self, n: usize, class: Option<u32>, seed: u64) -> Result<Vec<f32>> {
+        if let Some(k) = class {
+            if self.nets.classes == 0 {
+                return Err(Error::Config(
+                    "--class: this run is not conditional (its model.classes is 0)".into(),
+                ));
+            }
+            if k as usize >= self.nets.classes {
+                return Err(Error::Config(format!(
+                    "--class {k}: this run has classes 0 to {}",
+                    self.nets.classes - 1
+                )));
+            }
+        }
+        self.nets
+            .generate(n, class, &mut Rng::new(seed, stream::SAMPLE))
     }
 
-    /// Generate `n` images and write them to `out`: a grid for `.png`, a float32 array
-    /// (n, C, H, W) for `.npy`.
-    pub fn write(&self, n: usize, seed: u64, out: &Path) -> Result<()> {
+    /// Generate `n` images (of `class`, see [`Trained::generate`]) and write them to `out`:
+    /// a grid for `.png` (in a conditional run without `class`, one class per row), a
+    /// float32 array (n, C, H, W) for `.npy`.
+    pub fn write(&self, n: usize, class: Option<u32>, seed: u64, out: &Path) -> Result<()> {
         let ext = out
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
         match ext.as_deref() {
-            Some("png") => grid::write_png(out, &self.generate(n, seed)?, n, c, s),
-            Some("npy") => npy::write_f32(out, &self.generate(n, seed)?, &[n, c, s, s]),
+            Some("png") => {
+                let images = match class {
+                    None => self.nets.generate_classes(
+                        n,
+                        self.nets.grid_classes(n).as_deref(),
+                        &mut Rng::new(seed, stream::SAMPLE),
+                    )?,
+                    Some(_) => self.generate(n, class, seed)?,
+                };
+                grid::write_png(out, &images, n, c, s)
+            }
+            Some("npy") => npy::write_f32(out, &self.generate(n, class, seed)?, &[n, c, s, s]),
             _ => Err(Error::Config(format!(
                 "--out {}: the file name must end in .png (a grid) or .npy (a NumPy array)",
                 out.display()

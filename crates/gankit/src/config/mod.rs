@@ -14,11 +14,13 @@ use crate::error::IoContext;
 use crate::{Error, Result};
 
 mod objective;
+mod stabilize;
 
 pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
 };
+pub use stabilize::{AugmentConfig, EmaConfig, InstanceNoiseConfig};
 
 /// A whole experiment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +36,9 @@ pub struct Config {
     pub gp: GpConfig,
     pub lsgan: LsganConfig,
     pub eval: EvalConfig,
+    pub ema: EmaConfig,
+    pub augment: AugmentConfig,
+    pub instance_noise: InstanceNoiseConfig,
 }
 
 /// Evaluation during training (`gankit evaluator train` must have made the evaluator).
@@ -93,6 +98,13 @@ pub struct ModelConfig {
     /// "default" (the architecture's own discriminator) or "conv4" (seed 004's critic: four
     /// 3×3 stride-2 conv blocks, 16 filters doubling, LeakyReLU 0.2). Default "default".
     pub critic: Critic,
+    /// Spectrally normalise every layer of the discriminator (Miyato et al. 2018; one
+    /// power-iteration step per training pass, u saved in checkpoints). Default false.
+    pub spectral_norm: bool,
+    /// Classes of a conditional GAN (seed 002, "train with labels"): G gets the one-hot
+    /// class joined to z, D is a projection discriminator; needs labelled data
+    /// (fashion-mnist, or idx with its labels file). 0 = unconditional. Default 0.
+    pub classes: usize,
 }
 
 /// Normalisation of the discriminator's hidden layers.
@@ -123,6 +135,8 @@ impl Default for ModelConfig {
             d_dropout: 0.0,
             d_norm: Norm::Batch,
             critic: Critic::Default,
+            spectral_norm: false,
+            classes: 0,
         }
     }
 }
@@ -480,6 +494,38 @@ impl Config {
         }
         if self.log.grid == 0 || self.checkpoint.keep == 0 {
             return bad("log.grid and checkpoint.keep must be at least 1".into());
+        }
+        self.validate_stabilize()
+    }
+
+    fn validate_stabilize(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        let classes = self.model.classes;
+        if classes > 256 {
+            return bad(format!(
+                "model.classes = {classes}: labels are bytes, so at most 256 classes"
+            ));
+        }
+        if classes > 0 && self.data.dataset == DatasetKind::Folder {
+            return bad("model.classes > 0 trains with labels, which an image folder does not have: use fashion-mnist or an idx file with its labels file, or set model.classes = 0".into());
+        }
+        if !(0.0..1.0).contains(&self.ema.decay) {
+            return bad(format!(
+                "ema.decay = {} must be in [0, 1) (0 = off; 0.999 is typical)",
+                self.ema.decay
+            ));
+        }
+        let a = &self.augment;
+        crate::augment::Policy::parse(&a.policy)?;
+        if !(0.0..=0.5).contains(&a.translation) || !(0.0..=1.0).contains(&a.cutout) {
+            return bad(format!(
+                "augment.translation = {} must be in [0, 0.5] and augment.cutout = {} in [0, 1]",
+                a.translation, a.cutout
+            ));
+        }
+        let n = &self.instance_noise;
+        if !(n.std >= 0.0 && n.std.is_finite()) {
+            return bad(format!("instance_noise.std = {} must be ≥ 0", n.std));
         }
         Ok(())
     }

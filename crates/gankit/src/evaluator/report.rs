@@ -29,6 +29,10 @@ pub struct EvalReport {
     pub class_histogram: Vec<usize>,
     /// Classes holding at least 1% of the samples (10% of the uniform share).
     pub classes_covered: usize,
+    /// Conditional runs: the fraction of samples the evaluator's classifier assigns to the
+    /// class they were generated for.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub class_agreement: Option<f64>,
     /// What the numbers can be compared with, when the extractor is the fallback.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub caveat: Option<String>,
@@ -90,12 +94,14 @@ pub fn sample_images(set: &ImageSet, n: usize, seed: u64) -> (Vec<f32>, usize) {
     (out, n)
 }
 
-/// Score `fake` (n, C, H, W in [-1, 1]) against real features.
+/// Score `fake` (n, C, H, W in [-1, 1]) against real features; `fake_classes` are the
+/// classes a conditional generator was asked for (scored as `class_agreement`).
 pub fn score(
     ev: &dyn Extractor,
     real: &RealFeatures,
     fake: &[f32],
     n_fake: usize,
+    fake_classes: Option<&[u32]>,
     seed: u64,
 ) -> Result<EvalReport> {
     let (f, probs) = ev.extract(fake, n_fake)?;
@@ -115,6 +121,14 @@ pub fn score(
         })
         .collect();
     let hist = modes::histogram(&predicted, probs.ncols());
+    let class_agreement = fake_classes.map(|want| {
+        let hits = want
+            .iter()
+            .zip(&predicted)
+            .filter(|(w, p)| **w as usize == **p)
+            .count();
+        hits as f64 / want.len().max(1) as f64
+    });
     Ok(EvalReport {
         evaluator: ev.name().to_string(),
         evaluator_sha256: ev.hash().to_string(),
@@ -130,6 +144,7 @@ pub fn score(
         inception_score: is,
         inception_score_std: is_std,
         classes_covered: modes::covered(&hist, 0.1),
+        class_agreement,
         class_histogram: hist,
         caveat: ev.caveat().map(str::to_string),
     })
@@ -157,6 +172,11 @@ impl EvalReport {
                 format!("{} / {}", self.classes_covered, self.class_histogram.len()),
             ),
             ("class histogram", format!("{:?}", self.class_histogram)),
+            (
+                "class agreement",
+                self.class_agreement
+                    .map_or("n/a (unconditional)".into(), |a| format!("{:.4}", a)),
+            ),
             (
                 "images",
                 format!("{} real, {} generated", self.real_images, self.fake_images),

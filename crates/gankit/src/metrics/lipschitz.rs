@@ -48,12 +48,20 @@ fn as_matrix(t: &Tensor) -> Result<DMatrix<f64>> {
 }
 
 /// Product of the spectral norms of every linear / convolution weight (rank 2 or 4, named
-/// `*.weight`) in the discriminator's store.
+/// `*.weight`) in the discriminator's store. A spectrally normalised layer (one with a
+/// `*.weight_u` buffer) computes with W / σ̂, σ̂ = ‖Wᵀu‖ / ‖u‖, and counts as such.
 pub fn upper_bound(d_params: &ParamStore, iters: usize) -> Result<f64> {
+    let vars = d_params.vars();
     let mut bound = 1.0;
     for (name, var) in d_params.trainable() {
         if name.ends_with(".weight") && matches!(var.rank(), 2 | 4) {
-            bound *= spectral_norm(&as_matrix(var.as_tensor())?, iters, 0);
+            let w = as_matrix(var.as_tensor())?;
+            let mut norm = spectral_norm(&w, iters, 0);
+            if let Some(u) = vars.get(&format!("{name}_u")) {
+                let u = DVector::from_vec(u.as_tensor().to_dtype(DType::F64)?.to_vec1::<f64>()?);
+                norm /= (w.transpose() * &u).norm() / u.norm();
+            }
+            bound *= norm;
         }
     }
     Ok(bound)
@@ -64,13 +72,14 @@ pub fn max_input_gradient(
     d: &dyn Discriminator,
     real: &Tensor,
     fake: &Tensor,
+    labels: Option<&Tensor>,
     rng: &mut Rng,
 ) -> Result<f64> {
     let n = real.dim(0)?;
     let eps = Tensor::from_vec(rng.uniform_vec(n, 0.0, 1.0), (n, 1, 1, 1), real.device())?
         .to_dtype(real.dtype())?;
     let x = Var::from_tensor(&interpolate(real, fake, &eps)?)?;
-    let out = d.forward(&x, &mut Mode::Eval)?;
+    let out = d.forward(&x, labels, &mut Mode::Eval)?;
     let grads = out.logits.sum_all()?.backward()?;
     let Some(g) = grads.get(&x) else {
         return Ok(0.0);
@@ -116,6 +125,7 @@ mod tests {
             fn forward(
                 &self,
                 x: &Tensor,
+                _: Option<&Tensor>,
                 _: &mut Mode,
             ) -> candle_core::Result<crate::models::DOutput> {
                 use candle_core::Module;
@@ -141,7 +151,39 @@ mod tests {
             Tensor::from_vec(rng.normal_vec(24, 0.0, 1.0), (2, 3, 2, 2), &Device::Cpu).unwrap();
         let fake =
             Tensor::from_vec(rng.normal_vec(24, 0.0, 1.0), (2, 3, 2, 2), &Device::Cpu).unwrap();
-        let g = max_input_gradient(&Lin(lin), &real, &fake, &mut rng).unwrap();
+        let g = max_input_gradient(&Lin(lin), &real, &fake, None, &mut rng).unwrap();
         assert!((g - w).abs() < 1e-5 * w, "{g} vs {w}");
+    }
+
+    #[test]
+    fn a_spectrally_normalised_critic_is_bounded_by_one() {
+        let cfg = crate::config::Config::from_toml_str(
+            "[model]\nd_width = 4\nd_norm = \"none\"\nspectral_norm = true",
+            "t",
+            &[],
+        )
+        .unwrap();
+        let store = ParamStore::new(Rng::new(0, 2), &Device::Cpu);
+        let d = crate::models::build_discriminator(&cfg, store.var_builder()).unwrap();
+        let plain = {
+            let mut bound = 1.0;
+            for (name, var) in store.trainable() {
+                if name.ends_with(".weight") {
+                    bound *= spectral_norm(&as_matrix(var.as_tensor()).unwrap(), 100, 0);
+                }
+            }
+            bound
+        };
+        let x = Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+        let mut rng = Rng::new(0, 0);
+        for _ in 0..100 {
+            d.forward(&x, None, &mut Mode::Train(&mut rng)).unwrap();
+        }
+        let bound = upper_bound(&store, 100).unwrap();
+        assert!(
+            (bound - 1.0).abs() < 1e-3,
+            "bound {bound} (raw weights: {plain})"
+        );
+        assert!(plain < 0.5, "the raw weights alone would give {plain}");
     }
 }

@@ -19,7 +19,12 @@ const K3S2P1: Conv2dConfig = Conv2dConfig {
     bias: true,
 };
 
-pub fn critic(norm: Norm, shape: ImageShape, vb: VarBuilder) -> Result<ConvDiscriminator> {
+pub fn critic(
+    norm: Norm,
+    spectral_norm: bool,
+    shape: ImageShape,
+    vb: VarBuilder,
+) -> Result<ConvDiscriminator> {
     let chans = [shape.channels, 16, 32, 64, 128];
-    conv_discriminator(&chans, K3S2P1, norm, shape.size, vb)
+    conv_discriminator(&chans, K3S2P1, norm, spectral_norm, shape.size, vb)
 }

@@ -2,7 +2,7 @@
 //! (conv → norm → LeakyReLU(0.2), no norm on the first block), flattened into one linear
 //! score. dcgan28, dcgan64 and seed 004's critic differ only in channels and kernels.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::{DOutput, Discriminator};
@@ -19,11 +19,13 @@ pub struct ConvDiscriminator {
 
 /// Conv blocks `chans[0] → chans[1] → …` with kernels `conv` (its `bias` is ignored: a conv
 /// has a bias unless a normalisation follows it), weights `conv1`, `bn2` / `ln2`, …, `fc`.
-/// `side` is the input image side.
+/// `side` is the input image side. With `spectral_norm` every conv and the linear layer are
+/// spectrally normalised.
 pub fn conv_discriminator(
     chans: &[usize],
     conv: Conv2dConfig,
     norm: Norm,
+    spectral_norm: bool,
     side: usize,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
@@ -35,12 +37,13 @@ pub fn conv_discriminator(
             bias: i == 0 || norm == Norm::None,
             ..conv
         };
-        convs.push(conv2d(
-            chans[i],
-            chans[i + 1],
-            cfg,
-            vb.pp(format!("conv{}", i + 1)),
-        )?);
+        let layer_vb = vb.pp(format!("conv{}", i + 1));
+        let layer = conv2d(chans[i], chans[i + 1], cfg, layer_vb.clone())?;
+        convs.push(if spectral_norm {
+            layer.spectrally_normalised(layer_vb)?
+        } else {
+            layer
+        });
         if i > 0 {
             let name = format!("{}{}", Norm2d::prefix(norm), i + 1);
             norms.push(norm2d(norm, chans[i + 1], vb.pp(name))?);
@@ -48,25 +51,37 @@ pub fn conv_discriminator(
         side = (side + 2 * conv.padding - conv.kernel) / conv.stride + 1;
     }
     let features = chans[chans.len() - 1] * side * side;
+    let fc = linear(features, 1, true, dcgan_init(), vb.pp("fc"))?;
     Ok(ConvDiscriminator {
         convs,
         norms,
-        fc: linear(features, 1, true, dcgan_init(), vb.pp("fc"))?,
+        fc: if spectral_norm {
+            fc.spectrally_normalised(vb.pp("fc"))?
+        } else {
+            fc
+        },
     })
 }
 
+impl ConvDiscriminator {
+    /// Length of the feature vector feeding the last layer.
+    pub fn feature_dim(&self) -> usize {
+        self.fc.weight().dims()[1]
+    }
+}
+
 impl Discriminator for ConvDiscriminator {
-    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
+    fn forward(&self, x: &Tensor, _: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput> {
         let mut h = x.clone();
         for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward(&h)?;
+            h = conv.forward_t(&h, mode)?;
             if i > 0 {
                 h = self.norms[i - 1].forward(&h, mode)?;
             }
             h = leaky_relu(&h, 0.2)?;
         }
         let features = h.flatten_from(1)?;
-        let logits = self.fc.forward(&features)?.squeeze(1)?;
+        let logits = self.fc.forward_t(&features, mode)?.squeeze(1)?;
         Ok(DOutput { logits, features })
     }
 }

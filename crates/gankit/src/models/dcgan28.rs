@@ -67,8 +67,16 @@ impl Generator for Dcgan28Generator {
 pub fn discriminator(
     w: usize,
     norm: Norm,
+    spectral_norm: bool,
     shape: ImageShape,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
-    conv_discriminator(&[shape.channels, w, 2 * w], K4S2P1, norm, shape.size, vb)
+    conv_discriminator(
+        &[shape.channels, w, 2 * w],
+        K4S2P1,
+        norm,
+        spectral_norm,
+        shape.size,
+        vb,
+    )
 }

@@ -98,9 +98,10 @@ impl Generator for Dcgan64Generator {
 pub fn discriminator(
     w: usize,
     norm: Norm,
+    spectral_norm: bool,
     shape: ImageShape,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
     let chans = [shape.channels, w, 2 * w, 4 * w, 8 * w];
-    conv_discriminator(&chans, K5S2, norm, shape.size, vb)
+    conv_discriminator(&chans, K5S2, norm, spectral_norm, shape.size, vb)
 }

@@ -71,15 +71,25 @@ pub struct MlpDiscriminator {
     dropout: Dropout,
 }
 
+/// With `spectral_norm` every layer is spectrally normalised.
 pub fn discriminator(
     h: usize,
     p: f32,
+    spectral_norm: bool,
     shape: ImageShape,
     vb: VarBuilder,
 ) -> Result<MlpDiscriminator> {
     let dims = [shape.numel(), 4 * h, 2 * h, h, 1];
     let layers = (0..4)
-        .map(|i| torch_linear(dims[i], dims[i + 1], vb.pp(format!("fc{}", i + 1))))
+        .map(|i| {
+            let layer_vb = vb.pp(format!("fc{}", i + 1));
+            let l = torch_linear(dims[i], dims[i + 1], layer_vb.clone())?;
+            if spectral_norm {
+                l.spectrally_normalised(layer_vb)
+            } else {
+                Ok(l)
+            }
+        })
         .collect::<Result<_>>()?;
     Ok(MlpDiscriminator {
         layers,
@@ -87,15 +97,22 @@ pub fn discriminator(
     })
 }
 
+impl MlpDiscriminator {
+    /// Length of the feature vector feeding the last layer.
+    pub fn feature_dim(&self) -> usize {
+        self.layers[3].weight().dims()[1]
+    }
+}
+
 impl Discriminator for MlpDiscriminator {
-    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput> {
+    fn forward(&self, x: &Tensor, _: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput> {
         let mut h = x.flatten_from(1)?;
         for l in &self.layers[..3] {
             h = self
                 .dropout
-                .forward(&leaky_relu(&l.forward(&h)?, 0.2)?, mode)?;
+                .forward(&leaky_relu(&l.forward_t(&h, mode)?, 0.2)?, mode)?;
         }
-        let logits = self.layers[3].forward(&h)?.squeeze(1)?;
+        let logits = self.layers[3].forward_t(&h, mode)?.squeeze(1)?;
         Ok(DOutput {
             logits,
             features: h,

@@ -6,11 +6,13 @@ mod conv_discriminator;
 mod dcgan28;
 mod dcgan64;
 mod mlp;
+mod projection;
 
 pub use conv_discriminator::ConvDiscriminator;
 pub use dcgan28::Dcgan28Generator;
 pub use dcgan64::Dcgan64Generator;
 pub use mlp::{MlpDiscriminator, MlpGenerator};
+pub use projection::Projection;
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
@@ -33,7 +35,9 @@ pub struct DOutput {
 
 /// Scores images (batch, C, H, W).
 pub trait Discriminator: Send {
-    fn forward(&self, x: &Tensor, mode: &mut Mode) -> Result<DOutput>;
+    /// `labels` (batch, u32) are the images' classes in a conditional run (the projection
+    /// discriminator uses them); unconditional discriminators ignore them.
+    fn forward(&self, x: &Tensor, labels: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput>;
 }
 
 /// The image shape the models produce and consume.
@@ -68,31 +72,50 @@ pub fn build(
     ))
 }
 
-/// The generator of `cfg`, its weights created through `vb`.
+/// The generator of `cfg`, its weights created through `vb`. A conditional one
+/// (`model.classes` > 0) takes z joined to the one-hot class, so its first layer learns the
+/// class embedding.
 pub fn build_generator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Generator>> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
+    let input = m.z_dim + m.classes;
     Ok(match m.arch {
-        Arch::Dcgan28 => Box::new(dcgan28::generator(m.z_dim, m.g_width, shape, vb)?),
-        Arch::Dcgan64 => Box::new(dcgan64::generator(m.z_dim, m.g_width, shape, vb)?),
-        Arch::Mlp => Box::new(mlp::generator(m.z_dim, m.mlp_hidden, shape, vb)?),
+        Arch::Dcgan28 => Box::new(dcgan28::generator(input, m.g_width, shape, vb)?),
+        Arch::Dcgan64 => Box::new(dcgan64::generator(input, m.g_width, shape, vb)?),
+        Arch::Mlp => Box::new(mlp::generator(input, m.mlp_hidden, shape, vb)?),
     })
 }
 
-/// The discriminator of `cfg` (`model.critic` picks the architecture's own or seed 004's).
+/// The discriminator of `cfg` (`model.critic` picks the architecture's own or seed 004's),
+/// wrapped in a projection discriminator when the run is conditional.
 pub fn build_discriminator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Discriminator>> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
-    Ok(match (m.critic, m.arch) {
-        (Critic::Conv4, _) => Box::new(conv_critic::critic(m.d_norm, shape, vb)?),
+    let sn = m.spectral_norm;
+    let v = vb.clone();
+    let (d, features): (Box<dyn Discriminator>, usize) = match (m.critic, m.arch) {
+        (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm, sn, shape, v)?),
         (Critic::Default, Arch::Dcgan28) => {
-            Box::new(dcgan28::discriminator(m.d_width, m.d_norm, shape, vb)?)
+            boxed(dcgan28::discriminator(m.d_width, m.d_norm, sn, shape, v)?)
         }
         (Critic::Default, Arch::Dcgan64) => {
-            Box::new(dcgan64::discriminator(m.d_width, m.d_norm, shape, vb)?)
+            boxed(dcgan64::discriminator(m.d_width, m.d_norm, sn, shape, v)?)
         }
         (Critic::Default, Arch::Mlp) => {
-            Box::new(mlp::discriminator(m.mlp_hidden, m.d_dropout, shape, vb)?)
+            let d = mlp::discriminator(m.mlp_hidden, m.d_dropout, sn, shape, v)?;
+            let f = d.feature_dim();
+            (Box::new(d), f)
         }
-    })
+    };
+    if m.classes == 0 {
+        return Ok(d);
+    }
+    Ok(Box::new(projection::projection(
+        d, m.classes, features, vb,
+    )?))
+}
+
+fn boxed(d: ConvDiscriminator) -> (Box<dyn Discriminator>, usize) {
+    let f = d.feature_dim();
+    (Box::new(d), f)
 }
 
 #[cfg(test)]
@@ -117,7 +140,7 @@ mod tests {
         let z = Tensor::randn(0f32, 1.0, (3, 100), &Device::Cpu).unwrap();
         let mut rng = Rng::new(0, 0);
         let x = g.forward(&z, &mut Mode::Train(&mut rng)).unwrap();
-        let out = d.forward(&x, &mut Mode::Train(&mut rng)).unwrap();
+        let out = d.forward(&x, None, &mut Mode::Train(&mut rng)).unwrap();
         let (lo, hi) = (
             x.min_all().unwrap().to_scalar::<f32>().unwrap(),
             x.max_all().unwrap().to_scalar::<f32>().unwrap(),
@@ -164,7 +187,7 @@ mod tests {
                 let ds = ParamStore::new(Rng::new(0, 2), &Device::Cpu);
                 let (_, d) = build(&cfg, &gs, &ds).unwrap();
                 let x = Tensor::zeros((2, 1, size, size), DType::F32, &Device::Cpu).unwrap();
-                let out = d.forward(&x, &mut Mode::Eval).unwrap();
+                let out = d.forward(&x, None, &mut Mode::Eval).unwrap();
                 assert_eq!(out.logits.dims(), &[2], "{arch} {extra:?}");
                 let names: Vec<String> = ds.vars().keys().cloned().collect();
                 let want = if extra[0].ends_with("layer") {
@@ -180,6 +203,59 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_projection_discriminator_adds_the_class_embedding_times_the_features() {
+        let sets: Vec<String> = ["model.classes=3", "model.d_width=4", "model.g_width=4"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let cfg = Config::from_toml_str("", "t", &sets).unwrap();
+        let gs = ParamStore::new(Rng::new(0, 1), &Device::Cpu);
+        let ds = ParamStore::new(Rng::new(0, 2), &Device::Cpu);
+        let (_, d) = build(&cfg, &gs, &ds).unwrap();
+        assert_eq!(
+            gs.tensors()["fc.weight"].dims()[1],
+            100 + 3,
+            "z joined to the one-hot"
+        );
+        let embed = ds.tensors()["embed.weight"].clone();
+        assert_eq!(embed.dims(), &[3, 8 * 7 * 7]);
+        let x = Tensor::randn(0f32, 1.0, (2, 1, 28, 28), &Device::Cpu).unwrap();
+        let labels = Tensor::new(&[2u32, 0], &Device::Cpu).unwrap();
+        let out = d.forward(&x, Some(&labels), &mut Mode::Eval).unwrap();
+        // The unconditional part: the inner discriminator over the same weights.
+        let plain = Config::from_toml_str(
+            "",
+            "t",
+            &["model.d_width=4".to_string(), "model.g_width=4".to_string()],
+        )
+        .unwrap();
+        let inner = build_discriminator(&plain, ds.var_builder()).unwrap();
+        let base = inner.forward(&x, None, &mut Mode::Eval).unwrap();
+        let e = embed.index_select(&labels, 0).unwrap();
+        let want = (base.logits + (e * &base.features).unwrap().sum(1).unwrap()).unwrap();
+        let (got, want) = (
+            out.logits.to_vec1::<f32>().unwrap(),
+            want.to_vec1::<f32>().unwrap(),
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        }
+        let other = Tensor::new(&[1u32, 1], &Device::Cpu).unwrap();
+        let moved = d.forward(&x, Some(&other), &mut Mode::Eval).unwrap();
+        assert_ne!(
+            moved.logits.to_vec1::<f32>().unwrap(),
+            got,
+            "the class matters"
+        );
+        let e = d
+            .forward(&x, None, &mut Mode::Eval)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("classes"), "{e}");
     }
 
     #[test]

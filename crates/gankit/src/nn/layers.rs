@@ -3,6 +3,7 @@
 use candle_core::{Module, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use super::{Mode, SpectralNorm, spectral_norm};
 use crate::kernels;
 
 /// DCGAN's weight initialisation: N(0, 0.02).
@@ -18,6 +19,7 @@ pub fn dcgan_init() -> Init {
 pub struct Linear {
     weight: Tensor,
     bias: Option<Tensor>,
+    sn: Option<SpectralNorm>,
 }
 
 /// A linear layer `in_dim → out_dim` whose weight is drawn from `init` (bias zero when present).
@@ -34,24 +36,57 @@ pub fn linear(
     } else {
         None
     };
-    Ok(Linear { weight, bias })
+    Ok(Linear {
+        weight,
+        bias,
+        sn: None,
+    })
 }
 
 impl Linear {
     /// A layer from existing tensors (weight (out, in), bias (out)).
     pub fn from_parts(weight: Tensor, bias: Option<Tensor>) -> Self {
-        Linear { weight, bias }
+        Linear {
+            weight,
+            bias,
+            sn: None,
+        }
     }
 
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
+
+    /// The same layer with its weight spectrally normalised (u stored under `vb`, which must
+    /// be the layer's own path).
+    pub fn spectrally_normalised(self, vb: VarBuilder) -> candle_core::Result<Self> {
+        let sn = Some(spectral_norm(self.weight.dim(0)?, vb)?);
+        Ok(Linear { sn, ..self })
+    }
+
+    /// The layer in `mode` (spectral norm's power iteration runs in training mode only).
+    pub fn forward_t(&self, x: &Tensor, mode: &Mode) -> candle_core::Result<Tensor> {
+        let w = effective_weight(&self.weight, &self.sn, mode)?;
+        let y = x.matmul(&w.t()?)?;
+        add_channel_bias(y, &self.bias)
+    }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.matmul(&self.weight.t()?)?;
-        add_channel_bias(y, &self.bias)
+        self.forward_t(x, &Mode::Eval)
+    }
+}
+
+/// The weight a layer computes with: W, or W / σ(W) under spectral normalisation.
+fn effective_weight(
+    w: &Tensor,
+    sn: &Option<SpectralNorm>,
+    mode: &Mode,
+) -> candle_core::Result<Tensor> {
+    match sn {
+        Some(sn) => sn.apply(w, mode),
+        None => Ok(w.clone()),
     }
 }
 
@@ -92,6 +127,7 @@ pub struct Conv2d {
     weight: Tensor,
     bias: Option<Tensor>,
     cfg: Conv2dConfig,
+    sn: Option<SpectralNorm>,
 }
 
 /// A convolution `c_in → c_out` with DCGAN initialisation.
@@ -108,19 +144,36 @@ pub fn conv2d(
     } else {
         None
     };
-    Ok(Conv2d { weight, bias, cfg })
+    Ok(Conv2d {
+        weight,
+        bias,
+        cfg,
+        sn: None,
+    })
 }
 
 impl Conv2d {
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
+
+    /// The same layer with its weight spectrally normalised (see [`Linear::spectrally_normalised`]).
+    pub fn spectrally_normalised(self, vb: VarBuilder) -> candle_core::Result<Self> {
+        let sn = Some(spectral_norm(self.weight.dim(0)?, vb)?);
+        Ok(Conv2d { sn, ..self })
+    }
+
+    /// The layer in `mode` (spectral norm's power iteration runs in training mode only).
+    pub fn forward_t(&self, x: &Tensor, mode: &Mode) -> candle_core::Result<Tensor> {
+        let w = effective_weight(&self.weight, &self.sn, mode)?;
+        let y = kernels::conv2d(x, &w, self.cfg.stride, self.cfg.padding)?;
+        add_channel_bias(y, &self.bias)
+    }
 }
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = kernels::conv2d(x, &self.weight, self.cfg.stride, self.cfg.padding)?;
-        add_channel_bias(y, &self.bias)
+        self.forward_t(x, &Mode::Eval)
     }
 }
 

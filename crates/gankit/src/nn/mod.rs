@@ -7,6 +7,7 @@ mod activation;
 mod batch_norm;
 mod layers;
 mod norm;
+mod spectral_norm;
 pub mod store;
 
 pub use activation::{Dropout, leaky_relu};
@@ -15,6 +16,7 @@ pub use layers::{
     Conv2d, Conv2dConfig, ConvTranspose2d, Linear, conv_transpose2d, conv2d, dcgan_init, linear,
 };
 pub use norm::{LayerNorm, Norm2d, layer_norm, norm2d};
+pub use spectral_norm::{SpectralNorm, spectral_norm};
 pub use store::ParamStore;
 
 use crate::rng::Rng;

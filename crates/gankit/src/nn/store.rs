@@ -5,8 +5,9 @@
 //! [`Rng`] (candle's CPU RNG cannot be seeded), keeps them under their full dotted names, and
 //! saves / loads them as safetensors, refusing any file whose names or shapes differ.
 //!
-//! Batch-norm running statistics live in the same store (like PyTorch's state dict) but are
-//! *buffers*: they are saved with the weights and never handed to an optimiser.
+//! Batch-norm running statistics and spectral norm's u vectors live in the same store (like
+//! PyTorch's state dict) but are *buffers*: saved with the weights, never handed to an
+//! optimiser.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,7 +20,7 @@ use crate::rng::Rng;
 use crate::{Error, Result};
 
 /// Name suffixes of non-trainable state (buffers).
-const BUFFER_SUFFIXES: [&str; 2] = ["running_mean", "running_var"];
+const BUFFER_SUFFIXES: [&str; 3] = ["running_mean", "running_var", "weight_u"];
 
 /// True for buffers: state saved with the weights but not trained.
 pub fn is_buffer(name: &str) -> bool {

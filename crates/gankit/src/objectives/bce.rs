@@ -5,10 +5,8 @@
 //! G minimises E[log(1 − D(G(z)))] = −E[softplus(logit)] (minimax) or
 //! −E[log D(G(z))] = BCE(D(G(z)), 1) (non-saturating).
 
-use candle_core::Tensor;
-
 use super::common::{accuracy, generator_step, scalar, score_both, update_d};
-use super::{Nets, Objective, Stats, Targets};
+use super::{Nets, Objective, RealBatch, Stats, Targets};
 use crate::Result;
 use crate::losses::{bce_with_logits, bce_with_logits_targets, mean_sigmoid, softplus};
 use crate::rng::Rng;
@@ -30,11 +28,11 @@ impl Bce {
 }
 
 impl Objective for Bce {
-    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, _) = score_both(nets, real, rng)?;
-        let n = real.dim(0)?;
-        let t_real = self.targets.real(n, rng, real.device())?;
-        let t_fake = self.targets.fake(n, rng, real.device())?;
+        let n = real.images.dim(0)?;
+        let t_real = self.targets.real(n, rng, real.images.device())?;
+        let t_fake = self.targets.fake(n, rng, real.images.device())?;
         let loss = (bce_with_logits_targets(&real_out.logits, &t_real)?
             + bce_with_logits_targets(&fake_out.logits, &t_fake)?)?;
         update_d(nets, &loss)?;
@@ -47,7 +45,7 @@ impl Objective for Bce {
         ])
     }
 
-    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let saturating = self.saturating;
         generator_step(nets, real, rng, self.feature_matching, |out| {
             if saturating {

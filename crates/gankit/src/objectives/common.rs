@@ -2,7 +2,7 @@
 
 use candle_core::{DType, Tensor};
 
-use super::{Nets, Stats};
+use super::{Nets, RealBatch, Stats};
 use crate::Result;
 use crate::losses::feature_matching;
 use crate::models::DOutput;
@@ -29,17 +29,27 @@ pub fn accuracy(logits: &Tensor, real: bool) -> Result<f64> {
     mean(&hits.to_dtype(DType::F32)?)
 }
 
-/// A batch of `n` generated images, detached from G (for D's step).
-pub fn fakes(nets: &Nets, n: usize, rng: &mut Rng) -> Result<Tensor> {
-    let z = nets.noise(rng, n)?;
+/// A batch of `n` generated images (of classes `labels` in a conditional run), detached
+/// from G (for D's step).
+pub fn fakes(nets: &Nets, n: usize, labels: Option<&Tensor>, rng: &mut Rng) -> Result<Tensor> {
+    let z = nets.latent(rng, n, labels)?;
     Ok(nets.g.forward(&z, &mut Mode::Train(rng))?.detach())
 }
 
-/// D on the real batch and on a fresh fake batch (separately, so batch norm never mixes them).
-pub fn score_both(nets: &Nets, real: &Tensor, rng: &mut Rng) -> Result<(DOutput, DOutput, Tensor)> {
-    let fake = fakes(nets, real.dim(0)?, rng)?;
-    let real_out = nets.d.forward(real, &mut Mode::Train(rng))?;
-    let fake_out = nets.d.forward(&fake, &mut Mode::Train(rng))?;
+/// D on the real batch and on a fresh fake batch (separately, so batch norm never mixes
+/// them), each through D's input transform (`Nets::d_input`). Returns the fakes as G made
+/// them.
+pub fn score_both(
+    nets: &Nets,
+    real: &RealBatch,
+    rng: &mut Rng,
+) -> Result<(DOutput, DOutput, Tensor)> {
+    let labels = real.labels();
+    let fake = fakes(nets, real.images.dim(0)?, labels, rng)?;
+    let real_in = nets.d_input(&real.images, rng)?;
+    let real_out = nets.d.forward(&real_in, labels, &mut Mode::Train(rng))?;
+    let fake_in = nets.d_input(&fake, rng)?;
+    let fake_out = nets.d.forward(&fake_in, labels, &mut Mode::Train(rng))?;
     Ok((real_out, fake_out, fake))
 }
 
@@ -53,22 +63,27 @@ pub fn critic_generator_loss(out: &DOutput) -> candle_core::Result<Tensor> {
     out.logits.mean_all()?.neg()
 }
 
-/// One generator update: G(z) through D, then `loss` of D's output, or feature matching
+/// One generator update: G(z) through D's input transform and D, then `loss` of D's output, or feature matching
 /// against D's features on `real` when `fm` is set. Returns `g_loss`.
 pub fn generator_step(
     nets: &mut Nets,
-    real: &Tensor,
+    real: &RealBatch,
     rng: &mut Rng,
     fm: bool,
     loss: impl Fn(&DOutput) -> candle_core::Result<Tensor>,
 ) -> Result<Stats> {
-    let z = nets.noise(rng, real.dim(0)?)?;
+    let labels = real.labels();
+    let z = nets.latent(rng, real.images.dim(0)?, labels)?;
     let fake = nets.g.forward(&z, &mut Mode::Train(rng))?;
-    let out = nets.d_frozen.forward(&fake, &mut Mode::Train(rng))?;
+    let fake_in = nets.d_input(&fake, rng)?;
+    let out = nets
+        .d_frozen
+        .forward(&fake_in, labels, &mut Mode::Train(rng))?;
     let l = if fm {
+        let real_in = nets.d_input(&real.images, rng)?;
         let real_features = nets
             .d_frozen
-            .forward(real, &mut Mode::Train(rng))?
+            .forward(&real_in, labels, &mut Mode::Train(rng))?
             .features
             .detach();
         feature_matching(&real_features, &out.features)?

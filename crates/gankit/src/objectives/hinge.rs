@@ -1,10 +1,8 @@
 //! The hinge loss of BigGAN / BigBiGAN (seed 003): D minimises
 //! E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]; G minimises −E[D(G(z))].
 
-use candle_core::Tensor;
-
 use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
-use super::{Nets, Objective, Stats};
+use super::{Nets, Objective, RealBatch, Stats};
 use crate::Result;
 use crate::losses::hinge_d;
 use crate::rng::Rng;
@@ -20,7 +18,7 @@ impl Hinge {
 }
 
 impl Objective for Hinge {
-    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, _) = score_both(nets, real, rng)?;
         let loss = hinge_d(&real_out.logits, &fake_out.logits)?;
         update_d(nets, &loss)?;
@@ -31,7 +29,7 @@ impl Objective for Hinge {
         ])
     }
 
-    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         generator_step(
             nets,
             real,

@@ -7,7 +7,7 @@
 use candle_core::Tensor;
 
 use super::common::{generator_step, mean, scalar, score_both, update_d};
-use super::{Nets, Objective, Stats, Targets};
+use super::{Nets, Objective, RealBatch, Stats, Targets};
 use crate::Result;
 use crate::config::AlphaSchedule;
 use crate::losses::half_mse;
@@ -36,11 +36,11 @@ impl Objective for Lsgan {
         self.current = self.alpha.at(iteration);
     }
 
-    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, _) = score_both(nets, real, rng)?;
-        let n = real.dim(0)?;
-        let t_real = self.targets.real(n, rng, real.device())?;
-        let t_fake = (self.targets.fake(n, rng, real.device())? + self.current)?;
+        let n = real.images.dim(0)?;
+        let t_real = self.targets.real(n, rng, real.images.device())?;
+        let t_fake = (self.targets.fake(n, rng, real.images.device())? + self.current)?;
         let loss = (half_mse(&real_out.logits, &t_real)? + half_mse(&fake_out.logits, &t_fake)?)?;
         update_d(nets, &loss)?;
         Ok(vec![
@@ -51,9 +51,9 @@ impl Objective for Lsgan {
         ])
     }
 
-    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
-        let n = real.dim(0)?;
-        let ones = Tensor::ones(n, candle_core::DType::F32, real.device())?;
+    fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
+        let n = real.images.dim(0)?;
+        let ones = Tensor::ones(n, candle_core::DType::F32, real.images.device())?;
         generator_step(nets, real, rng, self.feature_matching, |out| {
             half_mse(&out.logits, &ones)
         })

@@ -28,15 +28,37 @@ use crate::rng::Rng;
 /// Named scalars a step reports (loss values, D's outputs, ...).
 pub type Stats = Vec<(&'static str, f64)>;
 
+/// A batch of real images (batch, C, H, W) and, in a conditional run, their classes
+/// (batch, u32). The fakes of a step are generated for the same classes.
+#[derive(Clone, Debug)]
+pub struct RealBatch {
+    pub images: Tensor,
+    pub labels: Option<Tensor>,
+}
+
+impl RealBatch {
+    /// Images without labels (an unconditional run).
+    pub fn unlabelled(images: Tensor) -> Self {
+        RealBatch {
+            images,
+            labels: None,
+        }
+    }
+
+    pub fn labels(&self) -> Option<&Tensor> {
+        self.labels.as_ref()
+    }
+}
+
 /// One GAN training scheme.
 pub trait Objective: Send {
     /// Called before each iteration (1-based), for schedules such as LSGAN's α.
     fn begin_iteration(&mut self, _iteration: u64) {}
     /// Update D once on a real batch (batch, C, H, W). `rng` feeds noise, targets, dropout.
-    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats>;
+    fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats>;
     /// Update G once with a batch of fresh noise; `real` is the iteration's last real batch
     /// (used by feature matching) and sets the batch size.
-    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats>;
+    fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats>;
     /// The names of every statistic the two steps report, for the metrics header.
     fn columns(&self) -> Vec<&'static str>;
 }

@@ -44,9 +44,14 @@ fn norms(t: &Tensor) -> Result<Tensor> {
 }
 
 /// ∇x D(x) for each sample, kept in the graph (second-order differentiable).
-pub fn input_gradient(d: &dyn Discriminator, x: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+pub fn input_gradient(
+    d: &dyn Discriminator,
+    x: &Tensor,
+    labels: Option<&Tensor>,
+    mode: &mut Mode,
+) -> Result<Tensor> {
     let x = Var::from_tensor(&x.detach())?;
-    let out = d.forward(&x, mode)?;
+    let out = d.forward(&x, labels, mode)?;
     // Only ∂D/∂x is wanted: D's weight gradients are skipped in this pass.
     let grads = crate::kernels::input_gradient_only(&x, || out.logits.sum_all()?.backward())?;
     let g = grads
@@ -61,16 +66,18 @@ pub fn input_gradient(d: &dyn Discriminator, x: &Tensor, mode: &mut Mode) -> Res
     Ok(g)
 }
 
-/// The exact penalty at interpolates with the given per-sample ε (n, 1, 1, 1).
+/// The exact penalty at interpolates with the given per-sample ε (n, 1, 1, 1); `labels` are
+/// the classes of both batches in a conditional run.
 pub fn exact_with(
     d: &dyn Discriminator,
     real: &Tensor,
     fake: &Tensor,
+    labels: Option<&Tensor>,
     eps: &Tensor,
     mode: &mut Mode,
 ) -> Result<Penalty> {
     let x_hat = interpolate(real, fake, eps)?;
-    let n = norms(&input_gradient(d, &x_hat, mode)?)?;
+    let n = norms(&input_gradient(d, &x_hat, labels, mode)?)?;
     let mean_norm = crate::objectives::common::mean(&n)?;
     Ok(Penalty {
         value: (n - 1.0)?.sqr()?.mean_all()?,
@@ -83,10 +90,11 @@ pub fn exact(
     d: &dyn Discriminator,
     real: &Tensor,
     fake: &Tensor,
+    labels: Option<&Tensor>,
     rng: &mut Rng,
 ) -> Result<Penalty> {
     let eps = epsilons(rng, real)?;
-    exact_with(d, real, fake, &eps, &mut Mode::Train(rng))
+    exact_with(d, real, fake, labels, &eps, &mut Mode::Train(rng))
 }
 
 /// Seed 003 eq. 21 with the given ε₁, ε₂ (each (n, 1, 1, 1)).
@@ -94,14 +102,15 @@ pub fn finite_difference_with(
     d: &dyn Discriminator,
     real: &Tensor,
     fake: &Tensor,
+    labels: Option<&Tensor>,
     eps1: &Tensor,
     eps2: &Tensor,
     mode: &mut Mode,
 ) -> Result<Penalty> {
     let x1 = interpolate(real, fake, eps1)?;
     let x2 = interpolate(real, fake, eps2)?;
-    let d1 = d.forward(&x1, mode)?.logits;
-    let d2 = d.forward(&x2, mode)?.logits;
+    let d1 = d.forward(&x1, labels, mode)?.logits;
+    let d2 = d.forward(&x2, labels, mode)?.logits;
     let slope = ((d1 - d2)?.abs()? / norms(&(x1 - x2)?)?)?;
     let mean_norm = crate::objectives::common::mean(&slope)?;
     Ok(Penalty {
@@ -115,11 +124,12 @@ pub fn finite_difference(
     d: &dyn Discriminator,
     real: &Tensor,
     fake: &Tensor,
+    labels: Option<&Tensor>,
     rng: &mut Rng,
 ) -> Result<Penalty> {
     let eps1 = epsilons(rng, real)?;
     let eps2 = epsilons(rng, real)?;
-    finite_difference_with(d, real, fake, &eps1, &eps2, &mut Mode::Train(rng))
+    finite_difference_with(d, real, fake, labels, &eps1, &eps2, &mut Mode::Train(rng))
 }
 
 /// Run `f` on a thread where candle keeps second-order graphs (tests only: the variable is

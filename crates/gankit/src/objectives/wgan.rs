@@ -7,7 +7,7 @@
 use candle_core::Tensor;
 
 use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
-use super::{Nets, Objective, Stats};
+use super::{Nets, Objective, RealBatch, Stats};
 use crate::Result;
 use crate::rng::Rng;
 
@@ -41,7 +41,7 @@ pub fn clip_weights(nets: &Nets, c: f64) -> Result<()> {
 }
 
 impl Objective for Wgan {
-    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, _) = score_both(nets, real, rng)?;
         let (loss, w) = critic_loss(&real_out.logits, &fake_out.logits)?;
         update_d(nets, &loss)?;
@@ -54,7 +54,7 @@ impl Objective for Wgan {
         ])
     }
 
-    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         generator_step(
             nets,
             real,
@@ -111,7 +111,7 @@ mod tests {
         )
         .unwrap();
         let stats = Wgan::new(c, false)
-            .d_step(&mut nets, &real, &mut rng)
+            .d_step(&mut nets, &RealBatch::unlabelled(real.clone()), &mut rng)
             .unwrap();
         assert_eq!(outside(&nets), 0);
         let w = stats.iter().find(|(k, _)| *k == "w_dist").unwrap().1;

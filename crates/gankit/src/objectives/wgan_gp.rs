@@ -5,12 +5,10 @@
 //! Paper settings: λ = 10, Adam (1e-4, β 0 / 0.9), 5 critic steps per generator step, no
 //! batch norm in the critic (configs/wgan-gp.toml).
 
-use candle_core::Tensor;
-
 use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
 use super::penalty::{self, Penalty};
 use super::wgan::critic_loss;
-use super::{Nets, Objective, Stats};
+use super::{Nets, Objective, RealBatch, Stats};
 use crate::Result;
 use crate::config::{GpConfig, PenaltyMode};
 use crate::rng::Rng;
@@ -30,14 +28,20 @@ impl WganGp {
 }
 
 impl Objective for WganGp {
-    fn d_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, fake) = score_both(nets, real, rng)?;
         let (critic, w) = critic_loss(&real_out.logits, &fake_out.logits)?;
         let Penalty { value, mean_norm } = match self.gp.mode {
-            PenaltyMode::Exact => penalty::exact(nets.d.as_ref(), real, &fake, rng)?,
-            PenaltyMode::FiniteDifference => {
-                penalty::finite_difference(nets.d.as_ref(), real, &fake, rng)?
+            PenaltyMode::Exact => {
+                penalty::exact(nets.d.as_ref(), &real.images, &fake, real.labels(), rng)?
             }
+            PenaltyMode::FiniteDifference => penalty::finite_difference(
+                nets.d.as_ref(),
+                &real.images,
+                &fake,
+                real.labels(),
+                rng,
+            )?,
         };
         let loss = (critic + (&value * self.gp.lambda)?)?;
         update_d(nets, &loss)?;
@@ -51,7 +55,7 @@ impl Objective for WganGp {
         ])
     }
 
-    fn g_step(&mut self, nets: &mut Nets, real: &Tensor, rng: &mut Rng) -> Result<Stats> {
+    fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         generator_step(
             nets,
             real,

@@ -8,8 +8,13 @@ use crate::data::images::planes_to_image;
 use crate::{Error, Result};
 
 /// Tile `n` images (n, C, H, W) in [-1, 1] into a roughly square grid with a 2-pixel border.
+/// Columns of the grid of `n` images: ⌈√n⌉.
+pub fn columns(n: usize) -> usize {
+    (n as f64).sqrt().ceil().max(1.0) as usize
+}
+
 pub fn grid_image(data: &[f32], n: usize, channels: usize, size: usize) -> DynamicImage {
-    let cols = (n as f64).sqrt().ceil().max(1.0) as usize;
+    let cols = columns(n);
     let rows = n.div_ceil(cols).max(1);
     let pad = 2;
     let (w, h) = (cols * (size + pad) + pad, rows * (size + pad) + pad);

@@ -52,8 +52,16 @@ impl Evaluation {
     /// Score `n` fresh samples (their own random stream, evaluation mode: training is not
     /// disturbed). Returns the report and whether its FID is the best so far.
     pub fn run(&mut self, nets: &Nets) -> Result<(EvalReport, bool)> {
-        let images = nets.generate(self.n, &mut Rng::new(self.seed, stream::EVAL))?;
-        let report = evaluator::score(&self.evaluator, &self.real, &images, self.n, self.seed)?;
+        let images = nets.generate(self.n, None, &mut Rng::new(self.seed, stream::EVAL))?;
+        let classes = nets.sample_classes(self.n, None);
+        let report = evaluator::score(
+            &self.evaluator,
+            &self.real,
+            &images,
+            self.n,
+            classes.as_deref(),
+            self.seed,
+        )?;
         let best = self.best_fid.is_none_or(|b| report.fid < b);
         if best {
             self.best_fid = Some(report.fid);

@@ -22,7 +22,7 @@ use crate::config::{Config, OnNan};
 use crate::data::{self, Batcher, ImageSet};
 use crate::nets::Nets;
 use crate::nn::Mode;
-use crate::objectives::{self, Objective, Stats};
+use crate::objectives::{self, Objective, RealBatch, Stats};
 use crate::report::{grid, metrics, metrics::MetricsLog, plot};
 use crate::rng::{Rng, stream};
 use crate::{Error, Result};
@@ -63,10 +63,20 @@ pub enum Outcome {
     Stopped(u64),
 }
 
-/// A real batch (batch_size, C, H, W) from the batcher's flat pixels.
-fn real_tensor(cfg: &Config, images: Vec<f32>, device: &Device) -> Result<Tensor> {
+/// A real batch (batch_size, C, H, W) from the batcher's flat pixels, with its labels in a
+/// conditional run.
+fn real_batch(cfg: &Config, batch: data::Batch, device: &Device) -> Result<RealBatch> {
     let (b, c, s) = (cfg.train.batch_size, cfg.data.channels, cfg.data.image_size);
-    Ok(Tensor::from_vec(images, (b, c, s, s), device)?)
+    let images = Tensor::from_vec(batch.images, (b, c, s, s), device)?;
+    let labels = match (cfg.model.classes, batch.labels) {
+        (0, _) => None,
+        (_, Some(l)) => {
+            let l: Vec<u32> = l.into_iter().map(u32::from).collect();
+            Some(Tensor::new(l.as_slice(), device)?)
+        }
+        (_, None) => return Err(Error::Data("a conditional run needs labelled data".into())),
+    };
+    Ok(RealBatch { images, labels })
 }
 
 /// The update steps of one iteration (1-based `iteration`): `d_steps` D steps, each on a
@@ -76,12 +86,13 @@ fn real_tensor(cfg: &Config, images: Vec<f32>, device: &Device) -> Result<Tensor
 pub fn iteration_steps(
     objective: &mut dyn Objective,
     nets: &mut Nets,
-    next_real: &mut dyn FnMut() -> Result<Tensor>,
+    next_real: &mut dyn FnMut() -> Result<RealBatch>,
     rng: &mut Rng,
     t: &crate::config::TrainConfig,
     iteration: u64,
-) -> Result<(Stats, Tensor)> {
+) -> Result<(Stats, RealBatch)> {
     objective.begin_iteration(iteration);
+    nets.d_inputs.set_iteration(iteration);
     let mut stats = Stats::new();
     let mut real = None;
     for _ in 0..t.d_steps {
@@ -96,6 +107,7 @@ pub fn iteration_steps(
             let s = objective.g_step(nets, &real, rng)?;
             merge(&mut stats, s, t.g_steps);
         }
+        nets.update_ema(iteration)?;
     }
     Ok((stats, real))
 }
@@ -239,11 +251,20 @@ impl Session {
                 "loaded images do not match data.channels / image_size".into(),
             ));
         }
+        check_labels(&cfg, &data)?;
         let seed = cfg.train.seed;
         let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, batches)?;
         let objective = objectives::build(&cfg);
         let evaluation = Evaluation::prepare(&cfg, &data, best_fid)?;
-        let fixed_noise = nets.noise(&mut Rng::new(seed, stream::FIXED_NOISE), cfg.log.grid)?;
+        let grid_labels = match nets.grid_classes(cfg.log.grid) {
+            Some(c) => Some(nets.labels(&c)?),
+            None => None,
+        };
+        let fixed_noise = nets.latent(
+            &mut Rng::new(seed, stream::FIXED_NOISE),
+            cfg.log.grid,
+            grid_labels.as_ref(),
+        )?;
         let metrics = MetricsLog::open(
             &dir.metrics(),
             metric_columns(objective.as_ref(), &cfg),
@@ -289,7 +310,7 @@ impl Session {
     }
 
     /// One iteration; returns its statistics, the epoch of its last batch and that batch.
-    fn iterate(&mut self) -> Result<(Stats, u64, Tensor)> {
+    fn iterate(&mut self) -> Result<(Stats, u64, RealBatch)> {
         let iteration = self.step + 1;
         let mut epoch = 0;
         let device = self.nets.device.clone();
@@ -297,7 +318,7 @@ impl Session {
         let mut next_real = || {
             let b = batcher.next_batch();
             epoch = b.epoch;
-            real_tensor(cfg, b.images, &device)
+            real_batch(cfg, b, &device)
         };
         let (stats, real) = iteration_steps(
             self.objective.as_mut(),
@@ -326,15 +347,17 @@ impl Session {
     /// D's Lipschitz upper bound and the max input-gradient norm on interpolates between
     /// `real` and fresh fakes. Uses its own random stream and evaluation mode, so tracking
     /// never changes the training itself.
-    fn lipschitz(&self, real: &Tensor) -> Result<[f64; 2]> {
+    fn lipschitz(&self, real: &RealBatch) -> Result<[f64; 2]> {
         use crate::metrics::lipschitz::{max_input_gradient, upper_bound};
         let mut rng = Rng::new(self.cfg.train.seed ^ self.step, stream::LIPSCHITZ);
-        let z = self.nets.noise(&mut rng, real.dim(0)?)?;
+        let labels = real.labels();
+        let z = self.nets.latent(&mut rng, real.images.dim(0)?, labels)?;
         let fake = self.nets.g.forward(&z, &mut Mode::Eval)?;
         let bound = upper_bound(&self.nets.d_params, 20)?;
+        let d = self.nets.d.as_ref();
         Ok([
             bound,
-            max_input_gradient(self.nets.d.as_ref(), real, &fake, &mut rng)?,
+            max_input_gradient(d, &real.images, &fake, labels, &mut rng)?,
         ])
     }
 
@@ -499,7 +522,10 @@ impl Session {
     }
 
     fn write_samples(&mut self) -> Result<()> {
-        let x = self.nets.g.forward(&self.fixed_noise, &mut Mode::Eval)?;
+        let x = self
+            .nets
+            .sampler()
+            .forward(&self.fixed_noise, &mut Mode::Eval)?;
         let data = x.flatten_all()?.to_vec1::<f32>()?;
         let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
         grid::write_png(
@@ -557,6 +583,29 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+/// A conditional run (`model.classes` > 0) needs a label for every image, each below
+/// `model.classes`.
+fn check_labels(cfg: &Config, data: &ImageSet) -> Result<()> {
+    let classes = cfg.model.classes;
+    if classes == 0 {
+        return Ok(());
+    }
+    let Some(labels) = &data.labels else {
+        return Err(Error::Data(format!(
+            "model.classes = {classes} trains with labels, and {} has none: put the labels file (e.g. train-labels-idx1-ubyte.gz) beside the images, or set model.classes = 0",
+            data.source
+        )));
+    };
+    match labels.iter().max() {
+        Some(&m) if m as usize >= classes => Err(Error::Data(format!(
+            "{} has label {m}, but model.classes = {classes}: set model.classes to at least {}",
+            data.source,
+            m as usize + 1
+        ))),
+        _ => Ok(()),
     }
 }
 

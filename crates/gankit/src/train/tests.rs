@@ -117,17 +117,42 @@ fn every_architecture_trains_with_finite_losses() {
 
 #[test]
 fn interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
-    let extra = ["train.g_steps=2"];
+    resume_is_bit_identical(&["train.g_steps=2"]);
+}
+
+#[test]
+fn stabilised_run_resumes_bit_identically_with_u_vectors_and_weight_average() {
+    let files = resume_is_bit_identical(&[
+        "model.spectral_norm=true",
+        "model.d_norm=none",
+        "ema.decay=0.9",
+        "ema.start=2",
+        "augment.policy=\"color,translation,cutout\"",
+        "instance_noise.std=0.1",
+    ]);
+    assert!(
+        files.contains_key("g_ema.safetensors"),
+        "{:?}",
+        files.keys()
+    );
+    assert!(files["d.safetensors"].contains_key("conv1.weight_u"));
+    assert!(files["d.safetensors"].contains_key("fc.weight_u"));
+}
+
+/// Run `tiny(7, extra)` straight and interrupted at 4 then resumed: every checkpoint file,
+/// the generator positions and metrics.csv must agree bit for bit. Returns the last
+/// checkpoint's tensors.
+fn resume_is_bit_identical(extra: &[&str]) -> HashMap<String, HashMap<String, Tensor>> {
     let tmp = tempfile::tempdir().unwrap();
     let straight = RunDir::new(tmp.path().join("straight"));
-    Session::start(tiny(7, &extra), straight.clone(), &Device::Cpu)
+    Session::start(tiny(7, extra), straight.clone(), &Device::Cpu)
         .unwrap()
         .run(&mut Silent, &Default::default())
         .unwrap();
 
     let split = RunDir::new(tmp.path().join("split"));
     let stop = Arc::new(AtomicBool::new(false));
-    let mut first = Session::start(tiny(7, &extra), split.clone(), &Device::Cpu).unwrap();
+    let mut first = Session::start(tiny(7, extra), split.clone(), &Device::Cpu).unwrap();
     // Stop after iteration 4: a checkpoint is written at 3 (schedule) and at 4 (stop).
     assert_eq!(
         first.run(&mut StopAt(4, stop.clone()), &stop).unwrap(),
@@ -148,10 +173,11 @@ fn interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
 
     let a = checkpoint::load(&straight.checkpoints(), Some(7), &Device::Cpu).unwrap();
     let b = checkpoint::load(&split.checkpoints(), Some(7), &Device::Cpu).unwrap();
-    for f in checkpoint::TENSOR_FILES {
+    assert_eq!(a.state.files.len(), b.state.files.len());
+    for f in a.tensors.keys() {
         assert!(
             bits(&a.tensors[f]) == bits(&b.tensors[f]),
-            "{f} differs after resume"
+            "{f} differs after resume ({extra:?})"
         );
     }
     assert_eq!(a.state.rng, b.state.rng);
@@ -161,6 +187,7 @@ fn interrupted_and_resumed_run_is_bit_identical_to_an_uninterrupted_one() {
         losses(&split),
         "metrics.csv differs after resume"
     );
+    a.tensors
 }
 
 #[test]
@@ -180,6 +207,85 @@ fn resume_refuses_an_edited_config() {
         .unwrap()
         .to_string();
     assert!(e.contains("was changed"), "{e}");
+}
+
+#[test]
+fn every_stabilisation_technique_trains_with_finite_losses() {
+    let cases: [&[&str]; 6] = [
+        &[
+            "train.loss=wgan-gp",
+            "model.d_norm=none",
+            "model.spectral_norm=true",
+        ],
+        &[
+            "train.loss=hinge",
+            "train.feature_matching=true",
+            "augment.policy=\"color,translation,cutout\"",
+        ],
+        &["train.loss=lsgan", "instance_noise.std=0.2"],
+        &["ema.decay=0.99", "ema.start=5"],
+        &["model.classes=10", "log.lipschitz_every=5"],
+        &[
+            "model.classes=10",
+            "train.loss=wgan-gp",
+            "model.d_norm=none",
+            "model.spectral_norm=true",
+            "augment.policy=\"translation,cutout\"",
+            "ema.decay=0.9",
+        ],
+    ];
+    crate::objectives::penalty::with_second_order(move || {
+        for sets in cases {
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = RunDir::new(tmp.path().join("run"));
+            let mut s = Session::start(tiny(12, sets), dir.clone(), &Device::Cpu).unwrap();
+            s.run(&mut Silent, &Default::default()).unwrap();
+            let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+            assert_eq!(rows.len(), 12, "{sets:?}");
+            for (i, name) in h.iter().enumerate() {
+                if name.ends_with("_loss") {
+                    assert!(rows.iter().all(|r| r[i].is_finite()), "{sets:?}: {name}");
+                }
+            }
+            if sets.contains(&"model.classes=10") {
+                let t = crate::sample::load(&dir.root, None, &Device::Cpu).unwrap();
+                assert_eq!(t.generate(4, Some(7), 0).unwrap().len(), 4 * 784);
+                let e = t.generate(4, Some(10), 0).unwrap_err().to_string();
+                assert!(e.contains("classes 0 to 9"), "{e}");
+            }
+        }
+    });
+}
+
+#[test]
+fn samples_never_go_through_d_input_transform() {
+    // Same seed, same initial weights: G's samples are the same with augmentation and
+    // instance noise on or off.
+    let on = tiny(
+        1,
+        &[
+            "augment.policy=\"color,translation,cutout\"",
+            "instance_noise.std=0.5",
+        ],
+    );
+    let a = Nets::build(&on, &Device::Cpu).unwrap();
+    let b = Nets::build(&tiny(1, &[]), &Device::Cpu).unwrap();
+    let draw = |n: &Nets| n.generate(8, None, &mut Rng::new(0, 0)).unwrap();
+    assert_eq!(draw(&a), draw(&b));
+}
+
+#[test]
+fn a_conditional_run_refuses_data_without_fitting_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e = Session::start(
+        tiny(2, &["model.classes=5"]),
+        RunDir::new(tmp.path().join("r")),
+        &Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(e.contains("label 9") && e.contains("at least 10"), "{e}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ fn value(p: &Penalty) -> f64 {
 }
 
 /// (name, --set overrides) of every critic: architectures × normalisations a penalty allows.
-const CRITICS: [(&str, &[&str]); 5] = [
+const CRITICS: [(&str, &[&str]); 7] = [
     (
         "dcgan28 + layer norm",
         &["model.d_norm=layer", "model.d_width=3"],
@@ -47,6 +47,23 @@ const CRITICS: [(&str, &[&str]); 5] = [
     (
         "mlp",
         &["model.arch=mlp", "model.mlp_hidden=4", "data.image_size=8"],
+    ),
+    (
+        "dcgan28, spectral norm",
+        &[
+            "model.d_norm=none",
+            "model.d_width=3",
+            "model.spectral_norm=true",
+        ],
+    ),
+    (
+        "mlp, spectral norm",
+        &[
+            "model.arch=mlp",
+            "model.mlp_hidden=4",
+            "data.image_size=8",
+            "model.spectral_norm=true",
+        ],
     ),
 ];
 
@@ -73,7 +90,7 @@ fn exact_penalty_parameter_gradients_match_finite_differences_for_every_critic()
                 .unwrap()
                 .reshape((3, 1, 1, 1))
                 .unwrap();
-            let pen = || exact_with(d.as_ref(), &real, &fake, &eps, &mut Mode::Eval).unwrap();
+            let pen = || exact_with(d.as_ref(), &real, &fake, None, &eps, &mut Mode::Eval).unwrap();
             let grads = pen().value.backward().unwrap();
             let h = 1e-6;
             let (mut worst, mut scale) = (0f64, 0f64);
@@ -112,7 +129,12 @@ fn exact_penalty_parameter_gradients_match_finite_differences_for_every_critic()
 /// D(x) = Σ w·x: a linear critic whose gradient is w everywhere.
 struct Linear(Tensor);
 impl Discriminator for Linear {
-    fn forward(&self, x: &Tensor, _: &mut Mode) -> candle_core::Result<DOutput> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        _: Option<&Tensor>,
+        _: &mut Mode,
+    ) -> candle_core::Result<DOutput> {
         let f = x.flatten_from(1)?;
         Ok(DOutput {
             logits: f.broadcast_mul(&self.0)?.sum(1)?,
@@ -138,8 +160,8 @@ fn finite_difference_penalty_is_exact_when_the_gradient_lies_along_the_segment()
             .unwrap()
             .reshape((4, 1, 1, 1))
             .unwrap();
-        let exact = exact_with(&d, &real, &fake, &e1, &mut Mode::Eval).unwrap();
-        let fd = finite_difference_with(&d, &real, &fake, &e1, &e2, &mut Mode::Eval).unwrap();
+        let exact = exact_with(&d, &real, &fake, None, &e1, &mut Mode::Eval).unwrap();
+        let fd = finite_difference_with(&d, &real, &fake, None, &e1, &e2, &mut Mode::Eval).unwrap();
         let norm_w = w
             .sqr()
             .unwrap()
@@ -172,9 +194,17 @@ fn finite_difference_penalty_error_against_the_exact_one_is_reported() {
         let fake = rand(&[16, 1, size, size], 21);
         let eps1 = epsilons(&mut rng, &real).unwrap();
         let eps2 = epsilons(&mut rng, &real).unwrap();
-        let exact = exact_with(d.as_ref(), &real, &fake, &eps1, &mut Mode::Eval).unwrap();
-        let fd = finite_difference_with(d.as_ref(), &real, &fake, &eps1, &eps2, &mut Mode::Eval)
-            .unwrap();
+        let exact = exact_with(d.as_ref(), &real, &fake, None, &eps1, &mut Mode::Eval).unwrap();
+        let fd = finite_difference_with(
+            d.as_ref(),
+            &real,
+            &fake,
+            None,
+            &eps1,
+            &eps2,
+            &mut Mode::Eval,
+        )
+        .unwrap();
         let (e, f) = (value(&exact), value(&fd));
         eprintln!(
             "dcgan28 + layer norm critic: exact penalty {e:.6} (mean ‖∇D‖ {:.4}), finite difference {f:.6} (mean slope {:.4}), relative error {:.3}",

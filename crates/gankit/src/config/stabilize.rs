@@ -1,0 +1,74 @@
+//! Config sections of the stabilisation techniques: the generator's weight average, D's
+//! input augmentation and instance noise.
+
+use serde::{Deserialize, Serialize};
+
+/// An exponential moving average of G's weights, used for samples and evaluation (`[ema]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmaConfig {
+    /// Weight of the old average in each update, in [0, 1); 0 turns the average off.
+    /// Typical: 0.999. Default 0.
+    pub decay: f64,
+    /// Iterations before averaging begins; until then the average copies G. Default 0.
+    pub start: u64,
+}
+
+impl Default for EmaConfig {
+    fn default() -> Self {
+        EmaConfig {
+            decay: 0.0,
+            start: 0,
+        }
+    }
+}
+
+impl EmaConfig {
+    pub fn enabled(&self) -> bool {
+        self.decay > 0.0
+    }
+}
+
+/// DiffAugment (Zhao et al. 2020) on every input of D, real and fake, in both steps
+/// (`[augment]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AugmentConfig {
+    /// Comma-separated transforms: "color" (brightness, saturation, contrast),
+    /// "translation", "cutout"; "" turns augmentation off. Default "".
+    pub policy: String,
+    /// Largest shift of "translation", as a fraction of the image side. Default 0.125.
+    pub translation: f64,
+    /// Side of the square "cutout" erases, as a fraction of the image side. Default 0.5.
+    pub cutout: f64,
+}
+
+impl Default for AugmentConfig {
+    fn default() -> Self {
+        AugmentConfig {
+            policy: String::new(),
+            translation: 0.125,
+            cutout: 0.5,
+        }
+    }
+}
+
+/// Gaussian noise added to D's inputs, its standard deviation annealed linearly to 0
+/// (`[instance_noise]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InstanceNoiseConfig {
+    /// Standard deviation at the first iteration (images are in [-1, 1]); 0 = off. Default 0.
+    pub std: f64,
+    /// Iterations over which it falls to 0; 0 = all of `train.steps`. Default 0.
+    pub anneal_steps: u64,
+}
+
+impl Default for InstanceNoiseConfig {
+    fn default() -> Self {
+        InstanceNoiseConfig {
+            std: 0.0,
+            anneal_steps: 0,
+        }
+    }
+}
