@@ -55,6 +55,9 @@ pub struct CheckpointState {
     /// NaN rollbacks so far (`train.on_nan = "rollback"`).
     #[serde(default)]
     pub rollbacks: u32,
+    /// Whether `[pretrain]` has run (it runs once, before iteration 1).
+    #[serde(default)]
+    pub pretrained: bool,
 }
 
 fn one() -> f64 {
@@ -257,6 +260,7 @@ mod tests {
             config_hash: "abc".into(),
             lr_scale: 1.0,
             rollbacks: 0,
+            pretrained: false,
             version: "0".into(),
             files: BTreeMap::new(),
             best_fid: None,

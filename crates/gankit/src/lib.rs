@@ -28,6 +28,7 @@ pub mod nets;
 pub mod nn;
 pub mod objectives;
 pub mod optim;
+pub mod pretrain;
 pub mod report;
 pub mod rng;
 pub mod sample;

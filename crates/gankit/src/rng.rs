@@ -97,6 +97,8 @@ pub mod stream {
     pub const EVAL: u64 = 8;
     /// Synthetic real batches of `gankit bench`.
     pub const BENCH: u64 = 9;
+    /// Progressive pretraining: the z paired with each image, the order, D's fakes.
+    pub const PRETRAIN: u64 = 10;
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
 };
-pub use stabilize::{AugmentConfig, EmaConfig, InstanceNoiseConfig};
+pub use stabilize::{AugmentConfig, EmaConfig, InstanceNoiseConfig, PretrainConfig};
 
 /// A whole experiment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -39,6 +39,7 @@ pub struct Config {
     pub ema: EmaConfig,
     pub augment: AugmentConfig,
     pub instance_noise: InstanceNoiseConfig,
+    pub pretrain: PretrainConfig,
 }
 
 /// Evaluation during training (`gankit evaluator train` must have made the evaluator).
@@ -526,6 +527,20 @@ impl Config {
         let n = &self.instance_noise;
         if !(n.std >= 0.0 && n.std.is_finite()) {
             return bad(format!("instance_noise.std = {} must be ≥ 0", n.std));
+        }
+        let p = &self.pretrain;
+        if p.enabled() {
+            if !(p.lr > 0.0 && p.lr.is_finite()) {
+                return bad(format!("pretrain.lr = {} must be a positive number", p.lr));
+            }
+            if self.model.arch == Arch::Mlp {
+                return bad("pretrain: the mlp generator has no upsampling stages to pretrain; use dcgan28 or dcgan64, or set pretrain.g_epochs = pretrain.d_epochs = 0".into());
+            }
+            if classes > 0 {
+                return bad(
+                    "pretrain is not available for conditional runs (model.classes > 0)".into(),
+                );
+            }
         }
         Ok(())
     }

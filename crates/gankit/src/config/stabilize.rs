@@ -29,6 +29,40 @@ impl EmaConfig {
     }
 }
 
+/// Progressive pretraining before the GAN phase (seed 001 §4.3, `[pretrain]`): G learns, stage
+/// by stage, to map a fixed z per image to that image resized to each stage's side (L1),
+/// then D learns to tell real images (1) from stored samples of the pretrained G (0) (MSE).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PretrainConfig {
+    /// Epochs of G's L1 pretraining per stage; 0 = no pretraining. Seed 001: 10. Default 0.
+    pub g_epochs: usize,
+    /// Epochs of D's MSE pretraining on real vs stored pretrained-G samples. Seed 001: 10.
+    /// Default 0.
+    pub d_epochs: usize,
+    /// Adam learning rate of both (β = 0.5, 0.999, as the seed). Default 0.001.
+    pub lr: f64,
+    /// Images paired with a z (the first of a seeded shuffle); 0 = all. Default 0.
+    pub images: usize,
+}
+
+impl Default for PretrainConfig {
+    fn default() -> Self {
+        PretrainConfig {
+            g_epochs: 0,
+            d_epochs: 0,
+            lr: 1e-3,
+            images: 0,
+        }
+    }
+}
+
+impl PretrainConfig {
+    pub fn enabled(&self) -> bool {
+        self.g_epochs > 0 || self.d_epochs > 0
+    }
+}
+
 /// DiffAugment (Zhao et al. 2020) on every input of D, real and fake, in both steps
 /// (`[augment]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

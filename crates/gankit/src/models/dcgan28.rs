@@ -54,11 +54,23 @@ pub fn generator(
 
 impl Generator for Dcgan28Generator {
     fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let h = self.forward_stage(z, 1, mode)?;
+        self.deconv2.forward(&h)?.tanh()
+    }
+
+    fn stages(&self) -> Vec<(usize, usize)> {
+        vec![(2 * self.width, 7), (self.width, 14)]
+    }
+
+    fn forward_stage(&self, z: &Tensor, stage: usize, mode: &mut Mode) -> Result<Tensor> {
         let b = z.dim(0)?;
         let h = self.bn0.forward(&self.fc.forward(z)?, mode)?.relu()?;
         let h = h.reshape((b, 2 * self.width, 7, 7))?;
-        let h = self.bn1.forward(&self.deconv1.forward(&h)?, mode)?.relu()?;
-        self.deconv2.forward(&h)?.tanh()
+        match stage {
+            0 => Ok(h),
+            1 => self.bn1.forward(&self.deconv1.forward(&h)?, mode)?.relu(),
+            s => candle_core::bail!("dcgan28 has stages 0 and 1, not {s}"),
+        }
     }
 }
 

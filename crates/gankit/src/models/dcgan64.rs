@@ -78,15 +78,25 @@ pub fn generator(
 
 impl Generator for Dcgan64Generator {
     fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor> {
+        let h = self.forward_stage(z, self.bns.len(), mode)?;
+        self.deconvs[self.bns.len()].forward(&h)?.tanh()
+    }
+
+    fn stages(&self) -> Vec<(usize, usize)> {
+        (0..=self.bns.len())
+            .map(|s| ((8 * self.width) >> s, self.base << s))
+            .collect()
+    }
+
+    fn forward_stage(&self, z: &Tensor, stage: usize, mode: &mut Mode) -> Result<Tensor> {
+        if stage > self.bns.len() {
+            candle_core::bail!("dcgan64 has stages 0 to {}, not {stage}", self.bns.len())
+        }
         let b = z.dim(0)?;
         let h = self.bn0.forward(&self.fc.forward(z)?, mode)?.relu()?;
         let mut h = h.reshape((b, 8 * self.width, self.base, self.base))?;
-        for (i, deconv) in self.deconvs.iter().enumerate() {
-            h = deconv.forward(&h)?;
-            h = match self.bns.get(i) {
-                Some(bn) => bn.forward(&h, mode)?.relu()?,
-                None => h.tanh()?,
-            };
+        for (deconv, bn) in self.deconvs.iter().zip(&self.bns).take(stage) {
+            h = bn.forward(&deconv.forward(&h)?, mode)?.relu()?;
         }
         Ok(h)
     }

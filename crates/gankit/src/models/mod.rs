@@ -23,6 +23,16 @@ use crate::nn::{Mode, ParamStore};
 /// Maps noise z (batch, z_dim) to images (batch, C, H, W) in [-1, 1].
 pub trait Generator: Send {
     fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor>;
+    /// The hidden activations (channels, side) after the input layer and after every
+    /// upsampling block but the last, coarse to fine: the stages of progressive pretraining
+    /// (seed 001 §4.3). Empty for architectures without them.
+    fn stages(&self) -> Vec<(usize, usize)> {
+        Vec::new()
+    }
+    /// The hidden activations of stage `stage` (an index into [`Generator::stages`]).
+    fn forward_stage(&self, _z: &Tensor, _stage: usize, _mode: &mut Mode) -> Result<Tensor> {
+        candle_core::bail!("this generator has no pretraining stages")
+    }
 }
 
 /// What a discriminator returns for a batch.

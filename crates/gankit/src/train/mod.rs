@@ -128,6 +128,8 @@ pub struct Session {
     /// Factor on the configured learning rates, lowered by each NaN rollback.
     lr_scale: f64,
     rollbacks: u32,
+    /// Whether `[pretrain]` has run.
+    pretrained: bool,
     step: u64,
     elapsed_s: f64,
     evaluation: Option<Evaluation>,
@@ -143,6 +145,7 @@ struct Position {
     /// Learning-rate factor and count of NaN rollbacks so far.
     lr_scale: f64,
     rollbacks: u32,
+    pretrained: bool,
 }
 
 impl Position {
@@ -156,6 +159,7 @@ impl Position {
             best_fid: None,
             lr_scale: 1.0,
             rollbacks: 0,
+            pretrained: false,
         }
     }
 }
@@ -223,6 +227,7 @@ impl Session {
             best_fid: st.best_fid,
             lr_scale: st.lr_scale,
             rollbacks: st.rollbacks,
+            pretrained: st.pretrained,
         };
         Self::assemble(cfg, dir, nets, data, at, true)
     }
@@ -244,6 +249,7 @@ impl Session {
             best_fid,
             lr_scale,
             rollbacks,
+            pretrained,
         } = at;
         let keep_metrics_through = resumed.then_some(step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
@@ -276,6 +282,7 @@ impl Session {
         Ok(Session {
             lr_scale,
             rollbacks,
+            pretrained,
             cfg,
             config_hash,
             dir,
@@ -372,6 +379,18 @@ impl Session {
             g_params: self.nets.g_params.num_params(),
             d_params: self.nets.d_params.num_params(),
         });
+        if self.step == 0 && self.cfg.pretrain.enabled() && !self.pretrained {
+            crate::pretrain::run(
+                &self.cfg,
+                &mut self.nets,
+                &self.data,
+                &self.dir.root,
+                &mut |m| observer.note(m),
+            )?;
+            self.pretrained = true;
+            // Kept, so that a resume goes on from here instead of pretraining again.
+            self.save_checkpoint()?;
+        }
         if self.step == 0 {
             self.write_samples()?;
             if self.cfg.train.on_nan == OnNan::Rollback {
@@ -505,6 +524,7 @@ impl Session {
             best_fid: self.evaluation.as_ref().and_then(|e| e.best_fid),
             lr_scale: self.lr_scale,
             rollbacks: self.rollbacks,
+            pretrained: self.pretrained,
         }
     }
 

@@ -485,3 +485,35 @@ fn a_run_killed_before_its_first_checkpoint_resumes_from_the_start() {
     let (_, rows) = metrics::read(&dir.metrics()).unwrap();
     assert_eq!(rows.len(), 3);
 }
+
+#[test]
+fn pretraining_runs_once_before_iteration_one_and_a_resume_skips_it() {
+    let extra = [
+        "pretrain.g_epochs=1",
+        "pretrain.d_epochs=1",
+        "pretrain.images=48",
+        "train.loss=lsgan",
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let mut notes = Notes::default();
+    let mut s = Session::start(tiny(4, &extra), dir.clone(), &Device::Cpu).unwrap();
+    s.run(&mut notes, &Default::default()).unwrap();
+    let pretrain_notes = |n: &Notes| n.0.iter().filter(|m| m.starts_with("pretrain")).count();
+    // Three G stages (7, 14, 28) and D, one epoch each.
+    assert_eq!(pretrain_notes(&notes), 4, "{:?}", notes.0);
+    let zero = checkpoint::load(&dir.checkpoints(), Some(0), &Device::Cpu);
+    // keep = 3 of 0, 3, 4: the step-0 checkpoint is there and marks the pretraining.
+    assert!(zero.unwrap().state.pretrained);
+    // A run stopped after pretraining resumes without pretraining again.
+    let dir2 = RunDir::new(tmp.path().join("run2"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut first = Session::start(tiny(4, &extra), dir2.clone(), &Device::Cpu).unwrap();
+    first.run(&mut StopAt(1, stop.clone()), &stop).unwrap();
+    drop(first);
+    let mut notes = Notes::default();
+    let mut again = Session::resume(dir2.clone(), &Device::Cpu).unwrap();
+    again.run(&mut notes, &Default::default()).unwrap();
+    assert_eq!(pretrain_notes(&notes), 0, "{:?}", notes.0);
+    assert!(dir2.root.join("pretrain/stage_3_28x28.png").is_file());
+}
