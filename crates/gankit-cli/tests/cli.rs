@@ -376,3 +376,21 @@ fn bad_data_and_config_values_get_one_clear_line_and_exit_2() {
         assert_user_error(&a, p, needle);
     }
 }
+
+#[test]
+fn a_checkpoint_meeting_another_config_is_refused_naming_the_difference() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["train", "--name", "r"];
+    args.extend(TINY);
+    assert!(gankit(&args, tmp.path()).status.success());
+    let cfg = tmp.path().join("runs/r/config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("d_width = 8"));
+    std::fs::write(&cfg, text.replace("d_width = 8", "d_width = 16")).unwrap();
+    assert_user_error(
+        &["sample", "runs/r", "--n", "2", "--out", "x.png"],
+        tmp.path(),
+        "model.d_width: 8 → 16",
+    );
+    assert_user_error(&["resume", "runs/r"], tmp.path(), "model.d_width: 8 → 16");
+}

@@ -58,6 +58,10 @@ pub struct CheckpointState {
     /// Whether `[pretrain]` has run (it runs once, before iteration 1).
     #[serde(default)]
     pub pretrained: bool,
+    /// The resolved config the run was written with (TOML), to name what differs when a
+    /// checkpoint meets another config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<String>,
 }
 
 fn one() -> f64 {
@@ -114,7 +118,10 @@ pub fn save(
 /// Name of the checkpoint kept for the best FID (never pruned).
 pub const BEST: &str = "best";
 
-/// Write a checkpoint into `dir/name` atomically (replacing one of that name).
+/// Write a checkpoint into `dir/name` atomically. One of that name (such as `best`) is
+/// replaced without a moment where neither exists on disk: it is first renamed to
+/// `.old-NAME`, the new one renamed into place, then the old one deleted; a crash between
+/// the two renames is undone by the next call (and by [`recover`]).
 pub fn save_as(
     dir: &Path,
     name: &str,
@@ -122,6 +129,7 @@ pub fn save_as(
     tensors: &[(&str, HashMap<String, Tensor>)],
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
+    recover(dir, name)?;
     let tmp = dir.join(format!(".tmp-{name}"));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).at(&tmp)?;
@@ -139,12 +147,32 @@ pub fn save_as(
     std::fs::write(&sp, json).at(&sp)?;
     fsync(&sp)?;
     let fin = dir.join(name);
+    let old = dir.join(format!(".old-{name}"));
     if fin.exists() {
-        std::fs::remove_dir_all(&fin).at(&fin)?;
+        std::fs::rename(&fin, &old).at(&old)?;
+        fsync(dir)?;
     }
     std::fs::rename(&tmp, &fin).at(&fin)?;
     fsync(dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).at(&old)?;
+    }
     Ok(fin)
+}
+
+/// Put back `dir/name` from `.old-NAME` when a crash came between the two renames of
+/// [`save_as`]; delete a leftover `.old-NAME` otherwise.
+pub fn recover(dir: &Path, name: &str) -> Result<()> {
+    let (fin, old) = (dir.join(name), dir.join(format!(".old-{name}")));
+    if !old.exists() {
+        return Ok(());
+    }
+    if fin.exists() {
+        std::fs::remove_dir_all(&old).at(&old)
+    } else {
+        std::fs::rename(&old, &fin).at(&fin)?;
+        fsync(dir)
+    }
 }
 
 /// Steps of the complete checkpoints under `dir`, ascending.
@@ -261,6 +289,7 @@ mod tests {
             lr_scale: 1.0,
             rollbacks: 0,
             pretrained: false,
+            config: None,
             version: "0".into(),
             files: BTreeMap::new(),
             best_fid: None,
@@ -316,5 +345,28 @@ mod tests {
         std::fs::create_dir(dir.path().join(".tmp-step_00000010")).unwrap();
         std::fs::create_dir(dir.path().join("step_00000020")).unwrap(); // no state.json
         assert_eq!(list(dir.path()).unwrap(), vec![5]);
+    }
+
+    #[test]
+    fn replacing_a_named_checkpoint_survives_a_crash_between_the_renames() {
+        let dir = tempfile::tempdir().unwrap();
+        let best = |d: &Path| -> u64 {
+            let text = std::fs::read_to_string(d.join(BEST).join("state.json")).unwrap();
+            serde_json::from_str::<CheckpointState>(&text).unwrap().step
+        };
+        save_as(dir.path(), BEST, state(1), &tensors()).unwrap();
+        save_as(dir.path(), BEST, state(2), &tensors()).unwrap();
+        assert_eq!(best(dir.path()), 2);
+        assert!(!dir.path().join(".old-best").exists());
+        // A crash after the first rename: only .old-best is on disk.
+        std::fs::rename(dir.path().join(BEST), dir.path().join(".old-best")).unwrap();
+        recover(dir.path(), BEST).unwrap();
+        assert_eq!(best(dir.path()), 2);
+        // A crash after the second rename: both are there; the old one goes.
+        save_as(dir.path(), "spare", state(3), &tensors()).unwrap();
+        std::fs::rename(dir.path().join("spare"), dir.path().join(".old-best")).unwrap();
+        save_as(dir.path(), BEST, state(4), &tensors()).unwrap();
+        assert_eq!(best(dir.path()), 4);
+        assert!(!dir.path().join(".old-best").exists());
     }
 }

@@ -25,6 +25,7 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Trained> {
     let run = RunDir::new(dir);
     let cfg = run.load_config()?;
     let loaded = checkpoint::load(&run.checkpoints(), step, device)?;
+    refuse_other_architecture(&loaded, &cfg)?;
     let mut nets = Nets::build(&cfg, device)?;
     nets.restore(&loaded.tensors)?;
     Ok(Trained {
@@ -32,6 +33,28 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Trained> {
         nets,
         step: loaded.state.step,
     })
+}
+
+/// Refuse a checkpoint whose saved config builds other networks than `cfg` (config.toml
+/// edited, or the checkpoint copied from another run), naming the keys that differ.
+fn refuse_other_architecture(loaded: &checkpoint::Loaded, cfg: &Config) -> Result<()> {
+    let Some(saved) = loaded.state.config.as_deref() else {
+        return Ok(()); // older checkpoints: the tensor names and shapes are still checked
+    };
+    let saved = Config::from_toml_str(saved, "checkpoint", &[])?;
+    let shape_keys = ["model.", "data.channels", "data.image_size"];
+    let diffs: Vec<String> = crate::config::differences(&saved, cfg)
+        .into_iter()
+        .filter(|d| shape_keys.iter().any(|k| d.starts_with(k)))
+        .collect();
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "checkpoint {} was written for other networks than config.toml describes ({}): restore the run's config.toml",
+        loaded.path.display(),
+        diffs.join(", ")
+    )))
 }
 
 impl Trained {

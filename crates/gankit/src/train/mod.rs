@@ -206,12 +206,22 @@ impl Session {
             let start = Position::start(&cfg);
             return Self::assemble(cfg, dir, nets, data, start, true);
         }
+        checkpoint::recover(&dir.checkpoints(), checkpoint::BEST)?;
         let loaded = checkpoint::load(&dir.checkpoints(), None, device)?;
         let st = &loaded.state;
         let config_hash = dir.config_fingerprint()?;
         if st.config_hash != config_hash {
-            return Err(Error::Run(format!(
-                "{} was changed after the run started (its hash no longer matches checkpoint {}); restore it or start a new run",
+            // Checkpoints since this field exist carry their config: name what changed.
+            let named = st
+                .config
+                .as_deref()
+                .and_then(|t| Config::from_toml_str(t, "checkpoint", &[]).ok())
+                .map(|saved| crate::config::differences(&saved, &cfg))
+                .filter(|d| !d.is_empty())
+                .map(|d| format!(" ({})", d.join(", ")))
+                .unwrap_or_default();
+            return Err(Error::Config(format!(
+                "{} does not match checkpoint {}{named}: the config was changed after the run started, or the checkpoint comes from another run; restore the config or start a new run",
                 dir.config().display(),
                 loaded.path.display()
             )));
@@ -525,6 +535,7 @@ impl Session {
             lr_scale: self.lr_scale,
             rollbacks: self.rollbacks,
             pretrained: self.pretrained,
+            config: Some(self.cfg.to_toml()),
         }
     }
 

@@ -206,7 +206,10 @@ fn resume_refuses_an_edited_config() {
         .err()
         .unwrap()
         .to_string();
-    assert!(e.contains("was changed"), "{e}");
+    assert!(
+        e.contains("was changed") && e.contains("train.seed: 11 → 12"),
+        "{e}"
+    );
 }
 
 #[test]
