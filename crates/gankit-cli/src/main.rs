@@ -60,6 +60,13 @@ fn main() -> ExitCode {
     // passes only when this is set before the first one (it is read once per thread).
     // SAFETY: the first statement of main, before any other thread exists.
     unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
+    // A write past the file-size limit (ulimit -f) then fails with an error gankit reports
+    // like a full disk, instead of the signal killing the process mid-checkpoint.
+    // SAFETY: setting a signal's disposition to "ignore" before any other thread exists.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Train(args) => commands::train(args),

@@ -394,3 +394,47 @@ fn a_checkpoint_meeting_another_config_is_refused_naming_the_difference() {
     );
     assert_user_error(&["resume", "runs/r"], tmp.path(), "model.d_width: 8 → 16");
 }
+
+/// The file-size limit (`ulimit -f`, in 512-byte blocks: 200 KiB) stands in for a full
+/// disk: the grids and loss curves fit, the first checkpoint's weights do not. The run must stop with one clear line, leave
+/// config.toml and metrics.csv whole and no checkpoint, and resume once space is back.
+#[cfg(unix)]
+#[test]
+fn a_full_disk_stops_with_a_clear_error_and_damages_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args: Vec<&str> = vec!["train", "--name", "full"];
+    args.extend(TINY);
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -f 400; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_gankit"))
+        .args(&args)
+        .current_dir(tmp.path())
+        .env("RAYON_NUM_THREADS", "2")
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("free some space") && !e.contains("panicked"),
+        "{e}"
+    );
+    let run = tmp.path().join("runs/full");
+    gankit::config::Config::load(&run.join("config.toml"), &[]).unwrap();
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(metrics.ends_with('\n'), "no torn line");
+    assert!(
+        e.contains("safetensors"),
+        "the checkpoint is what did not fit: {e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "no partial checkpoint is left: {left:?}");
+    let o = gankit(&["resume", "runs/full"], tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        gankit::checkpoint::list(&run.join("checkpoints")).unwrap(),
+        vec![2, 4]
+    );
+}

@@ -73,10 +73,13 @@ pub fn dir_name(step: u64) -> String {
     format!("step_{step:08}")
 }
 
-/// Write a safetensors file.
+/// Write a safetensors file (a full disk or a denied write is an `Error::Io` naming the
+/// path).
 pub fn write_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    candle_core::safetensors::save(tensors, path)
-        .map_err(|e| Error::Run(format!("cannot write {}: {e}", path.display())))
+    let sorted: BTreeMap<&String, &Tensor> = tensors.iter().collect();
+    let bytes = safetensors::tensor::serialize(sorted, None)
+        .map_err(|e| Error::Run(format!("cannot encode {}: {e}", path.display())))?;
+    std::fs::write(path, bytes).at(path)
 }
 
 /// Read a safetensors file onto `device`.
@@ -135,17 +138,11 @@ pub fn save_as(
         std::fs::remove_dir_all(&tmp).at(&tmp)?;
     }
     std::fs::create_dir(&tmp).at(&tmp)?;
-    state.files.clear();
-    for (file, map) in tensors {
-        let p = tmp.join(file);
-        write_safetensors(&p, map)?;
-        fsync(&p)?;
-        state.files.insert(file.to_string(), sha256_file(&p)?);
+    if let Err(e) = write_files(&tmp, &mut state, tensors) {
+        // A full disk leaves no half-written checkpoint behind.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    let json = serde_json::to_string_pretty(&state).expect("state serialises");
-    let sp = tmp.join("state.json");
-    std::fs::write(&sp, json).at(&sp)?;
-    fsync(&sp)?;
     let fin = dir.join(name);
     let old = dir.join(format!(".old-{name}"));
     if fin.exists() {
@@ -158,6 +155,25 @@ pub fn save_as(
         std::fs::remove_dir_all(&old).at(&old)?;
     }
     Ok(fin)
+}
+
+/// The tensor files and state.json of a checkpoint, written and flushed into `tmp`.
+fn write_files(
+    tmp: &Path,
+    state: &mut CheckpointState,
+    tensors: &[(&str, HashMap<String, Tensor>)],
+) -> Result<()> {
+    state.files.clear();
+    for (file, map) in tensors {
+        let p = tmp.join(file);
+        write_safetensors(&p, map)?;
+        fsync(&p)?;
+        state.files.insert(file.to_string(), sha256_file(&p)?);
+    }
+    let json = serde_json::to_string_pretty(&state).expect("state serialises");
+    let sp = tmp.join("state.json");
+    std::fs::write(&sp, json).at(&sp)?;
+    fsync(&sp)
 }
 
 /// Put back `dir/name` from `.old-NAME` when a crash came between the two renames of

@@ -22,7 +22,7 @@ pub enum Error {
     #[error("run: {0}")]
     Run(String),
     /// Reading or writing a file failed.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {source}{}", path.display(), storage_hint(source))]
     Io {
         path: PathBuf,
         #[source]
@@ -50,6 +50,21 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// What to do about a write the disk refused (full, quota, file size limit, read-only,
+/// permission); nothing for other errors.
+fn storage_hint(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        StorageFull | QuotaExceeded | FileTooLarge => {
+            " (free some space, then `gankit resume RUN_DIR` continues from the last complete checkpoint, which is intact)"
+        }
+        PermissionDenied | ReadOnlyFilesystem => {
+            " (make the run directory writable or choose another --out; nothing written before was changed)"
+        }
+        _ => "",
     }
 }
 

@@ -11,10 +11,15 @@ use crate::error::IoContext;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.tmp"));
-    {
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp).at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
+        f.sync_all().at(&tmp)
+    })();
+    if written.is_err() {
+        // A full disk leaves no partial temporary file behind.
+        let _ = std::fs::remove_file(&tmp);
     }
+    written?;
     std::fs::rename(&tmp, path).at(path)
 }
