@@ -438,3 +438,47 @@ fn a_full_disk_stops_with_a_clear_error_and_damages_nothing() {
         vec![2, 4]
     );
 }
+
+/// An output folder without write permission: one clear line, exit 2. Root ignores
+/// permissions, so as root the binary runs as `nobody` (util-linux's setpriv).
+#[cfg(unix)]
+#[test]
+fn an_unwritable_output_folder_is_one_clear_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_gankit");
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root {
+        // A copy nobody can reach, whatever the permissions of the checkout's folders.
+        let copy = tmp.path().join("gankit");
+        std::fs::copy(bin, &copy).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let o = cmd
+        .args(["train", "--out", "out", "--name", "r"])
+        .args(TINY)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("Permission denied") && e.contains("writable"),
+        "{e}"
+    );
+    assert_eq!(
+        e.trim().lines().filter(|l| l.starts_with("error")).count(),
+        1,
+        "{e}"
+    );
+}
