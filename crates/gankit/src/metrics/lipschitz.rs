@@ -49,12 +49,15 @@ fn as_matrix(t: &Tensor) -> Result<DMatrix<f64>> {
 
 /// Product of the spectral norms of every linear / convolution weight (rank 2 or 4, named
 /// `*.weight`) in the discriminator's store. A spectrally normalised layer (one with a
-/// `*.weight_u` buffer) computes with W / σ̂, σ̂ = ‖Wᵀu‖ / ‖u‖, and counts as such.
+/// `*.weight_u` buffer) computes with W / σ̂, σ̂ = ‖Wᵀu‖ / ‖u‖, and counts as such. A
+/// projection discriminator's class embedding (`embed.weight`) is not a layer in the chain
+/// and is left out: the bound is that of the unconditional part.
 pub fn upper_bound(d_params: &ParamStore, iters: usize) -> Result<f64> {
     let vars = d_params.vars();
     let mut bound = 1.0;
     for (name, var) in d_params.trainable() {
-        if name.ends_with(".weight") && matches!(var.rank(), 2 | 4) {
+        let layer = name.ends_with(".weight") && !name.starts_with("embed.");
+        if layer && matches!(var.rank(), 2 | 4) {
             let w = as_matrix(var.as_tensor())?;
             let mut norm = spectral_norm(&w, iters, 0);
             if let Some(u) = vars.get(&format!("{name}_u")) {
