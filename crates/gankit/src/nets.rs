@@ -19,6 +19,10 @@ use crate::rng::{Rng, stream};
 /// The checkpoint file of G's weight average.
 const EMA_FILE: &str = "g_ema.safetensors";
 
+/// Batches [`Nets::refresh_ema_statistics`] runs: with batch norm's momentum 0.1, what is
+/// left of the copied statistics is 0.9⁵⁰ ≈ 0.5 %.
+pub const STATISTICS_BATCHES: usize = 50;
+
 /// The two networks, their parameters and their optimisers.
 pub struct Nets {
     pub g: Box<dyn Generator>,
@@ -129,6 +133,28 @@ impl Nets {
             Some(e) => e.g.as_ref(),
             None => self.g.as_ref(),
         }
+    }
+
+    /// Re-estimate the weight average's batch-norm running statistics for its own weights
+    /// ("standing statistics"): [`STATISTICS_BATCHES`] batches of 64 from a fixed noise
+    /// stream through it in training mode. The statistics copied from G belong to G's
+    /// weights, not the average's; sampling and evaluation call this first. Nothing to do
+    /// without `[ema]` or without batch norm.
+    pub fn refresh_ema_statistics(&self) -> Result<()> {
+        let Some(e) = &self.ema else {
+            return Ok(());
+        };
+        if !e.params.vars().keys().any(|n| n.ends_with("running_mean")) {
+            return Ok(());
+        }
+        let mut rng = Rng::new(0, stream::EMA_STATISTICS);
+        for _ in 0..STATISTICS_BATCHES {
+            let classes = self.sample_classes(64, None);
+            let labels = classes.map(|c| self.labels(&c)).transpose()?;
+            let z = self.latent(&mut rng, 64, labels.as_ref())?;
+            e.g.forward(&z, &mut Mode::Train(&mut rng))?;
+        }
+        Ok(())
     }
 
     /// Fold G's weights into the average (after a G update at `iteration`), when it is on.
@@ -270,6 +296,30 @@ fn finite_all(t: &Tensor) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_weight_average_gets_batch_norm_statistics_of_its_own() {
+        let cfg = Config::from_toml_str(
+            "[model]\ng_width = 4\nd_width = 4\n[ema]\ndecay = 0.9",
+            "t",
+            &[],
+        )
+        .unwrap();
+        let nets = Nets::build(&cfg, &Device::Cpu).unwrap();
+        // Train-mode passes move G's statistics; the average copies them.
+        let mut rng = Rng::new(0, 0);
+        let z = nets.noise(&mut rng, 8).unwrap();
+        nets.g.forward(&z, &mut Mode::Train(&mut rng)).unwrap();
+        nets.update_ema(1).unwrap();
+        let mean =
+            |s: &ParamStore| -> Vec<f32> { s.tensors()["bn1.running_mean"].to_vec1().unwrap() };
+        let ema = &nets.ema.as_ref().unwrap().params;
+        assert_eq!(mean(ema), mean(&nets.g_params));
+        nets.refresh_ema_statistics().unwrap();
+        let refreshed = mean(ema);
+        assert_ne!(refreshed, mean(&nets.g_params));
+        assert!(refreshed.iter().all(|v| v.is_finite()));
+    }
 
     #[test]
     fn frozen_d_matches_d_tracks_updates_and_yields_no_d_gradients() {

@@ -99,6 +99,8 @@ pub mod stream {
     pub const BENCH: u64 = 9;
     /// Progressive pretraining: the z paired with each image, the order, D's fakes.
     pub const PRETRAIN: u64 = 10;
+    /// The noise that re-estimates the weight average's batch-norm statistics.
+    pub const EMA_STATISTICS: u64 = 11;
 }
 
 #[cfg(test)]

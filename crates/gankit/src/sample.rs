@@ -28,6 +28,7 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Trained> {
     refuse_other_architecture(&loaded, &cfg)?;
     let mut nets = Nets::build(&cfg, device)?;
     nets.restore(&loaded.tensors)?;
+    nets.refresh_ema_statistics()?;
     Ok(Trained {
         cfg,
         nets,

@@ -52,6 +52,7 @@ impl Evaluation {
     /// Score `n` fresh samples (their own random stream, evaluation mode: training is not
     /// disturbed). Returns the report and whether its FID is the best so far.
     pub fn run(&mut self, nets: &Nets) -> Result<(EvalReport, bool)> {
+        nets.refresh_ema_statistics()?;
         let images = nets.generate(self.n, None, &mut Rng::new(self.seed, stream::EVAL))?;
         let classes = nets.sample_classes(self.n, None);
         let report = evaluator::score(

@@ -553,6 +553,7 @@ impl Session {
     }
 
     fn write_samples(&mut self) -> Result<()> {
+        self.nets.refresh_ema_statistics()?;
         let x = self
             .nets
             .sampler()
