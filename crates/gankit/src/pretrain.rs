@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::data::ImageSet;
 use crate::nets::Nets;
 use crate::nn::{Conv2d, Conv2dConfig, Mode, ParamStore, conv2d};
+use crate::objectives::common::scalar;
 use crate::optim::{self, Optimizer};
 use crate::report::grid;
 use crate::rng::{Rng, stream};
@@ -149,7 +150,14 @@ pub fn run(
             );
             let mut opt = adam(cfg, params)?;
             for epoch in 0..p.g_epochs {
-                let loss = g_epoch(cfg, nets, &mut pairs, opt.as_mut(), stage, head.as_ref())?;
+                let loss = g_epoch(
+                    cfg,
+                    nets,
+                    &mut pairs,
+                    opt.as_mut(),
+                    (stage, side),
+                    head.as_ref(),
+                )?;
                 note(&format!(
                     "pretrain G stage {} ({side}×{side}), epoch {}: L1 {loss:.4}",
                     stage + 1,
@@ -219,20 +227,17 @@ fn adam(cfg: &Config, params: Vec<(String, candle_core::Var)>) -> Result<Box<dyn
     optim::build(params, &o)
 }
 
-/// One epoch of stage `stage`'s L1 pretraining; returns the mean loss.
+/// One epoch of stage `stage`'s L1 pretraining (images of `side` pixels); returns the mean
+/// loss.
 fn g_epoch(
     cfg: &Config,
     nets: &Nets,
     pairs: &mut Pairs,
     opt: &mut dyn Optimizer,
-    stage: usize,
+    (stage, side): (usize, usize),
     head: Option<&Conv2d>,
 ) -> Result<f64> {
     let device = nets.device.clone();
-    let side = match head {
-        Some(_) => nets.g.stages()[stage].1,
-        None => pairs.data.size,
-    };
     let pool = pairs.data.size / side;
     let mut total = 0.0;
     let batches = pairs.epoch(cfg.train.batch_size);
@@ -248,13 +253,9 @@ fn g_epoch(
         let x = stage_output(nets, &z, stage, head, &mut Mode::Train(&mut rng))?;
         let loss = (x - target)?.abs()?.mean_all()?;
         opt.step(&loss.backward()?)?;
-        total += value(&loss)?;
+        total += scalar(&loss)?;
     }
     Ok(total / batches.len().max(1) as f64)
-}
-
-fn value(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
 }
 
 /// One sample of the pretrained G per pretraining image, (n, C, H, W) flattened.
@@ -300,7 +301,7 @@ fn d_epoch(
             .forward(&fake, None, &mut Mode::Train(&mut pairs.rng))?;
         let loss = ((r.logits - 1.0)?.sqr()?.mean_all()? + f.logits.sqr()?.mean_all()?)?;
         opt.step(&loss.backward()?)?;
-        total += value(&loss)?;
+        total += scalar(&loss)?;
     }
     Ok(total / batches.len().max(1) as f64)
 }

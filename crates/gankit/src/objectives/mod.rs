@@ -3,7 +3,7 @@
 //! [`Objective::d_step`] and [`Objective::g_step`] and logs the named statistics they return.
 
 mod bce;
-mod common;
+pub(crate) mod common;
 mod hinge;
 mod lsgan;
 pub mod penalty;
