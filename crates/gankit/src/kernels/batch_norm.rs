@@ -11,9 +11,9 @@
 //! of these ops is ever taken.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::cpu::Element;
+use super::parallel;
 use super::storage::{CHUNK, Kernel1, Kernel2, Kernel3, apply1, apply2, apply3, ncs};
 
 /// Per-channel mean and biased variance of x (n, c[, h, w]): ([mean], [var]) in f64.
@@ -57,13 +57,11 @@ fn per_channel(
 ) -> Vec<f64> {
     let block = (CHUNK / (n * s).max(1)).clamp(1, c.max(1));
     let mut out = vec![0f64; c * width];
-    out.par_chunks_mut(block * width)
-        .enumerate()
-        .for_each(|(bi, dst)| {
-            for (j, d) in dst.chunks_mut(width).enumerate() {
-                f(bi * block + j, d);
-            }
-        });
+    parallel::chunks_mut(&mut out, block * width, |bi, dst| {
+        for (j, d) in dst.chunks_mut(width).enumerate() {
+            f(bi * block + j, d);
+        }
+    });
     out
 }
 
@@ -138,7 +136,7 @@ impl Kernel3 for Normalize {
             })
             .collect();
         let mut y = x.to_vec();
-        y.par_chunks_mut(c * s).for_each(|row| {
+        parallel::chunks_mut(&mut y, c * s, |_, row| {
             for ((plane, &a), &b) in row.chunks_mut(s).zip(&scale).zip(&shift) {
                 plane.iter_mut().for_each(|v| *v = *v * a + b);
             }
@@ -269,18 +267,16 @@ impl Kernel2 for InputGrad {
             }
         }
         let mut dx = vec![T::zero(); x.len()];
-        dx.par_chunks_mut(c * s)
-            .zip(x.par_chunks(c * s).zip(g.par_chunks(c * s)))
-            .for_each(|(d, (xr, gr))| {
-                for ci in 0..c {
-                    let r = ci * s..(ci + 1) * s;
-                    let (ac, bc, kc) = (a[ci], b[ci], k[ci]);
-                    for ((dv, &xv), &gv) in d[r.clone()].iter_mut().zip(&xr[r.clone()]).zip(&gr[r])
-                    {
-                        *dv = gv * ac + xv * bc + kc;
-                    }
+        parallel::chunks_mut(&mut dx, c * s, |i, d| {
+            let (xr, gr) = (&x[i * c * s..], &g[i * c * s..]);
+            for ci in 0..c {
+                let r = ci * s..(ci + 1) * s;
+                let (ac, bc, kc) = (a[ci], b[ci], k[ci]);
+                for ((dv, &xv), &gv) in d[r.clone()].iter_mut().zip(&xr[r.clone()]).zip(&gr[r]) {
+                    *dv = gv * ac + xv * bc + kc;
                 }
-            });
+            }
+        });
         Ok((dx, sx.clone()))
     }
 }

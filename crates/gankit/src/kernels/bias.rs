@@ -7,9 +7,9 @@
 //! gradients of any order stay inside the family.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::cpu::Element;
+use super::parallel;
 use super::storage::{CHUNK, Kernel1, Kernel2, apply1, apply2, ncs};
 use super::{needs_grad, ours};
 
@@ -57,7 +57,7 @@ impl Kernel2 for BiasAdd {
             candle_core::bail!("bias of shape {sb:?} for input {sx:?}");
         }
         let mut y = x.to_vec();
-        y.par_chunks_mut(c * s).for_each(|row| {
+        parallel::chunks_mut(&mut y, c * s, |_, row| {
             for (plane, &bc) in row.chunks_mut(s).zip(b) {
                 plane.iter_mut().for_each(|v| *v += bc);
             }
@@ -104,7 +104,7 @@ impl Kernel2 for ChannelScale {
             candle_core::bail!("channel scale of shape {sa:?} for input {sx:?}");
         }
         let mut y = x.to_vec();
-        y.par_chunks_mut(c * s).for_each(|row| {
+        parallel::chunks_mut(&mut y, c * s, |_, row| {
             for (plane, &ac) in row.chunks_mut(s).zip(a) {
                 plane.iter_mut().for_each(|v| *v = *v * ac);
             }
@@ -155,7 +155,7 @@ impl Kernel1 for ChannelSum {
         // Channel blocks in parallel; within a block, samples in order (deterministic).
         let block = (CHUNK / (n * s).max(1)).clamp(1, c.max(1));
         let mut out = vec![T::zero(); c];
-        out.par_chunks_mut(block).enumerate().for_each(|(bi, dst)| {
+        parallel::chunks_mut(&mut out, block, |bi, dst| {
             let c0 = bi * block;
             let mut acc = vec![0f64; dst.len()];
             for ni in 0..n {

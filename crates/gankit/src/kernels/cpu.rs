@@ -14,7 +14,7 @@
 //! to run fast); filter gradients are summed chunk by chunk in order, so results do not
 //! depend on scheduling or on the thread count: runs are reproducible.
 
-use rayon::prelude::*;
+use super::parallel;
 
 /// Element types the kernels run on.
 pub trait Element: candle_core::WithDType + Default {
@@ -254,7 +254,7 @@ pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
     let mut y = vec![T::default(); g.n * fl];
-    y.par_chunks_mut(ch * fl).enumerate().for_each(|(c, ys)| {
+    parallel::chunks_mut(&mut y, ch * fl, |c, ys| {
         let images = ys.len() / fl;
         let ld = images * l;
         T::with_scratch((kd + g.c_out) * ld, |buf| {
@@ -284,7 +284,7 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
     let mut dx = vec![T::default(); g.n * il];
-    dx.par_chunks_mut(ch * il).enumerate().for_each(|(c, xs)| {
+    parallel::chunks_mut(&mut dx, ch * il, |c, xs| {
         let images = xs.len() / il;
         let ld = images * l;
         T::with_scratch((kd + g.c_out) * ld, |buf| {
@@ -314,33 +314,30 @@ pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
     let chunks = g.n.div_ceil(ch);
-    let partials: Vec<Vec<T>> = (0..chunks)
-        .into_par_iter()
-        .map(|c| {
-            let first = c * ch;
-            let images = ch.min(g.n - first);
-            let ld = images * l;
-            let mut dw = vec![T::default(); g.c_out * kd];
-            T::with_scratch((kd + g.c_out) * ld, |buf| {
-                let (cols, m) = buf.split_at_mut(kd * ld);
-                for j in 0..images {
-                    let n = first + j;
-                    im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
-                }
-                gather(g, &dy[first * fl..], m, images);
-                matmul(
-                    g.c_out,
-                    kd,
-                    ld,
-                    &mut dw,
-                    false,
-                    Mat::rows(m, ld),
-                    Mat::transposed(cols, ld),
-                );
-            });
-            dw
-        })
-        .collect();
+    let partials: Vec<Vec<T>> = parallel::map(chunks, |c| {
+        let first = c * ch;
+        let images = ch.min(g.n - first);
+        let ld = images * l;
+        let mut dw = vec![T::default(); g.c_out * kd];
+        T::with_scratch((kd + g.c_out) * ld, |buf| {
+            let (cols, m) = buf.split_at_mut(kd * ld);
+            for j in 0..images {
+                let n = first + j;
+                im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
+            }
+            gather(g, &dy[first * fl..], m, images);
+            matmul(
+                g.c_out,
+                kd,
+                ld,
+                &mut dw,
+                false,
+                Mat::rows(m, ld),
+                Mat::transposed(cols, ld),
+            );
+        });
+        dw
+    });
     let mut total = vec![T::default(); g.c_out * kd];
     for p in partials {
         for (t, v) in total.iter_mut().zip(p) {

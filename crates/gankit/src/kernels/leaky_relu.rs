@@ -5,10 +5,10 @@
 //! (its derivative in x is zero almost everywhere), so second-order gradients stay exact.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
 
 use super::cpu::Element;
 use super::ours;
+use super::parallel;
 use super::storage::{CHUNK, Kernel1, Kernel2, apply1, apply2};
 
 /// LeakyReLU with negative-side `slope`.
@@ -32,8 +32,9 @@ impl Kernel1 for LeakyRelu {
     fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
         let slope = T::from_f64(self.slope);
         let mut y = x.to_vec();
-        y.par_chunks_mut(CHUNK)
-            .for_each(|c| c.iter_mut().for_each(|v| *v = *v * factor(*v, slope)));
+        parallel::chunks_mut(&mut y, CHUNK, |_, c| {
+            c.iter_mut().for_each(|v| *v = *v * factor(*v, slope))
+        });
         Ok((y, sx.clone()))
     }
 }
@@ -68,13 +69,11 @@ impl Kernel2 for LeakyGrad {
         }
         let slope = T::from_f64(self.slope);
         let mut out = g.to_vec();
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, xs)| {
-                for (v, &xv) in o.iter_mut().zip(xs) {
-                    *v = *v * factor(xv, slope);
-                }
-            });
+        parallel::chunks_mut(&mut out, CHUNK, |i, o| {
+            for (v, &xv) in o.iter_mut().zip(&x[i * CHUNK..]) {
+                *v = *v * factor(xv, slope);
+            }
+        });
         Ok((out, sg.clone()))
     }
 }

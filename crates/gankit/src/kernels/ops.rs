@@ -83,13 +83,12 @@ fn out_side(i: usize, k: usize, s: usize, p: usize) -> Result<usize> {
     }
 }
 
-/// A kernel bound to its geometry, run on candle's own thread pool (so candle's ops and ours
-/// share one set of worker threads instead of competing for the cores).
+/// A kernel bound to its geometry.
 fn run<T: Element>(
     f: fn(&Geometry, &[T], &[T]) -> Vec<T>,
     g: Geometry,
 ) -> impl Fn(&[T], &[T]) -> Vec<T> {
-    move |a, b| candle_core::utils::with_threadpool(|| f(&g, a, b))
+    move |a, b| f(&g, a, b)
 }
 
 /// `grad()` when `input` needs its gradient ([`needs_grad`]), else nothing.

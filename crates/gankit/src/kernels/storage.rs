@@ -48,14 +48,14 @@ fn wrap<T: Element>(
     r.map(|(v, s)| (to(v), s))
 }
 
-/// Run `k` on the thread pool candle's own ops use (so they share the cores, not compete).
+/// Run `k` on `s` as f32 or f64 (its parallel loops share candle's threads: [`super::parallel`]).
 pub(crate) fn apply1(k: &impl Kernel1, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
     let sh = l.shape();
-    candle_core::utils::with_threadpool(|| match s {
+    match s {
         CpuStorage::F32(_) => wrap(k.run(slice::<f32>(s, l)?, sh), CpuStorage::F32),
         CpuStorage::F64(_) => wrap(k.run(slice::<f64>(s, l)?, sh), CpuStorage::F64),
         _ => candle_core::bail!("gankit kernels run on f32 or f64"),
-    })
+    }
 }
 
 pub(crate) fn apply2(
@@ -66,7 +66,7 @@ pub(crate) fn apply2(
     l2: &Layout,
 ) -> Result<(CpuStorage, Shape)> {
     let (h1, h2) = (l1.shape(), l2.shape());
-    candle_core::utils::with_threadpool(|| match (s1, s2) {
+    match (s1, s2) {
         (CpuStorage::F32(_), CpuStorage::F32(_)) => wrap(
             k.run(slice::<f32>(s1, l1)?, h1, slice::<f32>(s2, l2)?, h2),
             CpuStorage::F32,
@@ -76,7 +76,7 @@ pub(crate) fn apply2(
             CpuStorage::F64,
         ),
         _ => candle_core::bail!("gankit kernels: inputs must be all f32 or all f64"),
-    })
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -90,7 +90,7 @@ pub(crate) fn apply3(
     l3: &Layout,
 ) -> Result<(CpuStorage, Shape)> {
     let (h1, h2, h3) = (l1.shape(), l2.shape(), l3.shape());
-    candle_core::utils::with_threadpool(|| match (s1, s2, s3) {
+    match (s1, s2, s3) {
         (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => wrap(
             k.run(
                 slice::<f32>(s1, l1)?,
@@ -114,7 +114,7 @@ pub(crate) fn apply3(
             CpuStorage::F64,
         ),
         _ => candle_core::bail!("gankit kernels: inputs must be all f32 or all f64"),
-    })
+    }
 }
 
 /// A tensor seen as (n, c, s): rank 2 (n, c) has s = 1, rank 4 (n, c, h, w) has s = h·w.

@@ -1,0 +1,73 @@
+//! Parallel loops for the kernels, run on the threads candle's own CPU ops use: the calling
+//! thread plus candle's barrier-pool workers.
+//!
+//! candle 0.11 runs its element-wise ops on that pool, whose workers spin for a while after
+//! each op before they sleep. Running gankit's kernels on a second pool (rayon's) put four
+//! busy threads on two cores whenever one kind of op followed the other, and the spinning
+//! side took time from the working one. Sharing candle's threads keeps one thread per core.
+//!
+//! Work items are handed out through a shared cursor, so which thread runs an item varies;
+//! every kernel writes each item's result to its own place and reduces in item order, so
+//! results never depend on scheduling or on the thread count.
+
+use candle_core::utils::barrier_pool;
+
+/// A pointer the work items share; each item touches a disjoint part of what it points to.
+struct Shared<T>(*mut T);
+
+// SAFETY: the items dereference disjoint ranges only (see `chunks_mut`).
+unsafe impl<T: Send> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// A method, so closures capture the whole wrapper (and its `Sync`), not the raw field.
+    fn at(&self, offset: usize) -> *mut T {
+        // SAFETY: callers stay within the allocation the pointer came from.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+/// f(i) for every i in 0..n, in parallel.
+pub fn for_each(n: usize, f: impl Fn(usize) + Sync) {
+    barrier_pool().execute_chunked(n, |items| items.for_each(&f));
+}
+
+/// f(i, chunk) for the consecutive chunks of `data` of `size` elements (the last may be
+/// shorter), in parallel.
+pub fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let (len, size) = (data.len(), size.max(1));
+    let base = Shared(data.as_mut_ptr());
+    for_each(len.div_ceil(size), |i| {
+        let start = i * size;
+        let end = (start + size).min(len);
+        // SAFETY: chunk i covers start..end, disjoint from every other chunk and inside
+        // `data`, which stays mutably borrowed until every item has finished.
+        let chunk = unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) };
+        f(i, chunk);
+    });
+}
+
+/// [f(0), …, f(n − 1)], computed in parallel.
+pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
+    let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
+    chunks_mut(&mut out, 1, |i, slot| slot[0] = Some(f(i)));
+    out.into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chunk_is_visited_once_with_its_index() {
+        for (len, size) in [(0, 3), (1, 3), (10, 3), (12, 3), (1000, 7), (5, 100)] {
+            let mut v = vec![usize::MAX; len];
+            chunks_mut(&mut v, size, |i, c| c.iter_mut().for_each(|x| *x = i));
+            let want: Vec<usize> = (0..len).map(|j| j / size).collect();
+            assert_eq!(v, want, "len {len} size {size}");
+        }
+        assert_eq!(map(5, |i| i * i), vec![0, 1, 4, 9, 16]);
+        assert!(map(0, |i| i).is_empty());
+    }
+}
