@@ -135,10 +135,14 @@ impl Kernel3 for Normalize {
                 T::from_f64(beta[i].to_f64() - self.mean[i] * gamma[i].to_f64() * self.inv_std[i])
             })
             .collect();
-        let mut y = x.to_vec();
-        parallel::chunks_mut(&mut y, c * s, |_, row| {
-            for ((plane, &a), &b) in row.chunks_mut(s).zip(&scale).zip(&shift) {
-                plane.iter_mut().for_each(|v| *v = *v * a + b);
+        let y = parallel::filled(x.len(), c * s, |i, row| {
+            let xs = &x[i * c * s..];
+            let planes = row.chunks_mut(s).zip(xs.chunks(s));
+            for ((plane, xp), (&a, &b)) in planes.zip(scale.iter().zip(&shift)) {
+                plane
+                    .iter_mut()
+                    .zip(xp)
+                    .for_each(|(v, &xv)| *v = xv * a + b);
             }
         });
         Ok((y, sx.clone()))
@@ -266,8 +270,7 @@ impl Kernel2 for InputGrad {
                 a[ci] = T::from_f64(gi);
             }
         }
-        let mut dx = vec![T::zero(); x.len()];
-        parallel::chunks_mut(&mut dx, c * s, |i, d| {
+        let dx = parallel::filled(x.len(), c * s, |i, d| {
             let (xr, gr) = (&x[i * c * s..], &g[i * c * s..]);
             for ci in 0..c {
                 let r = ci * s..(ci + 1) * s;

@@ -56,10 +56,10 @@ impl Kernel2 for BiasAdd {
         if sb.dims() != [c] {
             candle_core::bail!("bias of shape {sb:?} for input {sx:?}");
         }
-        let mut y = x.to_vec();
-        parallel::chunks_mut(&mut y, c * s, |_, row| {
-            for (plane, &bc) in row.chunks_mut(s).zip(b) {
-                plane.iter_mut().for_each(|v| *v += bc);
+        let y = parallel::filled(x.len(), c * s, |i, row| {
+            let xs = &x[i * c * s..];
+            for ((plane, xp), &bc) in row.chunks_mut(s).zip(xs.chunks(s)).zip(b) {
+                plane.iter_mut().zip(xp).for_each(|(v, &xv)| *v = xv + bc);
             }
         });
         Ok((y, sx.clone()))
@@ -103,10 +103,10 @@ impl Kernel2 for ChannelScale {
         if sa.dims() != [c] {
             candle_core::bail!("channel scale of shape {sa:?} for input {sx:?}");
         }
-        let mut y = x.to_vec();
-        parallel::chunks_mut(&mut y, c * s, |_, row| {
-            for (plane, &ac) in row.chunks_mut(s).zip(a) {
-                plane.iter_mut().for_each(|v| *v = *v * ac);
+        let y = parallel::filled(x.len(), c * s, |i, row| {
+            let xs = &x[i * c * s..];
+            for ((plane, xp), &ac) in row.chunks_mut(s).zip(xs.chunks(s)).zip(a) {
+                plane.iter_mut().zip(xp).for_each(|(v, &xv)| *v = xv * ac);
             }
         });
         Ok((y, sx.clone()))

@@ -253,8 +253,7 @@ pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
-    let mut y = vec![T::default(); g.n * fl];
-    parallel::chunks_mut(&mut y, ch * fl, |c, ys| {
+    parallel::filled(g.n * fl, ch * fl, |c, ys| {
         let images = ys.len() / fl;
         let ld = images * l;
         T::with_scratch((kd + g.c_out) * ld, |buf| {
@@ -274,8 +273,7 @@ pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
             );
             scatter(g, out, ys, images);
         });
-    });
-    y
+    })
 }
 
 /// DX (n, c_in, h, w) = convᵀ(DY (n, c_out, oh, ow), W (c_out, c_in, k, k)).
@@ -283,8 +281,7 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
-    let mut dx = vec![T::default(); g.n * il];
-    parallel::chunks_mut(&mut dx, ch * il, |c, xs| {
+    parallel::filled(g.n * il, ch * il, |c, xs| {
         let images = xs.len() / il;
         let ld = images * l;
         T::with_scratch((kd + g.c_out) * ld, |buf| {
@@ -304,8 +301,7 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
                 col2im(g, &taps, cols, ld, j * l, xn);
             }
         });
-    });
-    dx
+    })
 }
 
 /// DW (c_out, c_in, k, k) = Σₙ DYₙ (c_out × l) · im2col(Xₙ)ᵀ (l × kd).

@@ -31,9 +31,10 @@ struct LeakyRelu {
 impl Kernel1 for LeakyRelu {
     fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
         let slope = T::from_f64(self.slope);
-        let mut y = x.to_vec();
-        parallel::chunks_mut(&mut y, CHUNK, |_, c| {
-            c.iter_mut().for_each(|v| *v = *v * factor(*v, slope))
+        let y = parallel::filled(x.len(), CHUNK, |i, c| {
+            for (v, &xv) in c.iter_mut().zip(&x[i * CHUNK..]) {
+                *v = xv * factor(xv, slope);
+            }
         });
         Ok((y, sx.clone()))
     }
@@ -68,10 +69,10 @@ impl Kernel2 for LeakyGrad {
             candle_core::bail!("leaky-relu gradient {sg:?} for input {sx:?}");
         }
         let slope = T::from_f64(self.slope);
-        let mut out = g.to_vec();
-        parallel::chunks_mut(&mut out, CHUNK, |i, o| {
-            for (v, &xv) in o.iter_mut().zip(&x[i * CHUNK..]) {
-                *v = *v * factor(xv, slope);
+        let out = parallel::filled(g.len(), CHUNK, |i, o| {
+            let (gs, xs) = (&g[i * CHUNK..], &x[i * CHUNK..]);
+            for ((v, &gv), &xv) in o.iter_mut().zip(gs).zip(xs) {
+                *v = gv * factor(xv, slope);
             }
         });
         Ok((out, sg.clone()))

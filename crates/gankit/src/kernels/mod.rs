@@ -15,7 +15,7 @@ mod bias;
 pub mod cpu;
 mod leaky_relu;
 mod ops;
-mod parallel;
+pub(crate) mod parallel;
 mod storage;
 #[cfg(test)]
 pub(crate) mod testing;

@@ -46,6 +46,28 @@ pub fn chunks_mut<T: Send>(data: &mut [T], size: usize, f: impl Fn(usize, &mut [
     });
 }
 
+/// A new vector of `len` elements whose chunks of `size` are written in parallel by
+/// f(i, chunk), each chunk zeroed first by its own thread (a serial zeroing or copy of the
+/// whole output before a parallel pass would leave the other cores idle meanwhile).
+pub fn filled<T: Copy + Default + Send>(
+    len: usize,
+    size: usize,
+    f: impl Fn(usize, &mut [T]) + Sync,
+) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(len);
+    chunks_mut(&mut v.spare_capacity_mut()[..len], size, |i, chunk| {
+        for x in chunk.iter_mut() {
+            x.write(T::default());
+        }
+        // SAFETY: every element of the chunk was just initialised.
+        let chunk = unsafe { &mut *(chunk as *mut [std::mem::MaybeUninit<T>] as *mut [T]) };
+        f(i, chunk);
+    });
+    // SAFETY: the chunks cover 0..len and each was initialised above.
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// [f(0), …, f(n − 1)], computed in parallel.
 pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
@@ -68,6 +90,8 @@ mod tests {
             assert_eq!(v, want, "len {len} size {size}");
         }
         assert_eq!(map(5, |i| i * i), vec![0, 1, 4, 9, 16]);
+        let v: Vec<usize> = filled(10, 4, |i, c| c[0] = i + 1);
+        assert_eq!(v, [1, 0, 0, 0, 2, 0, 0, 0, 3, 0]);
         assert!(map(0, |i| i).is_empty());
     }
 }

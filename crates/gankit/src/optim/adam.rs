@@ -4,7 +4,7 @@
 
 use candle_core::Tensor;
 
-use super::Rule;
+use super::{Rule, Slices};
 use crate::Result;
 use crate::config::OptimizerConfig;
 
@@ -33,6 +33,21 @@ impl Rule for Adam {
         bufs[0] = m;
         bufs[1] = v;
         Ok(delta)
+    }
+
+    fn update_in_place(&self, c: &OptimizerConfig, t: u64, mut s: Slices) {
+        let t = t as i32;
+        let step_size = (c.lr / (1.0 - c.beta1.powi(t))) as f32;
+        let bias2_sqrt = (1.0 - c.beta2.powi(t)).sqrt() as f32;
+        let (b1, b2, eps) = (c.beta1 as f32, c.beta2 as f32, c.eps as f32);
+        let [m, v] = &mut s.bufs[..] else {
+            unreachable!("Adam has two buffers")
+        };
+        for (((p, &g), m), v) in s.p.iter_mut().zip(s.g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            *m = *m * b1 + g * (1.0 - b1);
+            *v = *v * b2 + g * g * (1.0 - b2);
+            *p -= *m / (v.sqrt() / bias2_sqrt + eps) * step_size;
+        }
     }
 }
 

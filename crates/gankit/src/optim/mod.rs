@@ -5,12 +5,14 @@
 //! and expose their state as named tensors.
 
 mod adam;
+mod in_place;
 mod rmsprop;
 mod sgd;
 
 use std::collections::HashMap;
 
 pub use adam::Adam;
+pub use in_place::Slices;
 pub use rmsprop::RmsProp;
 pub use sgd::Sgd;
 
@@ -47,7 +49,7 @@ pub fn build(params: Vec<(String, Var)>, cfg: &OptimizerConfig) -> Result<Box<dy
 }
 
 /// One optimiser's update rule: how a gradient and the per-parameter buffers become a step.
-pub trait Rule: Send {
+pub trait Rule: Send + Sync {
     /// Names of the per-parameter buffers (zero at the start), as saved in checkpoints.
     fn buffers(&self) -> &'static [&'static str];
     /// The amount to subtract from a parameter at update `t` (1-based), given its gradient;
@@ -59,6 +61,9 @@ pub trait Rule: Send {
         g: &Tensor,
         bufs: &mut [Tensor],
     ) -> Result<Tensor>;
+    /// The same update done in place on a stretch of plain f32 data: the parameter, its
+    /// gradient and its buffers (the CPU path; [`Rule::update`] serves other devices).
+    fn update_in_place(&self, cfg: &OptimizerConfig, t: u64, s: Slices);
 }
 
 /// A [`Rule`] with its parameters, buffers and step count: the checkpointable optimiser.
@@ -98,6 +103,11 @@ impl<R: Rule> Optimizer for Stateful<R> {
         self.t += 1;
         for (i, (_, p)) in self.params.iter().enumerate() {
             let Some(g) = grads.get(p) else { continue };
+            let (rule, cfg, t) = (&self.rule, &self.cfg, self.t);
+            let fused = |s: Slices| rule.update_in_place(cfg, t, s);
+            if in_place::update(p.as_tensor(), g, &self.bufs[i], &fused)? {
+                continue;
+            }
             let delta = self
                 .rule
                 .update(&self.cfg, self.t, &g.detach(), &mut self.bufs[i])?;
@@ -126,7 +136,8 @@ impl<R: Rule> Optimizer for Stateful<R> {
         let mut out = HashMap::new();
         for (i, (name, _)) in self.params.iter().enumerate() {
             for (k, buf) in self.rule.buffers().iter().enumerate() {
-                out.insert(format!("{buf}.{name}"), self.bufs[i][k].clone());
+                // A copy: the buffers are updated in place after this returns.
+                out.insert(format!("{buf}.{name}"), self.bufs[i][k].copy()?);
             }
         }
         // The update count as two u32 halves (high, low), so that it round-trips exactly.
@@ -173,7 +184,8 @@ impl StateReader<'_> {
                 like.dims()
             )));
         }
-        Ok(t.to_dtype(DType::F32)?.to_device(like.device())?)
+        // A copy of its own: the optimiser updates its buffers in place.
+        Ok(t.to_dtype(DType::F32)?.to_device(like.device())?.copy()?)
     }
 
     fn step(&self) -> Result<u64> {

@@ -4,7 +4,7 @@
 
 use candle_core::Tensor;
 
-use super::Rule;
+use super::{Rule, Slices};
 use crate::Result;
 use crate::config::OptimizerConfig;
 
@@ -31,6 +31,22 @@ impl Rule for RmsProp {
         }
         bufs[0] = v;
         Ok((step * c.lr)?)
+    }
+
+    fn update_in_place(&self, c: &OptimizerConfig, _t: u64, mut s: Slices) {
+        let (alpha, eps, lr, mu) = (c.alpha as f32, c.eps as f32, c.lr as f32, c.momentum as f32);
+        let [v, b] = &mut s.bufs[..] else {
+            unreachable!("RMSProp has two buffers")
+        };
+        for (((p, &g), v), b) in s.p.iter_mut().zip(s.g).zip(v.iter_mut()).zip(b.iter_mut()) {
+            *v = *v * alpha + g * g * (1.0 - alpha);
+            let mut step = g / (v.sqrt() + eps);
+            if mu > 0.0 {
+                step += *b * mu;
+                *b = step;
+            }
+            *p -= step * lr;
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use candle_core::Tensor;
 
-use super::Rule;
+use super::{Rule, Slices};
 use crate::Result;
 use crate::config::OptimizerConfig;
 
@@ -31,6 +31,22 @@ impl Rule for Sgd {
             g.clone()
         };
         Ok((step * c.lr)?)
+    }
+
+    fn update_in_place(&self, c: &OptimizerConfig, _t: u64, mut s: Slices) {
+        let (lr, mu) = (c.lr as f32, c.momentum as f32);
+        let [b] = &mut s.bufs[..] else {
+            unreachable!("SGD has one buffer")
+        };
+        for ((p, &g), b) in s.p.iter_mut().zip(s.g).zip(b.iter_mut()) {
+            let step = if mu > 0.0 {
+                *b = *b * mu + g;
+                *b
+            } else {
+                g
+            };
+            *p -= step * lr;
+        }
     }
 }
 
