@@ -13,6 +13,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::Element;
+use super::leaky_relu::{leaky_in_place, leaky_relu_grad};
 use super::parallel;
 use super::storage::{CHUNK, Kernel1, Kernel2, Kernel3, apply1, apply2, apply3, ncs};
 
@@ -24,28 +25,32 @@ pub fn channel_moments(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     Ok((it.next().unwrap_or_default(), it.next().unwrap_or_default()))
 }
 
-/// y = (x − mean[c]) · inv_std[c] · gamma[c] + beta[c].
+/// y = (x − mean[c]) · inv_std[c] · gamma[c] + beta[c], then LeakyReLU with negative-side
+/// slope `activation` when given (0 for ReLU) in the same pass.
 ///
-/// With `batch_stats` the mean and inv_std are the batch's own (from [`channel_moments`]),
-/// and the backward pass differentiates through them; without, they are constants
-/// (running statistics in evaluation mode).
+/// With batch statistics the backward pass differentiates through them; running statistics
+/// (evaluation mode) are constants.
 pub fn normalize(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
-    mean: Vec<f64>,
-    inv_std: Vec<f64>,
-    batch_stats: bool,
+    stats: Statistics,
+    activation: Option<f64>,
 ) -> Result<Tensor> {
     x.contiguous()?.apply_op3(
         &gamma.contiguous()?,
         &beta.contiguous()?,
-        Normalize {
-            mean,
-            inv_std,
-            batch_stats,
-        },
+        Normalize { stats, activation },
     )
+}
+
+/// The per-channel statistics a batch norm normalises with.
+#[derive(Clone, Debug)]
+pub struct Statistics {
+    pub mean: Vec<f64>,
+    pub inv_std: Vec<f64>,
+    /// The batch's own (from [`channel_moments`]), or fixed running statistics.
+    pub batch: bool,
 }
 
 /// Per-channel reductions: `f(ci, out)` fills channel ci's `width` results; channels are
@@ -107,9 +112,8 @@ impl CustomOp1 for Moments {
 
 /// (x, gamma, beta) → y, with the statistics fixed in the op.
 struct Normalize {
-    mean: Vec<f64>,
-    inv_std: Vec<f64>,
-    batch_stats: bool,
+    stats: Statistics,
+    activation: Option<f64>,
 }
 
 impl Kernel3 for Normalize {
@@ -123,17 +127,16 @@ impl Kernel3 for Normalize {
         _: &Shape,
     ) -> Result<(Vec<T>, Shape)> {
         let (_, c, s) = ncs(sx)?;
-        if gamma.len() != c || beta.len() != c || self.mean.len() != c {
+        let Statistics { mean, inv_std, .. } = &self.stats;
+        if gamma.len() != c || beta.len() != c || mean.len() != c {
             candle_core::bail!("batch norm over {c} channels got parameters of another size");
         }
         // y = x·scale + shift per channel.
         let scale: Vec<T> = (0..c)
-            .map(|i| T::from_f64(gamma[i].to_f64() * self.inv_std[i]))
+            .map(|i| T::from_f64(gamma[i].to_f64() * inv_std[i]))
             .collect();
         let shift: Vec<T> = (0..c)
-            .map(|i| {
-                T::from_f64(beta[i].to_f64() - self.mean[i] * gamma[i].to_f64() * self.inv_std[i])
-            })
+            .map(|i| T::from_f64(beta[i].to_f64() - mean[i] * gamma[i].to_f64() * inv_std[i]))
             .collect();
         let y = parallel::filled(x.len(), c * s, |i, row| {
             let xs = &x[i * c * s..];
@@ -143,6 +146,9 @@ impl Kernel3 for Normalize {
                     .iter_mut()
                     .zip(xp)
                     .for_each(|(v, &xv)| *v = xv * a + b);
+                if let Some(slope) = self.activation {
+                    leaky_in_place(plane, T::from_f64(slope));
+                }
             }
         });
         Ok((y, sx.clone()))
@@ -169,13 +175,17 @@ impl CustomOp3 for Normalize {
         x: &Tensor,
         gamma: &Tensor,
         _beta: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let g = g.contiguous()?;
+        // Through the activation first: y > 0 exactly where its input is.
+        let g = match self.activation {
+            Some(slope) => leaky_relu_grad(g, y, slope)?,
+            None => g.contiguous()?,
+        };
         let stats = Stats {
-            mean: self.mean.clone(),
-            inv_std: self.inv_std.clone(),
+            mean: self.stats.mean.clone(),
+            inv_std: self.stats.inv_std.clone(),
         };
         // sums (2, c): Σ g and Σ g·x̂ per channel = dβ and dγ.
         let sums = x.apply_op2_no_bwd(&g, &stats)?;
@@ -184,12 +194,12 @@ impl CustomOp3 for Normalize {
         let dx = x.apply_op2_no_bwd(
             &g,
             &InputGrad {
-                mean: self.mean.clone(),
-                inv_std: self.inv_std.clone(),
+                mean: self.stats.mean.clone(),
+                inv_std: self.stats.inv_std.clone(),
                 gamma: gamma_host,
                 sum_g: sums_host[0].clone(),
                 sum_gx: sums_host[1].clone(),
-                batch_stats: self.batch_stats,
+                batch_stats: self.stats.batch,
             },
         )?;
         Ok((Some(dx), Some(sums.get(1)?), Some(sums.get(0)?)))

@@ -19,6 +19,18 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     x.contiguous()?.apply_op1(LeakyRelu { slope })
 }
 
+/// The gradient of LeakyReLU at `x` (or at its output, which has the same sign) times `g`.
+pub(crate) fn leaky_relu_grad(g: &Tensor, x: &Tensor, slope: f64) -> Result<Tensor> {
+    // x enters the gradient only through its sign: detached, so the graph of this
+    // gradient does not route (zero) derivatives back to it.
+    g.contiguous()?.apply_op2(&x.detach(), LeakyGrad { slope })
+}
+
+/// LeakyReLU applied in place to `v`.
+pub(crate) fn leaky_in_place<T: Element>(v: &mut [T], slope: T) {
+    v.iter_mut().for_each(|x| *x = *x * factor(*x, slope));
+}
+
 #[inline]
 fn factor<T: Element>(x: T, slope: T) -> T {
     if x > T::zero() { T::one() } else { slope }
@@ -48,13 +60,7 @@ impl CustomOp1 for LeakyRelu {
         apply1(self, s, l)
     }
     fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        // x enters the gradient only through its sign: detached, so the graph of this
-        // gradient does not route (zero) derivatives back to it.
-        let slope = self.slope;
-        Ok(Some(
-            g.contiguous()?
-                .apply_op2(&x.detach(), LeakyGrad { slope })?,
-        ))
+        leaky_relu_grad(g, x, self.slope).map(Some)
     }
 }
 

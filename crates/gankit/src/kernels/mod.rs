@@ -20,7 +20,7 @@ mod storage;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use batch_norm::{channel_moments, normalize};
+pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
 pub use leaky_relu::leaky_relu;
 pub use ops::{conv_transpose2d, conv2d};

@@ -75,10 +75,10 @@ impl Discriminator for ConvDiscriminator {
         let mut h = x.clone();
         for (i, conv) in self.convs.iter().enumerate() {
             h = conv.forward_t(&h, mode)?;
-            if i > 0 {
-                h = self.norms[i - 1].forward(&h, mode)?;
-            }
-            h = leaky_relu(&h, 0.2)?;
+            h = match i {
+                0 => leaky_relu(&h, 0.2)?,
+                _ => self.norms[i - 1].forward_activated(&h, 0.2, mode)?,
+            };
         }
         let features = h.flatten_from(1)?;
         let logits = self.fc.forward_t(&features, mode)?.squeeze(1)?;

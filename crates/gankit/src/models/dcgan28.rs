@@ -12,7 +12,7 @@ use super::{Generator, ImageShape};
 use crate::config::Norm;
 use crate::nn::{
     BatchNorm, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
-    dcgan_init, linear, relu,
+    dcgan_init, linear,
 };
 
 const K4S2P1: Conv2dConfig = Conv2dConfig {
@@ -64,11 +64,15 @@ impl Generator for Dcgan28Generator {
 
     fn forward_stage(&self, z: &Tensor, stage: usize, mode: &mut Mode) -> Result<Tensor> {
         let b = z.dim(0)?;
-        let h = relu(&self.bn0.forward(&self.fc.forward(z)?, mode)?)?;
+        let h = self
+            .bn0
+            .forward_activated(&self.fc.forward(z)?, 0.0, mode)?;
         let h = h.reshape((b, 2 * self.width, 7, 7))?;
         match stage {
             0 => Ok(h),
-            1 => relu(&self.bn1.forward(&self.deconv1.forward(&h)?, mode)?),
+            1 => self
+                .bn1
+                .forward_activated(&self.deconv1.forward(&h)?, 0.0, mode),
             s => candle_core::bail!("dcgan28 has stages 0 and 1, not {s}"),
         }
     }

@@ -15,7 +15,7 @@ use super::{Generator, ImageShape};
 use crate::config::Norm;
 use crate::nn::{
     BatchNorm, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
-    dcgan_init, linear, relu,
+    dcgan_init, linear,
 };
 
 const K5S2: Conv2dConfig = Conv2dConfig {
@@ -93,10 +93,12 @@ impl Generator for Dcgan64Generator {
             candle_core::bail!("dcgan64 has stages 0 to {}, not {stage}", self.bns.len())
         }
         let b = z.dim(0)?;
-        let h = relu(&self.bn0.forward(&self.fc.forward(z)?, mode)?)?;
+        let h = self
+            .bn0
+            .forward_activated(&self.fc.forward(z)?, 0.0, mode)?;
         let mut h = h.reshape((b, 8 * self.width, self.base, self.base))?;
         for (deconv, bn) in self.deconvs.iter().zip(&self.bns).take(stage) {
-            h = relu(&bn.forward(&deconv.forward(&h)?, mode)?)?;
+            h = bn.forward_activated(&deconv.forward(&h)?, 0.0, mode)?;
         }
         Ok(h)
     }

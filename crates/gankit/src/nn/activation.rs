@@ -9,16 +9,6 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     crate::kernels::leaky_relu(x, slope)
 }
 
-/// ReLU, as LeakyReLU with slope 0: one pass each way on the CPU (candle's ReLU costs four
-/// passes backward), with PyTorch's zero gradient at 0.
-pub fn relu(x: &Tensor) -> Result<Tensor> {
-    if crate::kernels::ours(x) {
-        crate::kernels::leaky_relu(x, 0.0)
-    } else {
-        x.relu()
-    }
-}
-
 /// Inverted dropout: in training, zero each value with probability `p` and scale the rest by
 /// 1 / (1 − p); the identity in evaluation. Masks come from the step's seeded RNG.
 #[derive(Clone, Copy, Debug)]
@@ -55,8 +45,6 @@ mod tests {
         let x = Tensor::new(&[-2f32, 0.0, 3.0], &Device::Cpu).unwrap();
         let y = leaky_relu(&x, 0.2).unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(y, vec![-0.4, 0.0, 3.0]);
-        let y = relu(&x).unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(y, vec![0.0, 0.0, 3.0]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use candle_core::{D, DType, Result, Tensor, Var};
 
-use crate::kernels;
+use crate::kernels::{self, Statistics};
 use candle_nn::{Init, VarBuilder};
 
 use super::Mode;
@@ -72,9 +72,19 @@ impl BatchNorm {
     /// with the running statistics (evaluation).
     pub fn forward(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
         if kernels::ours(x) {
-            self.forward_fused(x, mode)
+            self.forward_fused(x, mode, None)
         } else {
             self.forward_composed(x, mode)
+        }
+    }
+
+    /// [`BatchNorm::forward`] followed by LeakyReLU with negative-side `slope` (ReLU for 0),
+    /// in one pass each way on the CPU.
+    pub fn forward_activated(&self, x: &Tensor, slope: f64, mode: &Mode) -> Result<Tensor> {
+        if kernels::ours(x) {
+            self.forward_fused(x, mode, Some(slope))
+        } else {
+            super::leaky_relu(&self.forward_composed(x, mode)?, slope)
         }
     }
 
@@ -115,15 +125,20 @@ impl BatchNorm {
 }
 
 impl BatchNorm {
-    /// The same computation through gankit's fused CPU kernels.
-    fn forward_fused(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+    /// The same computation through gankit's fused CPU kernels, with the activation
+    /// `slope` after it when given.
+    fn forward_fused(&self, x: &Tensor, mode: &Mode, slope: Option<f64>) -> Result<Tensor> {
         let eps = self.cfg.eps;
         let inv_std = |var: &[f64]| var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
         if !mode.is_train() {
             let mean = self.running_mean.to_dtype(DType::F64)?.to_vec1::<f64>()?;
             let var = self.running_var.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-            let is = inv_std(&var);
-            return kernels::normalize(x, &self.gamma, &self.beta, mean, is, false);
+            let stats = Statistics {
+                inv_std: inv_std(&var),
+                mean,
+                batch: false,
+            };
+            return kernels::normalize(x, &self.gamma, &self.beta, stats, slope);
         }
         let (mean, var) = kernels::channel_moments(x)?;
         let m = self.cfg.momentum;
@@ -141,8 +156,12 @@ impl BatchNorm {
         };
         update(&self.running_mean, &mean, 1.0)?;
         update(&self.running_var, &var, unbiased)?;
-        let is = inv_std(&var);
-        kernels::normalize(x, &self.gamma, &self.beta, mean, is, true)
+        let stats = Statistics {
+            inv_std: inv_std(&var),
+            mean,
+            batch: true,
+        };
+        kernels::normalize(x, &self.gamma, &self.beta, stats, slope)
     }
 }
 
@@ -167,7 +186,10 @@ mod tests {
     fn fused_and_composed_paths_agree_with_gradients() {
         use crate::kernels::testing::{max_rel, rand};
         let dtype = candle_core::DType::F32;
-        for shape in [&[6usize, 3, 5, 4][..], &[16, 40], &[5, 2, 3, 3]] {
+        let cases = [&[6usize, 3, 5, 4][..], &[16, 40], &[5, 2, 3, 3]]
+            .into_iter()
+            .flat_map(|shape| [None, Some(0.0), Some(0.2)].map(|a| (shape, a)));
+        for (shape, activation) in cases {
             let c = shape[1];
             let run = |fused: bool| {
                 let store = ParamStore::new(Rng::new(7, 0), &Device::Cpu);
@@ -177,10 +199,15 @@ mod tests {
                 let mut rng = Rng::new(0, 0);
                 let mut outs = vec![];
                 for mode in [Mode::Train(&mut rng), Mode::Eval] {
+                    // Fused: one op; composed: candle's ops, then the separate activation.
                     let y = if fused {
-                        bn.forward_fused(&x, &mode).unwrap()
+                        bn.forward_fused(&x, &mode, activation).unwrap()
                     } else {
-                        bn.forward_composed(&x, &mode).unwrap()
+                        let y = bn.forward_composed(&x, &mode).unwrap();
+                        match activation {
+                            Some(slope) => crate::nn::leaky_relu(&y, slope).unwrap(),
+                            None => y,
+                        }
                     };
                     let r = rand(shape, 2, y.dtype());
                     let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
@@ -199,7 +226,7 @@ mod tests {
             for (i, (a, b)) in run(true).iter().zip(run(false)).enumerate() {
                 assert!(
                     max_rel(a, &b) < tol,
-                    "{shape:?} output {i}: {}",
+                    "{shape:?} activation {activation:?} output {i}: {}",
                     max_rel(a, &b)
                 );
             }

@@ -10,7 +10,7 @@ mod norm;
 mod spectral_norm;
 pub mod store;
 
-pub use activation::{Dropout, leaky_relu, relu};
+pub use activation::{Dropout, leaky_relu};
 pub use batch_norm::{BatchNorm, BatchNormConfig, batch_norm};
 pub use layers::{
     Conv2d, Conv2dConfig, ConvTranspose2d, Linear, conv_transpose2d, conv2d, dcgan_init, linear,

@@ -66,6 +66,15 @@ impl Norm2d {
         }
     }
 
+    /// [`Norm2d::forward`] then LeakyReLU with negative-side `slope` (one fused op for batch
+    /// norm on the CPU).
+    pub fn forward_activated(&self, x: &Tensor, slope: f64, mode: &Mode) -> Result<Tensor> {
+        match self {
+            Norm2d::Batch(bn) => bn.forward_activated(x, slope, mode),
+            _ => super::leaky_relu(&self.forward(x, mode)?, slope),
+        }
+    }
+
     /// The weight-name prefix of this kind ("bn", "ln" or "" for none).
     pub fn prefix(kind: Norm) -> &'static str {
         match kind {
