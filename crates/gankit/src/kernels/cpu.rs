@@ -238,18 +238,37 @@ fn gather<T: Element>(g: &Geometry, samples: &[T], matrix: &mut [T], images: usi
     }
 }
 
-/// The inverse of [`gather`]: samples ← matrix.
-fn scatter<T: Element>(g: &Geometry, matrix: &[T], samples: &mut [T], images: usize) {
+/// The inverse of [`gather`]: samples ← matrix, plus `bias[co]` on channel co when given.
+fn scatter<T: Element>(
+    g: &Geometry,
+    matrix: &[T],
+    samples: &mut [T],
+    images: usize,
+    bias: Option<&[T]>,
+) {
     let (l, fl, ld) = (g.l(), g.feature_len(), images * g.l());
     for j in 0..images {
         for co in 0..g.c_out {
-            samples[j * fl + co * l..][..l].copy_from_slice(&matrix[co * ld + j * l..][..l]);
+            let (dst, src) = (
+                &mut samples[j * fl + co * l..][..l],
+                &matrix[co * ld + j * l..],
+            );
+            match bias {
+                Some(b) => dst.iter_mut().zip(src).for_each(|(d, &v)| *d = v + b[co]),
+                None => dst.copy_from_slice(&src[..l]),
+            }
         }
     }
 }
 
 /// Y (n, c_out, oh, ow) = conv(X (n, c_in, h, w), W (c_out, c_in, k, k)).
 pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
+    forward_bias(g, x, wt, None)
+}
+
+/// [`forward`] plus `bias[co]` (c_out) on every output channel, added as the products are
+/// written out.
+pub fn forward_bias<T: Element>(g: &Geometry, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T> {
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
@@ -271,7 +290,7 @@ pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
                 Mat::rows(wt, kd),
                 Mat::rows(cols, ld),
             );
-            scatter(g, out, ys, images);
+            scatter(g, out, ys, images, bias);
         });
     })
 }

@@ -23,7 +23,7 @@ pub(crate) mod testing;
 pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
 pub use leaky_relu::leaky_relu;
-pub use ops::{conv_transpose2d, conv2d};
+pub use ops::{conv_transpose2d, conv2d, conv2d_bias};
 
 use candle_core::{DType, Device, Tensor, TensorId};
 

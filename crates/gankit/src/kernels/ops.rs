@@ -1,9 +1,9 @@
 //! The CPU kernels wrapped as candle `CustomOp2`s with backward passes.
 
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Element, Geometry};
-use super::storage::slice;
+use super::storage::{Kernel3, apply3, slice};
 use super::{needs_grad, ours};
 
 /// y = conv2d(x, w): x (n, c_in, h, w), w (c_out, c_in, k, k), stride `s`, padding `p`.
@@ -13,6 +13,16 @@ pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
     }
     x.contiguous()?
         .apply_op2(&w.contiguous()?, ConvForward { s, p })
+}
+
+/// y = conv2d(x, w) + b: the convolution and its per-channel bias b (c_out) as one op (one
+/// pass over the output, one node in the graph).
+pub fn conv2d_bias(x: &Tensor, w: &Tensor, b: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+    if !ours(x) {
+        return super::add_channel_bias(&x.conv2d(w, p, s, 1, 1)?, b);
+    }
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvForward { s, p })
 }
 
 /// y = conv_transpose2d(x, w): x (n, c_in, ih, iw), w (c_in, c_out, k, k), stride `s`,
@@ -69,8 +79,8 @@ fn dispatch(
     })
 }
 
-fn dims4(l: &Layout, what: &str) -> Result<(usize, usize, usize, usize)> {
-    match l.shape().dims() {
+fn dims4(s: &Shape, what: &str) -> Result<(usize, usize, usize, usize)> {
+    match s.dims() {
         &[a, b, c, d] => Ok((a, b, c, d)),
         d => candle_core::bail!("{what}: expected a rank-4 tensor, got shape {d:?}"),
     }
@@ -100,10 +110,57 @@ fn when(input: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<
     }
 }
 
-/// (X, W) → Y.
+/// (X, W) → Y, and (X, W, B) → Y + B.
 struct ConvForward {
     s: usize,
     p: usize,
+}
+
+impl ConvForward {
+    fn geometry(&self, sx: &Shape, sw: &Shape) -> Result<Geometry> {
+        let (n, c_in, h, w) = dims4(sx, "conv2d input")?;
+        let (c_out, c_in_w, k, k2) = dims4(sw, "conv2d kernel")?;
+        if c_in != c_in_w || k != k2 {
+            candle_core::bail!(
+                "conv2d: input has {c_in} channels, kernel {:?}",
+                sw.dims()
+            );
+        }
+        let (oh, ow) = (
+            out_side(h, k, self.s, self.p)?,
+            out_side(w, k, self.s, self.p)?,
+        );
+        Ok(Geometry {
+            n,
+            c_in,
+            c_out,
+            h,
+            w,
+            oh,
+            ow,
+            k,
+            stride: self.s,
+            pad: self.p,
+        })
+    }
+
+    /// dX and dW, each only when its input is tracked: no dX for the data batch, no dW for
+    /// frozen weights.
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (_, _, h, wd) = x.dims4()?;
+        let dx = when(x, || backward_data(g, w, self.s, self.p, h, wd))?;
+        let dw = when(w, || backward_filter(x, g, self.s, self.p, w.dim(2)?))?;
+        Ok((dx, dw))
+    }
+}
+
+fn out_shape(g: &Geometry) -> Shape {
+    Shape::from((g.n, g.c_out, g.oh, g.ow))
 }
 
 impl CustomOp2 for ConvForward {
@@ -118,32 +175,9 @@ impl CustomOp2 for ConvForward {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c_in, h, w) = dims4(l1, "conv2d input")?;
-        let (c_out, c_in_w, k, k2) = dims4(l2, "conv2d kernel")?;
-        if c_in != c_in_w || k != k2 {
-            candle_core::bail!(
-                "conv2d: input has {c_in} channels, kernel {:?}",
-                l2.shape().dims()
-            );
-        }
-        let (oh, ow) = (
-            out_side(h, k, self.s, self.p)?,
-            out_side(w, k, self.s, self.p)?,
-        );
-        let g = Geometry {
-            n,
-            c_in,
-            c_out,
-            h,
-            w,
-            oh,
-            ow,
-            k,
-            stride: self.s,
-            pad: self.p,
-        };
+        let g = self.geometry(l1.shape(), l2.shape())?;
         let out = dispatch(s1, l1, s2, l2, run(cpu::forward, g), run(cpu::forward, g))?;
-        Ok((out, Shape::from((n, c_out, oh, ow))))
+        Ok((out, out_shape(&g)))
     }
 
     fn bwd(
@@ -153,11 +187,56 @@ impl CustomOp2 for ConvForward {
         _y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        // Only what a tracked input needs: no dX for the data batch, no dW for frozen weights.
-        let (_, _, h, wd) = x.dims4()?;
-        let dx = when(x, || backward_data(g, w, self.s, self.p, h, wd))?;
-        let dw = when(w, || backward_filter(x, g, self.s, self.p, w.dim(2)?))?;
-        Ok((dx, dw))
+        self.grads(x, w, g)
+    }
+}
+
+impl Kernel3 for ConvForward {
+    fn run<T: Element>(
+        &self,
+        x: &[T],
+        sx: &Shape,
+        w: &[T],
+        sw: &Shape,
+        b: &[T],
+        sb: &Shape,
+    ) -> Result<(Vec<T>, Shape)> {
+        let g = self.geometry(sx, sw)?;
+        if sb.dims() != [g.c_out] {
+            candle_core::bail!("conv2d: bias of shape {sb:?} for {} channels", g.c_out);
+        }
+        Ok((cpu::forward_bias(&g, x, w, Some(b)), out_shape(&g)))
+    }
+}
+
+impl CustomOp3 for ConvForward {
+    fn name(&self) -> &'static str {
+        "gankit-conv2d-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply3(self, s1, l1, s2, l2, s3, l3)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _y: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (dx, dw) = self.grads(x, w, g)?;
+        let db = when(b, || super::channel_sum(g))?;
+        Ok((dx, dw, db))
     }
 }
 
@@ -181,8 +260,8 @@ impl CustomOp2 for ConvBackwardData {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c_out, oh, ow) = dims4(l1, "conv_transpose2d input")?;
-        let (c_out_w, c_in, k, _) = dims4(l2, "conv_transpose2d kernel")?;
+        let (n, c_out, oh, ow) = dims4(l1.shape(), "conv_transpose2d input")?;
+        let (c_out_w, c_in, k, _) = dims4(l2.shape(), "conv_transpose2d kernel")?;
         if c_out != c_out_w {
             candle_core::bail!(
                 "conv_transpose2d: input has {c_out} channels, kernel {:?}",
@@ -252,8 +331,8 @@ impl CustomOp2 for ConvBackwardFilter {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c_in, h, w) = dims4(l1, "filter-gradient image")?;
-        let (n2, c_out, oh, ow) = dims4(l2, "filter-gradient features")?;
+        let (n, c_in, h, w) = dims4(l1.shape(), "filter-gradient image")?;
+        let (n2, c_out, oh, ow) = dims4(l2.shape(), "filter-gradient features")?;
         let k = self.k;
         if n != n2 || out_side(h, k, self.s, self.p)? != oh || out_side(w, k, self.s, self.p)? != ow
         {

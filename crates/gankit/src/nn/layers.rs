@@ -166,8 +166,11 @@ impl Conv2d {
     /// The layer in `mode` (spectral norm's power iteration runs in training mode only).
     pub fn forward_t(&self, x: &Tensor, mode: &Mode) -> candle_core::Result<Tensor> {
         let w = effective_weight(&self.weight, &self.sn, mode)?;
-        let y = kernels::conv2d(x, &w, self.cfg.stride, self.cfg.padding)?;
-        add_channel_bias(y, &self.bias)
+        let (s, p) = (self.cfg.stride, self.cfg.padding);
+        match &self.bias {
+            Some(b) => kernels::conv2d_bias(x, &w, b, s, p),
+            None => kernels::conv2d(x, &w, s, p),
+        }
     }
 }
 

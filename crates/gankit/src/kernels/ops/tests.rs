@@ -167,3 +167,23 @@ fn input_gradient_only_skips_weight_gradients_and_keeps_the_inputs() {
     assert!(only.get(&w).is_none() && all.get(&w).is_some());
     assert_eq!(max_rel(only.get(&x).unwrap(), all.get(&x).unwrap()), 0.0);
 }
+
+#[test]
+fn conv_with_bias_equals_conv_then_bias_with_gradients() {
+    for (i, &(n, ci, co, size, k, s, p, _)) in SHAPES.iter().enumerate() {
+        let seed = 100 + i as u64 * 10;
+        let x = Var::from_tensor(&rand(&[n, ci, size, size], seed, DType::F32)).unwrap();
+        let w = Var::from_tensor(&rand(&[co, ci, k, k], seed + 1, DType::F32)).unwrap();
+        let b = Var::from_tensor(&rand(&[co], seed + 2, DType::F32)).unwrap();
+        let fused = conv2d_bias(&x, &w, &b, s, p).unwrap();
+        let parts = super::super::add_channel_bias(&conv2d(&x, &w, s, p).unwrap(), &b).unwrap();
+        assert!(max_rel(&fused, &parts) < 1e-6, "{:?}", SHAPES[i]);
+        let r = rand(fused.dims(), seed + 3, DType::F32);
+        let grads = |y: Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (ga, gb) = (grads(fused), grads(parts));
+        for v in [&x, &w, &b] {
+            let (a, b) = (ga.get(v).unwrap(), gb.get(v).unwrap());
+            assert!(max_rel(a, b) < 1e-5, "grad {:?}", SHAPES[i]);
+        }
+    }
+}
