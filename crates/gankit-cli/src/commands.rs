@@ -59,11 +59,19 @@ pub struct SampleArgs {
     no_ema: bool,
 }
 
-/// Tensor ops read RAYON_NUM_THREADS; set it before any worker thread starts.
-pub fn set_threads(n: usize) {
-    if n > 0 {
-        // SAFETY: called on the main thread before any other thread is spawned.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.to_string()) };
+/// Set what candle reads from the environment once, before any worker thread starts or
+/// any backward pass runs: the thread count (RAYON_NUM_THREADS; `threads` 0 = all cores),
+/// and, for a config that differentiates a gradient (WGAN-GP's exact penalty),
+/// CANDLE_GRAD_DO_NOT_DETACH, without which candle drops the graph of backward passes.
+pub fn prepare_process(cfg: &Config, threads: usize) {
+    // SAFETY: called on the main thread before any other thread is spawned.
+    unsafe {
+        if threads > 0 {
+            std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+        }
+        if cfg.needs_second_order() {
+            std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+        }
     }
 }
 
@@ -104,7 +112,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         Some(p) => Config::load(p, &sets)?,
         None => Config::from_toml_str("", "default config", &sets)?,
     };
-    set_threads(cfg.train.threads);
+    prepare_process(&cfg, cfg.train.threads);
     let name = args.name.unwrap_or_else(|| default_name(&cfg));
     let session = Session::start(cfg, RunDir::new(args.out.join(name)), &Device::Cpu)?;
     drive(session)
@@ -112,7 +120,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
 
 pub fn resume(run_dir: PathBuf, threads: Option<usize>) -> Result<()> {
     let cfg = RunDir::new(&run_dir).load_config()?;
-    set_threads(threads.unwrap_or(cfg.train.threads));
+    prepare_process(&cfg, threads.unwrap_or(cfg.train.threads));
     drive(Session::resume(RunDir::new(run_dir), &Device::Cpu)?)
 }
 

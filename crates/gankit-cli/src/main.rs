@@ -56,10 +56,6 @@ enum EvaluatorCommand {
 }
 
 fn main() -> ExitCode {
-    // WGAN-GP's exact penalty differentiates a gradient: candle keeps the graph of backward
-    // passes only when this is set before the first one (it is read once per thread).
-    // SAFETY: the first statement of main, before any other thread exists.
-    unsafe { std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1") };
     // A write past the file-size limit (ulimit -f) then fails with an error gankit reports
     // like a full disk, instead of the signal killing the process mid-checkpoint.
     // SAFETY: setting a signal's disposition to "ignore" before any other thread exists.

@@ -361,6 +361,14 @@ pub fn fingerprint(text: &str) -> String {
 }
 
 impl Config {
+    /// Whether training differentiates a gradient (WGAN-GP's exact penalty), which candle
+    /// supports only with `CANDLE_GRAD_DO_NOT_DETACH=1` set before the thread's first
+    /// backward pass. Without it, candle detaches each gradient as it goes, which frees
+    /// intermediate gradients sooner: set it only when needed.
+    pub fn needs_second_order(&self) -> bool {
+        self.train.loss == LossKind::WganGp && self.gp.mode == PenaltyMode::Exact
+    }
+
     /// Parse and check a TOML text, applying `--set` style overrides (`section.key=value`).
     pub fn from_toml_str(text: &str, origin: &str, overrides: &[String]) -> Result<Config> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| {
