@@ -13,6 +13,7 @@
 mod batch_norm;
 mod bias;
 pub mod cpu;
+mod layer_norm;
 mod leaky_relu;
 mod ops;
 pub(crate) mod parallel;
@@ -22,6 +23,7 @@ pub(crate) mod testing;
 
 pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
+pub use layer_norm::layer_norm;
 pub use leaky_relu::leaky_relu;
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias};
 

@@ -121,10 +121,7 @@ impl ConvForward {
         let (n, c_in, h, w) = dims4(sx, "conv2d input")?;
         let (c_out, c_in_w, k, k2) = dims4(sw, "conv2d kernel")?;
         if c_in != c_in_w || k != k2 {
-            candle_core::bail!(
-                "conv2d: input has {c_in} channels, kernel {:?}",
-                sw.dims()
-            );
+            candle_core::bail!("conv2d: input has {c_in} channels, kernel {:?}", sw.dims());
         }
         let (oh, ow) = (
             out_side(h, k, self.s, self.p)?,

@@ -1,14 +1,15 @@
 //! Layer normalisation for critics, and the choice between batch, layer and no norm.
 
-use candle_core::{D, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::{BatchNorm, Mode, batch_norm};
 use crate::config::Norm;
 
 /// Layer norm over each sample's (C, H, W) values with a per-channel scale and shift, as in
-/// TensorFlow's `layer_norm` on NHWC maps that seed 000's WGAN-GP critic used. Built from
-/// plain tensor ops (candle-nn's fused layer norm has no backward pass).
+/// TensorFlow's `layer_norm` on NHWC maps that seed 000's WGAN-GP critic used. The
+/// normalisation is gankit's differentiable kernel (candle-nn's fused layer norm has no
+/// backward pass), the scale and shift its per-channel ops.
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
     gamma: Tensor,
@@ -26,14 +27,8 @@ pub fn layer_norm(channels: usize, vb: VarBuilder) -> Result<LayerNorm> {
 
 impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, c, h, w) = x.dims4()?;
-        let flat = x.reshape((b, c * h * w))?;
-        let mean = flat.mean_keepdim(D::Minus1)?;
-        let centred = flat.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred
-            .broadcast_div(&(var + self.eps)?.sqrt()?)?
-            .reshape((b, c, h, w))?;
+        x.dims4()?;
+        let normed = crate::kernels::layer_norm(x, self.eps)?;
         let scaled = crate::kernels::scale_channels(&normed, &self.gamma)?;
         crate::kernels::add_channel_bias(&scaled, &self.beta)
     }
