@@ -82,32 +82,60 @@ impl Geometry {
     }
 }
 
-/// Where each im2col entry comes from: for kernel tap t = kh·k + kw and output position
-/// p = oy·ow + ox, the offset of input pixel (oy·s + kh, ox·s + kw) in the image plane
-/// padded by `pad` on every side. With the padding made explicit every entry is a plain
-/// gather, with no bounds logic in the inner loops.
+/// Where each im2col entry comes from, and where col2im sums it.
+///
+/// im2col: for kernel tap t = kh·k + kw and output position p = oy·ow + ox, `offsets` holds
+/// the offset of input pixel (oy·s + kh, ox·s + kw) in the image plane padded by `pad` on
+/// every side, so every entry is a plain gather with no bounds logic in the inner loops.
+///
+/// col2im sums into the padded plane split by stride phase: with stride s, the padded pixel
+/// (oy·s + kh, ox·s + kw) is pixel (oy + kh / s, ox + kw / s) of phase (kh mod s, kw mod s),
+/// the plane of the padded pixels (i·s + kh mod s, j·s + kw mod s). One output row at one
+/// tap is then ow consecutive values of one phase row: a vector add instead of a
+/// scatter-add through an offset table.
 struct Taps {
     offsets: Vec<u32>,
     /// Side lengths of the padded plane.
     ph: usize,
     pw: usize,
+    /// Side lengths of a phase plane.
+    qh: usize,
+    qw: usize,
+    /// For each image pixel (y, x) in order, its index in the phase planes.
+    slots: Vec<u32>,
 }
 
 impl Taps {
     fn new(g: &Geometry) -> Taps {
-        let (ph, pw) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+        let (s, p) = (g.stride, g.pad);
+        let (ph, pw) = (g.h + 2 * p, g.w + 2 * p);
         let mut offsets = Vec::with_capacity(g.k * g.k * g.l());
         for kh in 0..g.k {
             for kw in 0..g.k {
                 for oy in 0..g.oh {
                     for ox in 0..g.ow {
-                        let (y, x) = (oy * g.stride + kh, ox * g.stride + kw);
+                        let (y, x) = (oy * s + kh, ox * s + kw);
                         offsets.push((y * pw + x) as u32);
                     }
                 }
             }
         }
-        Taps { offsets, ph, pw }
+        let (qh, qw) = (ph.div_ceil(s), pw.div_ceil(s));
+        let mut slots = Vec::with_capacity(g.h * g.w);
+        for y in p..g.h + p {
+            for x in p..g.w + p {
+                let phase = (y % s) * s + x % s;
+                slots.push((phase * qh * qw + (y / s) * qw + x / s) as u32);
+            }
+        }
+        Taps {
+            offsets,
+            ph,
+            pw,
+            qh,
+            qw,
+            slots,
+        }
     }
 
     fn tap(&self, t: usize, l: usize) -> &[u32] {
@@ -119,6 +147,14 @@ impl Taps {
         for y in 0..g.h {
             padded[(y + g.pad) * self.pw + g.pad..][..g.w].copy_from_slice(&src[y * g.w..][..g.w]);
         }
+    }
+
+    /// Where tap t's first output row starts in the phase planes (output row oy starts
+    /// oy·qw further on).
+    fn phase_origin(&self, g: &Geometry, t: usize) -> usize {
+        let (kh, kw, s) = (t / g.k, t % g.k, g.stride);
+        let phase = (kh % s) * s + kw % s;
+        phase * self.qh * self.qw + (kh / s) * self.qw + kw / s
     }
 }
 
@@ -142,19 +178,22 @@ fn im2col<T: Element>(g: &Geometry, taps: &Taps, img: &[T], cols: &mut [T], ld: 
 /// `at..at + oh·ow` (img is overwritten).
 fn col2im<T: Element>(g: &Geometry, taps: &Taps, cols: &[T], ld: usize, at: usize, img: &mut [T]) {
     let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
-    let mut padded = vec![T::default(); taps.ph * taps.pw];
+    let mut phases = vec![T::default(); g.stride * g.stride * taps.qh * taps.qw];
     for ci in 0..g.c_in {
-        padded.fill(T::default());
+        phases.fill(T::default());
         for t in 0..kk {
             let row = &cols[(ci * kk + t) * ld + at..][..l];
-            // Within one tap the offsets are distinct, so the adds never collide.
-            for (v, &i) in row.iter().zip(taps.tap(t, l)) {
-                padded[i as usize] += *v;
+            let origin = taps.phase_origin(g, t);
+            for (oy, src) in row.chunks_exact(g.ow).enumerate() {
+                let dst = &mut phases[origin + oy * taps.qw..][..g.ow];
+                dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
             }
         }
-        let dst = &mut img[ci * plane..(ci + 1) * plane];
-        for y in 0..g.h {
-            dst[y * g.w..][..g.w].copy_from_slice(&padded[(y + g.pad) * taps.pw + g.pad..][..g.w]);
+        for (d, &slot) in img[ci * plane..(ci + 1) * plane]
+            .iter_mut()
+            .zip(&taps.slots)
+        {
+            *d = phases[slot as usize];
         }
     }
 }
