@@ -53,9 +53,10 @@ Output (the same lines as gankit bench, plus the parameter counts):
 g_steps, threads, device, steps, ms_median, ms_min, ms_max, images_per_s, peak_rss_mib,
 g_params, d_params), plus peak_gpu_mib on cuda.
 
-Known difference in work done: for wgan-gp's exact penalty this script differentiates D with
+For wgan-gp's exact penalty this script differentiates D with
 torch.autograd.grad(..., x̂, create_graph=True), which computes the input gradient only;
-candle's first backward pass also computes (unused) gradients of D's weights.
+gankit's first backward pass skips D's weight gradients the same way
+(kernels::input_gradient_only), so both do the same work.
 """
 
 import argparse
