@@ -128,10 +128,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     if args.n == 0 {
         return Err(Error::Config("--n must be at least 1".into()));
     }
-    let mut trained = gankit::sample::load(&args.run_dir, args.step, &Device::Cpu)?;
-    if args.no_ema {
-        trained.nets.ema = None;
-    }
+    let trained = gankit::sample::load(&args.run_dir, args.step, !args.no_ema, &Device::Cpu)?;
     trained.write(args.n, args.class, args.seed, &args.out)?;
     eprintln!(
         "wrote {} images from iteration {} to {}",

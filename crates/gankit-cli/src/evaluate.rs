@@ -166,10 +166,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let mut fake_classes = None;
     let (fake, [n_fake, c, s, _], default_out, auto) = match (&args.run_dir, &args.fake) {
         (Some(run), None) => {
-            let mut trained = gankit::sample::load(run, args.step, &Device::Cpu)?;
-            if args.no_ema {
-                trained.nets.ema = None;
-            }
+            let trained = gankit::sample::load(run, args.step, !args.no_ema, &Device::Cpu)?;
             let images = trained.generate(args.n, None, args.seed)?;
             fake_classes = trained.nets.sample_classes(args.n, None);
             let d = &trained.cfg.data;

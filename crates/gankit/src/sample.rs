@@ -20,14 +20,18 @@ pub struct Trained {
     pub step: u64,
 }
 
-/// Load the checkpoint of `step` (the newest when `None`) of the run in `dir`.
-pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Trained> {
+/// Load the checkpoint of `step` (the newest when `None`) of the run in `dir`. With
+/// `ema` false, a run's weight average is dropped and G's own weights draw the images.
+pub fn load(dir: &Path, step: Option<u64>, ema: bool, device: &Device) -> Result<Trained> {
     let run = RunDir::new(dir);
     let cfg = run.load_config()?;
     let loaded = checkpoint::load(&run.checkpoints(), step, device)?;
     refuse_other_architecture(&loaded, &cfg)?;
     let mut nets = Nets::build(&cfg, device)?;
     nets.restore(&loaded.tensors)?;
+    if !ema {
+        nets.ema = None;
+    }
     nets.refresh_ema_statistics()?;
     Ok(Trained {
         cfg,

@@ -251,7 +251,7 @@ fn every_stabilisation_technique_trains_with_finite_losses() {
                 }
             }
             if sets.contains(&"model.classes=10") {
-                let t = crate::sample::load(&dir.root, None, &Device::Cpu).unwrap();
+                let t = crate::sample::load(&dir.root, None, true, &Device::Cpu).unwrap();
                 assert_eq!(t.generate(4, Some(7), 0).unwrap().len(), 4 * 784);
                 let e = t.generate(4, Some(10), 0).unwrap_err().to_string();
                 assert!(e.contains("classes 0 to 9"), "{e}");
