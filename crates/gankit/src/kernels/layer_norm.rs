@@ -6,6 +6,8 @@
 //! differentiable ops on the output y and on s (itself an op of x whose derivative is
 //! −s²·y/N), so WGAN-GP's second backward pass goes through it.
 
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 use super::cpu::Element;
@@ -15,19 +17,22 @@ use super::storage::{Kernel1, apply1};
 /// x (n, …) normalised per sample over everything but the batch axis, no affine.
 pub fn layer_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
     if !super::ours(x) {
-        let flat = x.flatten_from(1)?;
-        let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
-        let var = centred.sqr()?.mean_keepdim(1)?;
-        return centred
-            .broadcast_div(&(var + eps)?.sqrt()?)?
-            .reshape(x.shape());
+        return composed(x, eps);
     }
-    x.contiguous()?.apply_op1(Normalize { eps })
+    x.contiguous()?.apply_op1(Normalize {
+        eps,
+        inv_std: OnceLock::new(),
+    })
 }
 
-/// 1/√(var + ε) per sample, shape (n, 1, …, 1).
-fn inv_std(x: &Tensor, eps: f64) -> Result<Tensor> {
-    x.contiguous()?.apply_op1(InvStd { eps })
+/// The same normalisation from candle's tensor ops (other devices and dtypes).
+fn composed(x: &Tensor, eps: f64) -> Result<Tensor> {
+    let flat = x.flatten_from(1)?;
+    let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
+    let var = centred.sqr()?.mean_keepdim(1)?;
+    centred
+        .broadcast_div(&(var + eps)?.sqrt()?)?
+        .reshape(x.shape())
 }
 
 /// Per-sample (mean, 1/√(var + ε)), in f64, for samples of `len` values.
@@ -56,12 +61,15 @@ fn per_sample_shape(shape: &Shape) -> Shape {
 
 struct Normalize {
     eps: f64,
+    /// 1/√(var + ε) per sample, kept by the forward pass for the backward pass's s.
+    inv_std: OnceLock<Vec<f64>>,
 }
 
 impl Kernel1 for Normalize {
     fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
         let len = sample_len(sx)?;
         let stats = moments(x, len, self.eps);
+        let _ = self.inv_std.set(stats.iter().map(|&(_, s)| s).collect());
         let y = parallel::filled(x.len(), len, |i, out| {
             let (mean, s) = stats[i];
             for (o, &v) in out.iter_mut().zip(&x[i * len..]) {
@@ -88,20 +96,37 @@ impl CustomOp1 for Normalize {
         let g_mean = g2.mean_keepdim(1)?;
         let gy_mean = (&g2 * &y2)?.mean_keepdim(1)?;
         let inner = (g2.broadcast_sub(&g_mean)? - y2.broadcast_mul(&gy_mean)?)?;
-        let s = inv_std(x, self.eps)?.flatten_from(1)?;
+        let known = self.inv_std.get().cloned();
+        let s = x.contiguous()?.apply_op1(InvStd {
+            eps: self.eps,
+            known,
+        })?;
+        let s = s.flatten_from(1)?;
         Ok(Some(inner.broadcast_mul(&s)?.reshape(x.shape())?))
     }
 }
 
+/// x → 1/√(var + ε) per sample, shape (n, 1, …, 1).
 struct InvStd {
     eps: f64,
+    /// The values, when the forward pass of the same x already computed them.
+    known: Option<Vec<f64>>,
 }
 
 impl Kernel1 for InvStd {
     fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
-        let stats = moments(x, sample_len(sx)?, self.eps);
-        let s = stats.iter().map(|&(_, s)| T::from_f64(s)).collect();
-        Ok((s, per_sample_shape(sx)))
+        let len = sample_len(sx)?;
+        let s: Vec<f64> = match &self.known {
+            Some(s) if s.len() == x.len() / len.max(1) => s.clone(),
+            _ => moments(x, len, self.eps)
+                .into_iter()
+                .map(|(_, s)| s)
+                .collect(),
+        };
+        Ok((
+            s.into_iter().map(T::from_f64).collect(),
+            per_sample_shape(sx),
+        ))
     }
 }
 
@@ -129,18 +154,6 @@ mod tests {
     use crate::kernels::testing::{max_rel, rand};
     use candle_core::{DType, Var};
 
-    /// The composed path (candle's ops) on any tensor.
-    fn composed(x: &Tensor, eps: f64) -> Tensor {
-        let flat = x.flatten_from(1).unwrap();
-        let centred = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap();
-        let var = centred.sqr().unwrap().mean_keepdim(1).unwrap();
-        centred
-            .broadcast_div(&(var + eps).unwrap().sqrt().unwrap())
-            .unwrap()
-            .reshape(x.shape())
-            .unwrap()
-    }
-
     /// Σ r·f(x), its gradient in x, and the gradient of ‖that gradient‖² in x (second order).
     fn orders(x: &Var, r: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> [Tensor; 3] {
         let y = f(x.as_tensor());
@@ -162,7 +175,7 @@ mod tests {
                 let x = Var::from_tensor(&x).unwrap();
                 let r = rand(shape, seed + 1, DType::F64);
                 let ours = orders(&x, &r, &|t| layer_norm(t, 1e-5).unwrap());
-                let theirs = orders(&x, &r, &|t| composed(t, 1e-5));
+                let theirs = orders(&x, &r, &|t| composed(t, 1e-5).unwrap());
                 for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
                     let err = max_rel(a, b);
                     assert!(err < 1e-10, "{shape:?} order {k}: {err}");
