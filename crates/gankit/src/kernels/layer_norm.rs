@@ -1,186 +1,550 @@
-//! Layer normalisation of each sample over all its values, y = (x − μ)·s with
-//! s = 1/√(var + ε), in one pass forward.
+//! Layer normalisation with its per-channel affine and a LeakyReLU, as one op:
+//! z = φ(γ_c·n + β_c), n = (x − μ)·s per sample, s = 1/√(var + ε), φ(a) = a (a > 0) or
+//! slope·a (slope 1: no activation).
 //!
-//! Composed from candle ops it took seven passes forward, and WGAN-GP's critic runs it on
-//! every real, fake and interpolated batch. The backward pass is written with
-//! differentiable ops on the output y and on s (itself an op of x whose derivative is
-//! −s²·y/N), so WGAN-GP's second backward pass goes through it.
+//! WGAN-GP's critic runs it on every real, fake and interpolated batch, and the penalty
+//! differentiates its backward pass once more. Composed from candle ops, the normalisation,
+//! scale, shift and activation were four nodes forward, a dozen in the backward pass and
+//! several dozen in the second backward pass, each a full pass over the maps plus candle's
+//! zero-fill and add for its gradient: a quarter of the WGAN-GP step. Here the forward pass,
+//! each gradient and each gradient of the input gradient is one op over the maps.
+//!
+//! With f_j = φ'(a_j) (1 or slope), u = f·g, v = γ·u and the operator
+//! T(q) = s·(q − mean(q) − n·mean(q·n)) (per sample, self-adjoint):
+//! - first order: dx = T(v), dγ_c = Σ u·n, dβ_c = Σ u over channel c;
+//! - second order, for an upstream h on dx, with w = T(h), p = mean(h·n), m = mean(v·n):
+//!   ∂g = f·γ·w, ∂γ_c = Σ w·u over channel c, and
+//!   ∂x = T(q) − s·n·⟨h, dx⟩/N with q = −s·(p·v + m·h) (φ is piecewise linear, so f does
+//!   not move with x).
+//!
+//! Derivatives beyond those (third order, or differentiating the γ and β gradients) are
+//! refused with an error; nothing in gankit asks for them.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::Element;
-use super::parallel;
-use super::storage::{Kernel1, apply1};
+use super::storage::{Kernel1, Kernel2, Kernel3, apply1, apply2, apply3, ncs};
+use super::{ours, parallel, when};
 
-/// x (n, …) normalised per sample over everything but the batch axis, no affine.
-pub fn layer_norm(x: &Tensor, eps: f64) -> Result<Tensor> {
-    if !super::ours(x) {
-        return composed(x, eps);
+/// φ(γ·layer_norm(x) + β) for x (n, c) or (n, c, h, w), normalised per sample over all its
+/// values, γ and β of shape (c), φ LeakyReLU with negative-side `slope` (1: identity).
+pub fn layer_norm_act(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    slope: f64,
+) -> Result<Tensor> {
+    if !ours(x) {
+        return composed(x, gamma, beta, eps, slope);
     }
-    x.contiguous()?.apply_op1(Normalize {
-        eps,
-        inv_std: OnceLock::new(),
-    })
+    x.contiguous()?.apply_op3(
+        &gamma.contiguous()?,
+        &beta.contiguous()?,
+        Forward {
+            eps,
+            slope,
+            saved: OnceLock::new(),
+        },
+    )
 }
 
-/// The same normalisation from candle's tensor ops (other devices and dtypes).
-fn composed(x: &Tensor, eps: f64) -> Result<Tensor> {
+/// The same from candle's tensor ops (other devices and dtypes; the tests' reference).
+fn composed(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64, slope: f64) -> Result<Tensor> {
     let flat = x.flatten_from(1)?;
     let centred = flat.broadcast_sub(&flat.mean_keepdim(1)?)?;
     let var = centred.sqr()?.mean_keepdim(1)?;
-    centred
+    let n = centred
         .broadcast_div(&(var + eps)?.sqrt()?)?
-        .reshape(x.shape())
+        .reshape(x.shape())?;
+    let a = super::add_channel_bias(&super::scale_channels(&n, gamma)?, beta)?;
+    if slope == 1.0 {
+        Ok(a)
+    } else {
+        a.relu()? - (a.neg()?.relu()? * slope)?
+    }
+}
+
+/// What the forward pass leaves for the gradients: per-sample moments, the activation's
+/// side for each value, and γ.
+struct Saved {
+    slope: f64,
+    channels: usize,
+    /// Values per channel of one sample (h·w).
+    plane: usize,
+    /// (μ, s) per sample.
+    stats: Vec<(f64, f64)>,
+    /// a > 0 for each value (φ' = 1), else φ' = slope.
+    positive: Vec<bool>,
+    gamma: Vec<f64>,
+}
+
+impl Saved {
+    fn sample_len(&self) -> usize {
+        self.channels * self.plane
+    }
+
+    fn check(&self, what: &str, shape: &Shape) -> Result<()> {
+        let (n, c, s) = ncs(shape)?;
+        if n != self.stats.len() || c != self.channels || s != self.plane {
+            candle_core::bail!(
+                "layer norm {what}: shape {shape:?} does not match the forward pass"
+            );
+        }
+        Ok(())
+    }
+
+    /// Sample i of `t` (a tensor shaped like x).
+    fn of<'a, T>(&self, t: &'a [T], i: usize) -> &'a [T] {
+        let len = self.sample_len();
+        &t[i * len..(i + 1) * len]
+    }
+
+    /// Sample i's n = (x − μ)·s, in f64.
+    fn normalised<T: Element>(&self, x: &[T], i: usize) -> Vec<f64> {
+        let (mean, s) = self.stats[i];
+        self.of(x, i)
+            .iter()
+            .map(|&v| (v.to_f64() - mean) * s)
+            .collect()
+    }
+
+    /// φ'(a)·scale_c·t for t, values of sample i: a gradient taken back through the
+    /// activation, times a per-channel factor.
+    fn through_act<T: Element>(&self, t: &[T], i: usize, scale: &[f64]) -> Vec<f64> {
+        let pos = self.of(&self.positive, i);
+        let mut out = vec![0.0; t.len()];
+        for (c, &k) in scale.iter().enumerate() {
+            let r = c * self.plane..(c + 1) * self.plane;
+            let (up, down) = (k, k * self.slope);
+            for ((o, &v), &p) in out[r.clone()].iter_mut().zip(&t[r.clone()]).zip(&pos[r]) {
+                let f = if p { up } else { down };
+                *o = f * v.to_f64();
+            }
+        }
+        out
+    }
+
+    /// Per-channel sums over the batch, sample i contributing f(i) (c values), added in
+    /// sample order (reproducible for any thread count).
+    fn channel_sums<T: Element>(&self, f: impl Fn(usize) -> Vec<f64> + Sync) -> Vec<T> {
+        let mut total = vec![0f64; self.channels];
+        for p in parallel::map(self.stats.len(), f) {
+            total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+        }
+        total.into_iter().map(T::from_f64).collect()
+    }
+
+    /// Per-channel Σ a·b of one sample.
+    fn plane_dots(&self, a: &[f64], b: &[f64]) -> Vec<f64> {
+        a.chunks(self.plane)
+            .zip(b.chunks(self.plane))
+            .map(|(a, b)| dot(a, b))
+            .collect()
+    }
+
+    /// A new tensor shaped like x, sample i written by f(i, its values).
+    fn per_sample<T: Element>(&self, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+        let len = self.sample_len();
+        parallel::filled(self.stats.len() * len, len, f)
+    }
+}
+
+/// Σ a·b, in eight interleaved accumulators (independent chains, vectorised).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let (ac, ar) = a.as_chunks::<8>();
+    let (bc, br) = b.as_chunks::<8>();
+    let mut acc = [0f64; 8];
+    for (x, y) in ac.iter().zip(bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f64>() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f64>()
+}
+
+/// Σ a, as [`dot`].
+fn sum(a: &[f64]) -> f64 {
+    let (ac, ar) = a.as_chunks::<8>();
+    let mut acc = [0f64; 8];
+    for x in ac {
+        for l in 0..8 {
+            acc[l] += x[l];
+        }
+    }
+    acc.iter().sum::<f64>() + ar.iter().sum::<f64>()
 }
 
 /// Per-sample (mean, 1/√(var + ε)), in f64, for samples of `len` values.
 fn moments<T: Element>(x: &[T], len: usize, eps: f64) -> Vec<(f64, f64)> {
     parallel::map(x.len() / len.max(1), |i| {
-        let v = &x[i * len..(i + 1) * len];
-        let mean = v.iter().map(|a| a.to_f64()).sum::<f64>() / len as f64;
-        let var = v.iter().map(|a| (a.to_f64() - mean).powi(2)).sum::<f64>() / len as f64;
+        let mut v: Vec<f64> = x[i * len..(i + 1) * len]
+            .iter()
+            .map(|a| a.to_f64())
+            .collect();
+        let mean = sum(&v) / len as f64;
+        v.iter_mut().for_each(|a| *a -= mean);
+        let var = dot(&v, &v) / len as f64;
         (mean, 1.0 / (var + eps).sqrt())
     })
 }
 
-fn sample_len(shape: &Shape) -> Result<usize> {
-    match shape.dims() {
-        [] | [_] => candle_core::bail!("layer norm needs a batch axis and values: {shape:?}"),
-        [_, rest @ ..] => Ok(rest.iter().product()),
-    }
-}
-
-/// The shape of one value per sample, broadcastable against x.
-fn per_sample_shape(shape: &Shape) -> Shape {
-    let mut d = vec![1; shape.rank()];
-    d[0] = shape.dims()[0];
-    Shape::from(d)
-}
-
-struct Normalize {
+/// (x, γ, β) → z.
+struct Forward {
     eps: f64,
-    /// 1/√(var + ε) per sample, kept by the forward pass for the backward pass's s.
-    inv_std: OnceLock<Vec<f64>>,
+    slope: f64,
+    saved: OnceLock<Arc<Saved>>,
 }
 
-impl Kernel1 for Normalize {
-    fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
-        let len = sample_len(sx)?;
+impl Kernel3 for Forward {
+    fn run<T: Element>(
+        &self,
+        x: &[T],
+        sx: &Shape,
+        gamma: &[T],
+        sg: &Shape,
+        beta: &[T],
+        sb: &Shape,
+    ) -> Result<(Vec<T>, Shape)> {
+        let (n, c, plane) = ncs(sx)?;
+        if sg.dims() != [c] || sb.dims() != [c] {
+            candle_core::bail!("layer norm: γ {sg:?} and β {sb:?} for input {sx:?}");
+        }
+        let len = c * plane;
         let stats = moments(x, len, self.eps);
-        let _ = self.inv_std.set(stats.iter().map(|&(_, s)| s).collect());
-        let y = parallel::filled(x.len(), len, |i, out| {
-            let (mean, s) = stats[i];
-            for (o, &v) in out.iter_mut().zip(&x[i * len..]) {
-                *o = T::from_f64((v.to_f64() - mean) * s);
+        let slope = T::from_f64(self.slope);
+        let z = parallel::filled(n * len, len, |i, row| {
+            // Locals, so the loop keeps them in registers (the output could alias captures).
+            let (mean, s, slope) = (stats[i].0, stats[i].1, slope);
+            let xs = &x[i * len..];
+            for (ch, (out, xp)) in row.chunks_mut(plane).zip(xs.chunks(plane)).enumerate() {
+                // a = γ·(x − μ)·s + β = k·x + d
+                let k = gamma[ch].to_f64() * s;
+                let (k, d) = (T::from_f64(k), T::from_f64(beta[ch].to_f64() - k * mean));
+                for (o, &v) in out.iter_mut().zip(xp) {
+                    let a = k * v + d;
+                    *o = a * if a > T::zero() { T::one() } else { slope };
+                }
             }
         });
-        Ok((y, sx.clone()))
+        let mut positive = vec![false; z.len()];
+        parallel::chunks_mut(&mut positive, len, |i, p| {
+            for (q, &v) in p.iter_mut().zip(&z[i * len..]) {
+                *q = v > T::zero();
+            }
+        });
+        let _ = self.saved.set(Arc::new(Saved {
+            slope: self.slope,
+            channels: c,
+            plane,
+            stats,
+            positive,
+            gamma: gamma.iter().map(|g| g.to_f64()).collect(),
+        }));
+        Ok((z, sx.clone()))
     }
 }
 
-impl CustomOp1 for Normalize {
+impl CustomOp3 for Forward {
     fn name(&self) -> &'static str {
-        "gankit-layer-norm"
+        "gankit-layer-norm-act"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        apply1(self, s, l)
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply3(self, s1, l1, s2, l2, s3, l3)
     }
 
-    /// dx = s·(g − mean(g) − y·mean(g·y)), means per sample.
-    fn bwd(&self, x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let flat = |t: &Tensor| t.flatten_from(1);
-        let (g2, y2) = (flat(g)?, flat(y)?);
-        let g_mean = g2.mean_keepdim(1)?;
-        let gy_mean = (&g2 * &y2)?.mean_keepdim(1)?;
-        let inner = (g2.broadcast_sub(&g_mean)? - y2.broadcast_mul(&gy_mean)?)?;
-        let known = self.inv_std.get().cloned();
-        let s = x.contiguous()?.apply_op1(InvStd {
-            eps: self.eps,
-            known,
-        })?;
-        let s = s.flatten_from(1)?;
-        Ok(Some(inner.broadcast_mul(&s)?.reshape(x.shape())?))
-    }
-}
-
-/// x → 1/√(var + ε) per sample, shape (n, 1, …, 1).
-struct InvStd {
-    eps: f64,
-    /// The values, when the forward pass of the same x already computed them.
-    known: Option<Vec<f64>>,
-}
-
-impl Kernel1 for InvStd {
-    fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
-        let len = sample_len(sx)?;
-        let s: Vec<f64> = match &self.known {
-            Some(s) if s.len() == x.len() / len.max(1) => s.clone(),
-            _ => moments(x, len, self.eps)
-                .into_iter()
-                .map(|(_, s)| s)
-                .collect(),
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        _z: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let Some(saved) = self.saved.get() else {
+            candle_core::bail!("layer norm: backward pass before the forward pass ran")
         };
-        Ok((
-            s.into_iter().map(T::from_f64).collect(),
-            per_sample_shape(sx),
-        ))
+        let op = |kind| Grad {
+            kind,
+            saved: saved.clone(),
+        };
+        let g = g.contiguous()?;
+        let dx = when(x, || g.apply_op3(x, gamma, op(Kind::X)))?;
+        let dgamma = when(gamma, || g.apply_op2(x, op(Kind::Gamma)))?;
+        let dbeta = when(beta, || g.apply_op1(op(Kind::Beta)))?;
+        Ok((dx, dgamma, dbeta))
     }
 }
 
-impl CustomOp1 for InvStd {
-    fn name(&self) -> &'static str {
-        "gankit-layer-norm-inv-std"
+/// Which gradient a [`Grad`] op computes.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    /// (g, x, γ) → dx = T(γ·f·g).
+    X,
+    /// (g, x) → dγ.
+    Gamma,
+    /// (g) → dβ.
+    Beta,
+    /// (h, x, γ) → ∂⟨h, dx⟩/∂g = f·γ·T(h).
+    XByG,
+    /// (h, g, x) → ∂⟨h, dx⟩/∂x.
+    XByX,
+    /// (h, g, x) → ∂⟨h, dx⟩/∂γ.
+    XByGamma,
+}
+
+struct Grad {
+    kind: Kind,
+    saved: Arc<Saved>,
+}
+
+/// Per sample: T(h) = s·(h − mean(h) − n·mean(h·n)) as (h in f64, mean(h), mean(h·n)).
+fn t_parts<T: Element>(h: &[T], n: &[f64]) -> (Vec<f64>, f64, f64) {
+    let h: Vec<f64> = h.iter().map(|v| v.to_f64()).collect();
+    let len = h.len() as f64;
+    let (h_mean, p) = (sum(&h) / len, dot(&h, n) / len);
+    (h, h_mean, p)
+}
+
+impl Grad {
+    fn refuse<T>(&self) -> Result<T> {
+        candle_core::bail!(
+            "gankit's layer norm differentiates its input gradient once (second order); the gradient of its {:?} gradient is not implemented",
+            self.kind
+        )
     }
 
+    /// dx = T(v), v = γ·f·g.
+    fn dx<T: Element>(&self, g: &[T], x: &[T]) -> Vec<T> {
+        let sv = &self.saved;
+        sv.per_sample(|i, row| {
+            let s = sv.stats[i].1;
+            let n = sv.normalised(x, i);
+            let v = sv.through_act(sv.of(g, i), i, &sv.gamma);
+            let len = n.len() as f64;
+            let (v_mean, m) = (sum(&v) / len, dot(&v, &n) / len);
+            for ((o, &vj), &nj) in row.iter_mut().zip(&v).zip(&n) {
+                *o = T::from_f64(s * (vj - v_mean - nj * m));
+            }
+        })
+    }
+
+    /// ∂g = f·γ·T(h).
+    fn by_g<T: Element>(&self, h: &[T], x: &[T]) -> Vec<T> {
+        let sv = &self.saved;
+        sv.per_sample(|i, row| {
+            let s = sv.stats[i].1;
+            let n = sv.normalised(x, i);
+            let (h, h_mean, p) = t_parts(sv.of(h, i), &n);
+            let w: Vec<f64> = h
+                .iter()
+                .zip(&n)
+                .map(|(&hj, &nj)| s * (hj - h_mean - nj * p))
+                .collect();
+            for (o, v) in row.iter_mut().zip(sv.through_act(&w, i, &sv.gamma)) {
+                *o = T::from_f64(v);
+            }
+        })
+    }
+
+    /// ∂x = T(q) − s·n·⟨h, dx⟩/N, q = −s·(p·v + m·h), all from one round of sums.
+    fn by_x<T: Element>(&self, h: &[T], g: &[T], x: &[T]) -> Vec<T> {
+        let sv = &self.saved;
+        sv.per_sample(|i, row| {
+            let s = sv.stats[i].1;
+            let n = sv.normalised(x, i);
+            let (h, h_mean, p) = t_parts(sv.of(h, i), &n);
+            let v = sv.through_act(sv.of(g, i), i, &sv.gamma);
+            let len = n.len() as f64;
+            let (v_mean, m) = (sum(&v) / len, dot(&v, &n) / len);
+            // ⟨h, T(v)⟩ = ⟨T(h), v⟩ = s·(Σh·v − N·(h̄·v̄ + p·m))
+            let h_dx = s * (dot(&h, &v) - len * (h_mean * v_mean + p * m));
+            let q_mean = -s * (p * v_mean + m * h_mean);
+            // mean(q·n) = −s·(p·mean(v·n) + m·mean(h·n)) = −2·s·p·m
+            let qn_mean = -2.0 * s * p * m;
+            for (o, ((&hj, &vj), &nj)) in row.iter_mut().zip(h.iter().zip(&v).zip(&n)) {
+                let q = -s * (p * vj + m * hj);
+                *o = T::from_f64(s * (q - q_mean - nj * qn_mean) - s * nj * h_dx / len);
+            }
+        })
+    }
+
+    /// ∂γ_c = Σ T(h)·f·g over channel c.
+    fn by_gamma<T: Element>(&self, h: &[T], g: &[T], x: &[T]) -> Vec<T> {
+        let sv = &self.saved;
+        let ones = vec![1.0; sv.channels];
+        sv.channel_sums(|i| {
+            let s = sv.stats[i].1;
+            let n = sv.normalised(x, i);
+            let (h, h_mean, p) = t_parts(sv.of(h, i), &n);
+            let w: Vec<f64> = h
+                .iter()
+                .zip(&n)
+                .map(|(&hj, &nj)| s * (hj - h_mean - nj * p))
+                .collect();
+            sv.plane_dots(&w, &sv.through_act(sv.of(g, i), i, &ones))
+        })
+    }
+}
+
+impl Kernel1 for Grad {
+    fn run<T: Element>(&self, g: &[T], sg: &Shape) -> Result<(Vec<T>, Shape)> {
+        self.saved.check("gradient", sg)?;
+        match self.kind {
+            Kind::Beta => {
+                let sv = &self.saved;
+                let ones = vec![1.0; sv.channels];
+                let out = sv.channel_sums(|i| {
+                    let u = sv.through_act(sv.of(g, i), i, &ones);
+                    u.chunks(sv.plane).map(sum).collect()
+                });
+                Ok((out, Shape::from(self.saved.channels)))
+            }
+            k => candle_core::bail!("layer norm: {k:?} is not a one-input op"),
+        }
+    }
+}
+
+impl Kernel2 for Grad {
+    fn run<T: Element>(&self, g: &[T], sg: &Shape, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
+        self.saved.check("gradient", sg)?;
+        self.saved.check("input", sx)?;
+        match self.kind {
+            Kind::Gamma => {
+                let sv = &self.saved;
+                let ones = vec![1.0; sv.channels];
+                let out = sv.channel_sums(|i| {
+                    sv.plane_dots(&sv.through_act(sv.of(g, i), i, &ones), &sv.normalised(x, i))
+                });
+                Ok((out, Shape::from(self.saved.channels)))
+            }
+            k => candle_core::bail!("layer norm: {k:?} is not a two-input op"),
+        }
+    }
+}
+
+impl Kernel3 for Grad {
+    fn run<T: Element>(
+        &self,
+        a: &[T],
+        sa: &Shape,
+        b: &[T],
+        sb: &Shape,
+        c: &[T],
+        sc: &Shape,
+    ) -> Result<(Vec<T>, Shape)> {
+        self.saved.check("gradient", sa)?;
+        Ok(match self.kind {
+            // (g, x, γ)
+            Kind::X => {
+                self.saved.check("input", sb)?;
+                (self.dx(a, b), sa.clone())
+            }
+            // (h, x, γ)
+            Kind::XByG => {
+                self.saved.check("input", sb)?;
+                (self.by_g(a, b), sa.clone())
+            }
+            // (h, g, x)
+            Kind::XByX => {
+                self.saved.check("input", sc)?;
+                (self.by_x(a, b, c), sa.clone())
+            }
+            Kind::XByGamma => {
+                self.saved.check("input", sc)?;
+                (self.by_gamma(a, b, c), Shape::from(self.saved.channels))
+            }
+            k => candle_core::bail!("layer norm: {k:?} is not a three-input op"),
+        })
+    }
+}
+
+impl CustomOp1 for Grad {
+    fn name(&self) -> &'static str {
+        "gankit-layer-norm-act-grad"
+    }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         apply1(self, s, l)
     }
+    fn bwd(&self, _: &Tensor, _: &Tensor, _: &Tensor) -> Result<Option<Tensor>> {
+        self.refuse()
+    }
+}
 
-    /// ∂s/∂x = −s²·y/N per sample, with y = layer_norm(x).
-    fn bwd(&self, x: &Tensor, s: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let n = sample_len(x.shape())? as f64;
-        let y = layer_norm(x, self.eps)?;
-        let coef = ((g * s.sqr()?)? * (-1.0 / n))?;
-        Ok(Some(y.broadcast_mul(&coef)?))
+impl CustomOp2 for Grad {
+    fn name(&self) -> &'static str {
+        "gankit-layer-norm-act-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply2(self, s1, l1, s2, l2)
+    }
+    fn bwd(
+        &self,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+        _: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        self.refuse()
+    }
+}
+
+impl CustomOp3 for Grad {
+    fn name(&self) -> &'static str {
+        "gankit-layer-norm-act-grad"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply3(self, s1, l1, s2, l2, s3, l3)
+    }
+
+    /// Only dx (kind X) has gradients here: the second order of the critic's penalty.
+    fn bwd(
+        &self,
+        g: &Tensor,
+        x: &Tensor,
+        gamma: &Tensor,
+        _dx: &Tensor,
+        h: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        if !matches!(self.kind, Kind::X) {
+            return self.refuse();
+        }
+        let op = |kind| Grad {
+            kind,
+            saved: self.saved.clone(),
+        };
+        let h = h.contiguous()?;
+        let dg = when(g, || h.apply_op3(x, gamma, op(Kind::XByG)))?;
+        let dx = when(x, || h.apply_op3(g, x, op(Kind::XByX)))?;
+        let dgamma = when(gamma, || h.apply_op3(g, x, op(Kind::XByGamma)))?;
+        Ok((dg, dx, dgamma))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kernels::testing::{max_rel, rand};
-    use candle_core::{DType, Var};
-
-    /// Σ r·f(x), its gradient in x, and the gradient of ‖that gradient‖² in x (second order).
-    fn orders(x: &Var, r: &Tensor, f: &dyn Fn(&Tensor) -> Tensor) -> [Tensor; 3] {
-        let y = f(x.as_tensor());
-        let out = (&y * r).unwrap().sum_all().unwrap();
-        let g = out.backward().unwrap().get(x).unwrap().clone();
-        let gg = g.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        [y, g, gg.get(x).unwrap().clone()]
-    }
-
-    #[test]
-    fn fused_layer_norm_matches_the_composed_one_to_second_order() {
-        crate::objectives::penalty::with_second_order(|| {
-            for (i, shape) in [&[4usize, 3, 5, 5][..], &[2, 7], &[3, 2, 1, 9]]
-                .into_iter()
-                .enumerate()
-            {
-                let seed = 40 + 3 * i as u64;
-                let x = ((rand(shape, seed, DType::F64) * 2.0).unwrap() + 0.5).unwrap();
-                let x = Var::from_tensor(&x).unwrap();
-                let r = rand(shape, seed + 1, DType::F64);
-                let ours = orders(&x, &r, &|t| layer_norm(t, 1e-5).unwrap());
-                let theirs = orders(&x, &r, &|t| composed(t, 1e-5).unwrap());
-                for (k, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-                    let err = max_rel(a, b);
-                    assert!(err < 1e-10, "{shape:?} order {k}: {err}");
-                }
-            }
-        });
-    }
-}
+mod tests;

@@ -23,7 +23,7 @@ pub(crate) mod testing;
 
 pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
-pub use layer_norm::layer_norm;
+pub use layer_norm::layer_norm_act;
 pub use leaky_relu::leaky_relu;
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias};
 
@@ -56,6 +56,19 @@ pub(crate) fn needs_grad(input: &Tensor) -> bool {
             && INPUT_GRADIENT_OF.with(|c| c.get().is_some_and(|id| id != input.id()))
     };
     input.track_op() && !skipped()
+}
+
+/// `grad()` when `input` needs its gradient ([`needs_grad`]), else nothing: for an op's
+/// backward pass.
+pub(crate) fn when(
+    input: &Tensor,
+    grad: impl FnOnce() -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Option<Tensor>> {
+    if needs_grad(input) {
+        grad().map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// True when gankit's CPU kernels handle this tensor (CPU, f32 or f64); other devices and

@@ -4,7 +4,7 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tenso
 
 use super::cpu::{self, Element, Geometry};
 use super::storage::{Kernel3, apply3, slice};
-use super::{needs_grad, ours};
+use super::{ours, when};
 
 /// y = conv2d(x, w): x (n, c_in, h, w), w (c_out, c_in, k, k), stride `s`, padding `p`.
 pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
@@ -99,15 +99,6 @@ fn run<T: Element>(
     g: Geometry,
 ) -> impl Fn(&[T], &[T]) -> Vec<T> {
     move |a, b| f(&g, a, b)
-}
-
-/// `grad()` when `input` needs its gradient ([`needs_grad`]), else nothing.
-fn when(input: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
-    if needs_grad(input) {
-        grad().map(Some)
-    } else {
-        Ok(None)
-    }
 }
 
 /// (X, W) → Y, and (X, W, B) → Y + B.

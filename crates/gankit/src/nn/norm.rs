@@ -8,8 +8,8 @@ use crate::config::Norm;
 
 /// Layer norm over each sample's (C, H, W) values with a per-channel scale and shift, as in
 /// TensorFlow's `layer_norm` on NHWC maps that seed 000's WGAN-GP critic used. The
-/// normalisation is gankit's differentiable kernel (candle-nn's fused layer norm has no
-/// backward pass), the scale and shift its per-channel ops.
+/// normalisation, scale, shift and the activation after them are gankit's one differentiable
+/// kernel (candle-nn's fused layer norm has no backward pass).
 #[derive(Clone, Debug)]
 pub struct LayerNorm {
     gamma: Tensor,
@@ -27,10 +27,13 @@ pub fn layer_norm(channels: usize, vb: VarBuilder) -> Result<LayerNorm> {
 
 impl LayerNorm {
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_activated(x, 1.0)
+    }
+
+    /// [`LayerNorm::forward`] then LeakyReLU with negative-side `slope`, as one op.
+    pub fn forward_activated(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
         x.dims4()?;
-        let normed = crate::kernels::layer_norm(x, self.eps)?;
-        let scaled = crate::kernels::scale_channels(&normed, &self.gamma)?;
-        crate::kernels::add_channel_bias(&scaled, &self.beta)
+        crate::kernels::layer_norm_act(x, &self.gamma, &self.beta, self.eps, slope)
     }
 }
 
@@ -62,11 +65,12 @@ impl Norm2d {
     }
 
     /// [`Norm2d::forward`] then LeakyReLU with negative-side `slope` (one fused op for batch
-    /// norm on the CPU).
+    /// and layer norm on the CPU).
     pub fn forward_activated(&self, x: &Tensor, slope: f64, mode: &Mode) -> Result<Tensor> {
         match self {
             Norm2d::Batch(bn) => bn.forward_activated(x, slope, mode),
-            _ => super::leaky_relu(&self.forward(x, mode)?, slope),
+            Norm2d::Layer(ln) => ln.forward_activated(x, slope),
+            Norm2d::None => super::leaky_relu(&self.forward(x, mode)?, slope),
         }
     }
 
