@@ -13,6 +13,7 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::Element;
+use super::lanes;
 use super::leaky_relu::{leaky_in_place, leaky_relu_grad};
 use super::parallel;
 use super::storage::{CHUNK, Kernel1, Kernel2, Kernel3, apply1, apply2, apply3, ncs};
@@ -53,21 +54,41 @@ pub struct Statistics {
     pub batch: bool,
 }
 
-/// Per-channel reductions: `f(ci, out)` fills channel ci's `width` results; channels are
-/// split in fixed blocks across threads, each channel summed in one fixed order.
+/// Per-channel reductions: `f(channels, out)` fills the `width` results of each channel of a
+/// block (out holds them channel after channel); channels are split in fixed blocks across
+/// threads, each channel summed in one fixed order.
 fn per_channel(
     (n, c, s): (usize, usize, usize),
     width: usize,
-    f: impl Fn(usize, &mut [f64]) + Sync,
+    f: impl Fn(std::ops::Range<usize>, &mut [f64]) + Sync,
 ) -> Vec<f64> {
     let block = (CHUNK / (n * s).max(1)).clamp(1, c.max(1));
     let mut out = vec![0f64; c * width];
     parallel::chunks_mut(&mut out, block * width, |bi, dst| {
-        for (j, d) in dst.chunks_mut(width).enumerate() {
-            f(bi * block + j, d);
-        }
+        let first = bi * block;
+        f(first..first + dst.len() / width, dst);
     });
     out
+}
+
+/// Per-channel sums over the batch of f(g, x) for (n, c) inputs (one value per channel and
+/// sample): added row by row, the channels of a block side by side (contiguous reads,
+/// vectorised), for channels `range`.
+fn row_sums<T: Element>(
+    (n, c): (usize, usize),
+    range: std::ops::Range<usize>,
+    a: &[T],
+    b: &[T],
+    f: impl Fn(usize, T, T) -> f64,
+) -> Vec<f64> {
+    let mut acc = vec![0f64; range.len()];
+    for ni in 0..n {
+        let r = ni * c + range.start..ni * c + range.end;
+        for (j, ((t, &av), &bv)) in acc.iter_mut().zip(&a[r.clone()]).zip(&b[r]).enumerate() {
+            *t += f(range.start + j, av, bv);
+        }
+    }
+    acc
 }
 
 /// (c, 2) interleaved f64 results → (2, c) tensor data.
@@ -85,17 +106,30 @@ impl Kernel1 for Moments {
         let (n, c, s) = ncs(sx)?;
         let count = (n * s) as f64;
         let planes = |ci: usize| (0..n).map(move |ni| &x[(ni * c + ci) * s..][..s]);
-        let mv = per_channel((n, c, s), 2, |ci, dst| {
-            let mean = planes(ci)
-                .map(|p| p.iter().map(|v| v.to_f64()).sum::<f64>())
-                .sum::<f64>()
-                / count;
-            let var = planes(ci)
-                .map(|p| p.iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>())
-                .sum::<f64>()
-                / count;
-            dst[0] = mean;
-            dst[1] = var;
+        let mv = per_channel((n, c, s), 2, |range, dst| {
+            if s == 1 {
+                let means: Vec<f64> = row_sums((n, c), range.clone(), x, x, |_, v, _| v.to_f64())
+                    .into_iter()
+                    .map(|t| t / count)
+                    .collect();
+                let vars = row_sums((n, c), range.clone(), x, x, |ci, v, _| {
+                    (v.to_f64() - means[ci - range.start]).powi(2)
+                });
+                for ((d, m), v) in dst.chunks_mut(2).zip(means).zip(vars) {
+                    d[0] = m;
+                    d[1] = v / count;
+                }
+                return;
+            }
+            for (ci, d) in range.zip(dst.chunks_mut(2)) {
+                let mean = planes(ci).map(lanes::sum).sum::<f64>() / count;
+                let var = planes(ci)
+                    .map(|p| lanes::squared_deviations(p, mean))
+                    .sum::<f64>()
+                    / count;
+                d[0] = mean;
+                d[1] = var;
+            }
         });
         Ok((two_rows(&mv, c), Shape::from((2, c))))
     }
@@ -138,17 +172,25 @@ impl Kernel3 for Normalize {
         let shift: Vec<T> = (0..c)
             .map(|i| T::from_f64(beta[i].to_f64() - mean[i] * gamma[i].to_f64() * inv_std[i]))
             .collect();
+        let slope = self.activation.map(T::from_f64);
         let y = parallel::filled(x.len(), c * s, |i, row| {
             let xs = &x[i * c * s..];
-            let planes = row.chunks_mut(s).zip(xs.chunks(s));
-            for ((plane, xp), (&a, &b)) in planes.zip(scale.iter().zip(&shift)) {
-                plane
-                    .iter_mut()
-                    .zip(xp)
-                    .for_each(|(v, &xv)| *v = xv * a + b);
-                if let Some(slope) = self.activation {
-                    leaky_in_place(plane, T::from_f64(slope));
+            if s == 1 {
+                let affine = scale.iter().zip(&shift);
+                for ((v, &xv), (&a, &b)) in row.iter_mut().zip(xs).zip(affine) {
+                    *v = xv * a + b;
                 }
+            } else {
+                let planes = row.chunks_mut(s).zip(xs.chunks(s));
+                for ((plane, xp), (&a, &b)) in planes.zip(scale.iter().zip(&shift)) {
+                    plane
+                        .iter_mut()
+                        .zip(xp)
+                        .for_each(|(v, &xv)| *v = xv * a + b);
+                }
+            }
+            if let Some(slope) = slope {
+                leaky_in_place(row, slope);
             }
         });
         Ok((y, sx.clone()))
@@ -218,19 +260,30 @@ impl Kernel2 for Stats {
             candle_core::bail!("batch-norm gradient {sg:?} for input {sx:?}");
         }
         let (n, c, s) = ncs(sx)?;
-        let sums = per_channel((n, c, s), 2, |ci, dst| {
-            let (m, is) = (self.mean[ci], self.inv_std[ci]);
-            let (mut sg_, mut sgx) = (0f64, 0f64);
-            for ni in 0..n {
-                let at = (ni * c + ci) * s;
-                for (xv, gv) in x[at..at + s].iter().zip(&g[at..at + s]) {
-                    let gv = gv.to_f64();
-                    sg_ += gv;
-                    sgx += gv * (xv.to_f64() - m) * is;
+        let sums = per_channel((n, c, s), 2, |range, dst| {
+            if s == 1 {
+                let sg = row_sums((n, c), range.clone(), g, g, |_, gv, _| gv.to_f64());
+                let sgx = row_sums((n, c), range.clone(), g, x, |ci, gv, xv| {
+                    gv.to_f64() * (xv.to_f64() - self.mean[ci]) * self.inv_std[ci]
+                });
+                for ((d, a), b) in dst.chunks_mut(2).zip(sg).zip(sgx) {
+                    d[0] = a;
+                    d[1] = b;
                 }
+                return;
             }
-            dst[0] = sg_;
-            dst[1] = sgx;
+            for (ci, d) in range.zip(dst.chunks_mut(2)) {
+                let (m, is) = (self.mean[ci], self.inv_std[ci]);
+                let (mut sg_, mut sgx) = (0f64, 0f64);
+                for ni in 0..n {
+                    let at = (ni * c + ci) * s;
+                    let (xp, gp) = (&x[at..at + s], &g[at..at + s]);
+                    sg_ += lanes::sum(gp);
+                    sgx += lanes::dot_deviations(gp, xp, m) * is;
+                }
+                d[0] = sg_;
+                d[1] = sgx;
+            }
         });
         Ok((two_rows(&sums, c), Shape::from((2, c))))
     }
@@ -282,6 +335,14 @@ impl Kernel2 for InputGrad {
         }
         let dx = parallel::filled(x.len(), c * s, |i, d| {
             let (xr, gr) = (&x[i * c * s..], &g[i * c * s..]);
+            if s == 1 {
+                let coef = a.iter().zip(&b).zip(&k);
+                for (((dv, &xv), &gv), ((&ac, &bc), &kc)) in d.iter_mut().zip(xr).zip(gr).zip(coef)
+                {
+                    *dv = gv * ac + xv * bc + kc;
+                }
+                return;
+            }
             for ci in 0..c {
                 let r = ci * s..(ci + 1) * s;
                 let (ac, bc, kc) = (a[ci], b[ci], k[ci]);

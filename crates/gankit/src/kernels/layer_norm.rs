@@ -25,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::Element;
+use super::lanes::{dot, squared_deviations, sum};
 use super::storage::{Kernel1, Kernel2, Kernel3, apply1, apply2, apply3, ncs};
 use super::{ours, parallel, when};
 
@@ -152,41 +153,12 @@ impl Saved {
     }
 }
 
-/// Σ a·b, in eight interleaved accumulators (independent chains, vectorised).
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let (ac, ar) = a.as_chunks::<8>();
-    let (bc, br) = b.as_chunks::<8>();
-    let mut acc = [0f64; 8];
-    for (x, y) in ac.iter().zip(bc) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f64>() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f64>()
-}
-
-/// Σ a, as [`dot`].
-fn sum(a: &[f64]) -> f64 {
-    let (ac, ar) = a.as_chunks::<8>();
-    let mut acc = [0f64; 8];
-    for x in ac {
-        for l in 0..8 {
-            acc[l] += x[l];
-        }
-    }
-    acc.iter().sum::<f64>() + ar.iter().sum::<f64>()
-}
-
 /// Per-sample (mean, 1/√(var + ε)), in f64, for samples of `len` values.
 fn moments<T: Element>(x: &[T], len: usize, eps: f64) -> Vec<(f64, f64)> {
     parallel::map(x.len() / len.max(1), |i| {
-        let mut v: Vec<f64> = x[i * len..(i + 1) * len]
-            .iter()
-            .map(|a| a.to_f64())
-            .collect();
-        let mean = sum(&v) / len as f64;
-        v.iter_mut().for_each(|a| *a -= mean);
-        let var = dot(&v, &v) / len as f64;
+        let v = &x[i * len..(i + 1) * len];
+        let mean = sum(v) / len as f64;
+        let var = squared_deviations(v, mean) / len as f64;
         (mean, 1.0 / (var + eps).sqrt())
     })
 }

@@ -13,6 +13,7 @@
 mod batch_norm;
 mod bias;
 pub mod cpu;
+mod lanes;
 mod layer_norm;
 mod leaky_relu;
 mod ops;
