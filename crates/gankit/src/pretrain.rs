@@ -211,7 +211,7 @@ fn stage_output(
     mode: &mut Mode,
 ) -> Result<Tensor> {
     Ok(match head {
-        Some(h) => h.forward(&nets.g.forward_stage(z, stage, mode)?)?.tanh()?,
+        Some(h) => crate::kernels::tanh(&h.forward(&nets.g.forward_stage(z, stage, mode)?)?)?,
         None => nets.g.forward(z, mode)?,
     })
 }

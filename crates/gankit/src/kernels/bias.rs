@@ -161,7 +161,7 @@ impl Kernel1 for ChannelSum {
             for ni in 0..n {
                 for (j, a) in acc.iter_mut().enumerate() {
                     let plane = &x[(ni * c + c0 + j) * s..][..s];
-                    *a += plane.iter().map(|v| v.to_f64()).sum::<f64>();
+                    *a += super::lanes::sum(plane);
                 }
             }
             for (d, a) in dst.iter_mut().zip(acc) {

@@ -1,5 +1,5 @@
 //! gankit's own CPU kernels, as differentiable candle ops: convolutions, batch norm,
-//! per-channel bias and LeakyReLU.
+//! per-channel bias, LeakyReLU and tanh.
 //!
 //! candle 0.11's CPU `conv_transpose2d` is a dot-product loop and `conv2d`'s backward pass
 //! calls it, which makes a DCGAN step several times slower than PyTorch. These ops replace
@@ -19,6 +19,7 @@ mod leaky_relu;
 mod ops;
 pub(crate) mod parallel;
 mod storage;
+mod tanh;
 #[cfg(test)]
 pub(crate) mod testing;
 
@@ -27,6 +28,7 @@ pub use bias::{add_channel_bias, channel_sum, scale_channels};
 pub use layer_norm::layer_norm_act;
 pub use leaky_relu::leaky_relu;
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias};
+pub use tanh::tanh;
 
 use candle_core::{DType, Device, Tensor, TensorId};
 

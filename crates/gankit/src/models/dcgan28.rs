@@ -55,7 +55,7 @@ pub fn generator(
 impl Generator for Dcgan28Generator {
     fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let h = self.forward_stage(z, 1, mode)?;
-        self.deconv2.forward(&h)?.tanh()
+        crate::kernels::tanh(&self.deconv2.forward(&h)?)
     }
 
     fn stages(&self) -> Vec<(usize, usize)> {

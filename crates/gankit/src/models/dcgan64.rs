@@ -79,7 +79,7 @@ pub fn generator(
 impl Generator for Dcgan64Generator {
     fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let h = self.forward_stage(z, self.bns.len(), mode)?;
-        self.deconvs[self.bns.len()].forward(&h)?.tanh()
+        crate::kernels::tanh(&self.deconvs[self.bns.len()].forward(&h)?)
     }
 
     fn stages(&self) -> Vec<(usize, usize)> {

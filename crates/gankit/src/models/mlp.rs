@@ -58,7 +58,7 @@ impl Generator for MlpGenerator {
             h = if i < 3 {
                 leaky_relu(&h, 0.2)?
             } else {
-                h.tanh()?
+                crate::kernels::tanh(&h)?
             };
         }
         let s = self.shape;
