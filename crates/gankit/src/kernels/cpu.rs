@@ -8,13 +8,16 @@
 //! - [`backward_data`]: image DX = convᵀ(DY, W)           (conv_transpose2d, conv2d's dX)
 //! - [`backward_filter`]: DW = Σₙ DYₙ · im2col(Xₙ)ᵀ        (both ops' dW)
 //!
-//! Work is split over chunks of the batch (rayon) whose size depends on the geometry only.
-//! Each chunk lays its images side by side in one im2col matrix, so one single-threaded
+//! Work is split over chunks of the batch (on candle's threads) whose size depends on the geometry only.
+//! Each chunk lays its images side by side in one im2col matrix (image-major, or for
+//! many images with many channels pixel-major: [`pixel_major`]), so one single-threaded
 //! gemm call covers them all (small feature maps would make per-image products too narrow
 //! to run fast); filter gradients are summed chunk by chunk in order, so results do not
 //! depend on scheduling or on the thread count: runs are reproducible.
 
 use super::parallel;
+
+mod pixel_major;
 
 /// Element types the kernels run on.
 pub trait Element: candle_core::WithDType + Default {
@@ -316,9 +319,14 @@ pub fn forward_bias<T: Element>(g: &Geometry, x: &[T], wt: &[T], bias: Option<&[
         let ld = images * l;
         T::with_scratch((kd + g.c_out) * ld, |buf| {
             let (cols, out) = buf.split_at_mut(kd * ld);
-            for j in 0..images {
-                let n = c * ch + j;
-                im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
+            let pixel_major = pixel_major::suits(g, images);
+            if pixel_major {
+                pixel_major::im2col(g, &taps, &x[c * ch * il..], images, cols);
+            } else {
+                for j in 0..images {
+                    let n = c * ch + j;
+                    im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
+                }
             }
             matmul(
                 g.c_out,
@@ -329,7 +337,11 @@ pub fn forward_bias<T: Element>(g: &Geometry, x: &[T], wt: &[T], bias: Option<&[
                 Mat::rows(wt, kd),
                 Mat::rows(cols, ld),
             );
-            scatter(g, out, ys, images, bias);
+            if pixel_major {
+                pixel_major::scatter(g, out, ys, images, bias);
+            } else {
+                scatter(g, out, ys, images, bias);
+            }
         });
     })
 }
@@ -344,7 +356,12 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
         let ld = images * l;
         T::with_scratch((kd + g.c_out) * ld, |buf| {
             let (cols, m) = buf.split_at_mut(kd * ld);
-            gather(g, &dy[c * ch * fl..], m, images);
+            let pixel_major = pixel_major::suits(g, images);
+            if pixel_major {
+                pixel_major::gather(g, &dy[c * ch * fl..], m, images);
+            } else {
+                gather(g, &dy[c * ch * fl..], m, images);
+            }
             // cols (kd × images·l) = Wᵀ (kd × c_out) · DY (c_out × images·l)
             matmul(
                 kd,
@@ -355,8 +372,12 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
                 Mat::transposed(wt, kd),
                 Mat::rows(m, ld),
             );
-            for (j, xn) in xs.chunks_mut(il).enumerate() {
-                col2im(g, &taps, cols, ld, j * l, xn);
+            if pixel_major {
+                pixel_major::col2im(g, &taps, cols, images, xs);
+            } else {
+                for (j, xn) in xs.chunks_mut(il).enumerate() {
+                    col2im(g, &taps, cols, ld, j * l, xn);
+                }
             }
         });
     })
@@ -375,11 +396,16 @@ pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
         let mut dw = vec![T::default(); g.c_out * kd];
         T::with_scratch((kd + g.c_out) * ld, |buf| {
             let (cols, m) = buf.split_at_mut(kd * ld);
-            for j in 0..images {
-                let n = first + j;
-                im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
+            if pixel_major::suits(g, images) {
+                pixel_major::im2col(g, &taps, &x[first * il..], images, cols);
+                pixel_major::gather(g, &dy[first * fl..], m, images);
+            } else {
+                for j in 0..images {
+                    let n = first + j;
+                    im2col(g, &taps, &x[n * il..(n + 1) * il], cols, ld, j * l);
+                }
+                gather(g, &dy[first * fl..], m, images);
             }
-            gather(g, &dy[first * fl..], m, images);
             matmul(
                 g.c_out,
                 kd,
@@ -453,6 +479,9 @@ mod tests {
             (9, 2, 2, 7, 7, 5, 2, 2),
             (37, 2, 3, 5, 5, 3, 1, 1),
             (3, 2, 2, 6, 6, 2, 3, 0),
+            // backward_data's pixel-major col2im: chunks of 16 and 4 images, 9 channels
+            (20, 9, 4, 6, 5, 4, 2, 1),
+            (17, 8, 3, 7, 7, 3, 1, 1),
         ] {
             let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             let g = Geometry {
