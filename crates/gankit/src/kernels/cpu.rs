@@ -263,11 +263,16 @@ fn matmul<T: Element>(
     }
 }
 
-/// Images per work item: enough columns (chunk·oh·ow) for the matrix products to run near
-/// full speed on small feature maps. Depends on the geometry only, so the reduction order,
-/// and with it every result, is the same for any thread count.
+/// Images per work item: up to 16, for wide matrix products on small feature maps (and a
+/// batch of 64 in four items, which two or four threads share evenly), while the chunk's
+/// im2col matrix stays within 2^20 values (4 MiB in f32) and 4096 columns. Depends on the
+/// geometry only, so the reduction order, and with it every result, is the same for any
+/// thread count.
 fn chunk(g: &Geometry) -> usize {
-    (1024 / g.l().max(1)).clamp(1, 16)
+    let l = g.l().max(1);
+    (4096 / l)
+        .min((1 << 20) / (g.kdim() * l).max(1))
+        .clamp(1, 16)
 }
 
 /// matrix (c_out × images·l) ← the features of `images` consecutive samples (each c_out × l).
