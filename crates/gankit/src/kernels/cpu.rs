@@ -10,7 +10,7 @@
 //!
 //! Work is split over chunks of the batch (on candle's threads) whose size depends on the geometry only.
 //! Each chunk lays its images side by side in one im2col matrix (image-major, or for
-//! many images with many channels pixel-major: [`pixel_major`]), so one single-threaded
+//! many images with many channels pixel-major: `pixel_major`), so one single-threaded
 //! gemm call covers them all (small feature maps would make per-image products too narrow
 //! to run fast); filter gradients are summed chunk by chunk in order, so results do not
 //! depend on scheduling or on the thread count: runs are reproducible.

@@ -41,15 +41,68 @@ pub fn layer_norm_act(
     if !ours(x) {
         return composed(x, gamma, beta, eps, slope);
     }
-    x.contiguous()?.apply_op3(
-        &gamma.contiguous()?,
+    Ok(traced(x, gamma, beta, eps, slope)?.0)
+}
+
+/// [`layer_norm_act`] on the CPU, with the map g ↦ ∂⟨g, z⟩/∂x of this evaluation: for a
+/// critic that builds its input gradient without a backward pass. None on other devices.
+pub fn layer_norm_act_traced(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    slope: f64,
+) -> Result<Option<(Tensor, LayerNormInputGrad)>> {
+    if !ours(x) {
+        return Ok(None);
+    }
+    traced(x, gamma, beta, eps, slope).map(Some)
+}
+
+fn traced(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    eps: f64,
+    slope: f64,
+) -> Result<(Tensor, LayerNormInputGrad)> {
+    let saved = Arc::new(OnceLock::new());
+    let (x, gamma) = (x.contiguous()?, gamma.contiguous()?);
+    let z = x.apply_op3(
+        &gamma,
         &beta.contiguous()?,
         Forward {
             eps,
             slope,
-            saved: OnceLock::new(),
+            saved: saved.clone(),
         },
-    )
+    )?;
+    let Some(saved) = saved.get().cloned() else {
+        candle_core::bail!("layer norm: the forward pass left no statistics")
+    };
+    Ok((z, LayerNormInputGrad { x, gamma, saved }))
+}
+
+/// The input gradient of one layer-norm evaluation, as a differentiable op of the upstream
+/// gradient (the same op the backward pass uses, so it has second derivatives).
+pub struct LayerNormInputGrad {
+    x: Tensor,
+    gamma: Tensor,
+    saved: Arc<Saved>,
+}
+
+impl LayerNormInputGrad {
+    /// ∂⟨g, z⟩/∂x for an upstream gradient g shaped like x.
+    pub fn of(&self, g: &Tensor) -> Result<Tensor> {
+        g.contiguous()?.apply_op3(
+            &self.x,
+            &self.gamma,
+            Grad {
+                kind: Kind::X,
+                saved: self.saved.clone(),
+            },
+        )
+    }
 }
 
 /// The same from candle's tensor ops (other devices and dtypes; the tests' reference).
@@ -167,7 +220,7 @@ fn moments<T: Element>(x: &[T], len: usize, eps: f64) -> Vec<(f64, f64)> {
 struct Forward {
     eps: f64,
     slope: f64,
-    saved: OnceLock<Arc<Saved>>,
+    saved: Arc<OnceLock<Arc<Saved>>>,
 }
 
 impl Kernel3 for Forward {

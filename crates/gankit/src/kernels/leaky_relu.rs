@@ -20,7 +20,11 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
 }
 
 /// The gradient of LeakyReLU at `x` (or at its output, which has the same sign) times `g`.
-pub(crate) fn leaky_relu_grad(g: &Tensor, x: &Tensor, slope: f64) -> Result<Tensor> {
+pub fn leaky_relu_grad(g: &Tensor, x: &Tensor, slope: f64) -> Result<Tensor> {
+    if !ours(g) {
+        let up = x.detach().gt(0.0)?.to_dtype(g.dtype())?;
+        return g * ((up * (1.0 - slope))? + slope)?;
+    }
     // x enters the gradient only through its sign: detached, so the graph of this
     // gradient does not route (zero) derivatives back to it.
     g.contiguous()?.apply_op2(&x.detach(), LeakyGrad { slope })

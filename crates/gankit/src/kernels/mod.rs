@@ -25,8 +25,8 @@ pub(crate) mod testing;
 
 pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
-pub use layer_norm::layer_norm_act;
-pub use leaky_relu::leaky_relu;
+pub use layer_norm::{LayerNormInputGrad, layer_norm_act, layer_norm_act_traced};
+pub use leaky_relu::{leaky_relu, leaky_relu_grad};
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias};
 pub use tanh::tanh;
 

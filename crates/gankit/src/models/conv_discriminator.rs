@@ -84,4 +84,63 @@ impl Discriminator for ConvDiscriminator {
         let logits = self.fc.forward_t(&features, mode)?.squeeze(1)?;
         Ok(DOutput { logits, features })
     }
+
+    /// The forward pass keeps, for each layer, what its input gradient needs (the LeakyReLU's
+    /// input, the layer norm's statistics); the gradient of Σ D(x) then runs back through
+    /// the fc weight, each activation's gradient op and each transposed convolution. Only
+    /// without spectral or batch norm, on gankit's CPU kernels.
+    fn input_gradient(
+        &self,
+        x: &Tensor,
+        _: Option<&Tensor>,
+        mode: &mut Mode,
+    ) -> Result<Option<Tensor>> {
+        let plain = !self.fc.is_spectrally_normalised()
+            && self
+                .norms
+                .iter()
+                .all(|n| matches!(n, Norm2d::Layer(_) | Norm2d::None));
+        if !plain || !crate::kernels::ours(x) {
+            return Ok(None);
+        }
+        /// How to take an upstream gradient back through one activation.
+        enum Back {
+            Leaky(Tensor),
+            Layer(crate::kernels::LayerNormInputGrad),
+        }
+        let mut h = x.clone();
+        let mut layers = Vec::new();
+        for (i, conv) in self.convs.iter().enumerate() {
+            let (_, _, ih, iw) = h.dims4()?;
+            let a = conv.forward_t(&h, mode)?;
+            // The first convolution has no norm after it (as in `forward`).
+            let norm = i.checked_sub(1).map(|j| &self.norms[j]);
+            let (out, back) = match norm {
+                Some(Norm2d::Layer(ln)) => match ln.forward_traced(&a, 0.2)? {
+                    Some((z, grad)) => (z, Back::Layer(grad)),
+                    None => return Ok(None),
+                },
+                _ => (leaky_relu(&a, 0.2)?, Back::Leaky(a)),
+            };
+            layers.push((conv, back, ih, iw));
+            h = out;
+        }
+        // ∂(Σₙ fc(featuresₙ))/∂features: the fc weight's one row on every sample.
+        let w = self.fc.weight();
+        let mut g = w
+            .broadcast_as((h.dim(0)?, w.dim(1)?))?
+            .contiguous()?
+            .reshape(h.shape())?;
+        for (conv, back, ih, iw) in layers.iter().rev() {
+            g = match back {
+                Back::Leaky(a) => crate::kernels::leaky_relu_grad(&g, a, 0.2)?,
+                Back::Layer(grad) => grad.of(&g)?,
+            };
+            g = match conv.input_gradient(&g, *ih, *iw)? {
+                Some(dx) => dx,
+                None => return Ok(None),
+            };
+        }
+        Ok(Some(g))
+    }
 }

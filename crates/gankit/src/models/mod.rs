@@ -48,6 +48,19 @@ pub trait Discriminator: Send {
     /// `labels` (batch, u32) are the images' classes in a conditional run (the projection
     /// discriminator uses them); unconditional discriminators ignore them.
     fn forward(&self, x: &Tensor, labels: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput>;
+
+    /// ∂(Σ D(x))/∂x built forward from differentiable ops, without a backward pass, when
+    /// this critic can (the gradient penalty then differentiates a graph of a few fused ops
+    /// instead of candle's backward pass and its bookkeeping); None: the caller runs a
+    /// backward pass.
+    fn input_gradient(
+        &self,
+        _x: &Tensor,
+        _labels: Option<&Tensor>,
+        _mode: &mut Mode,
+    ) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
 }
 
 /// The image shape the models produce and consume.

@@ -57,6 +57,12 @@ impl Linear {
         &self.weight
     }
 
+    /// Whether the weight is spectrally normalised (its effective value is then computed in
+    /// each forward pass).
+    pub fn is_spectrally_normalised(&self) -> bool {
+        self.sn.is_some()
+    }
+
     /// The same layer with its weight spectrally normalised (u stored under `vb`, which must
     /// be the layer's own path).
     pub fn spectrally_normalised(self, vb: VarBuilder) -> candle_core::Result<Self> {
@@ -171,6 +177,33 @@ impl Conv2d {
             Some(b) => kernels::conv2d_bias(x, &w, b, s, p),
             None => kernels::conv2d(x, &w, s, p),
         }
+    }
+}
+
+impl Conv2d {
+    /// ∂⟨g, conv(x)⟩/∂x for an input of side h × w, as a differentiable op of g and the
+    /// weight (the transposed convolution); None when the weight is spectrally normalised
+    /// (its effective value lives in the forward pass).
+    pub fn input_gradient(
+        &self,
+        g: &Tensor,
+        h: usize,
+        w: usize,
+    ) -> candle_core::Result<Option<Tensor>> {
+        if self.sn.is_some() {
+            return Ok(None);
+        }
+        let (s, p, k) = (self.cfg.stride, self.cfg.padding, self.cfg.kernel);
+        // Output padding: the rows and columns the strided forward pass never reached.
+        let op = (h + 2 * p - k) % s;
+        let dx = kernels::conv_transpose2d(g, &self.weight, s, p, op)?;
+        if dx.dim(2)? != h || dx.dim(3)? != w {
+            candle_core::bail!(
+                "conv input gradient of shape {:?} for a {h}×{w} input",
+                dx.dims()
+            );
+        }
+        Ok(Some(dx))
     }
 }
 

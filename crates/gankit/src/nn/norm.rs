@@ -30,6 +30,17 @@ impl LayerNorm {
         self.forward_activated(x, 1.0)
     }
 
+    /// [`LayerNorm::forward_activated`] with the map from an upstream gradient to the input
+    /// gradient of this evaluation (CPU kernels only; None elsewhere).
+    pub fn forward_traced(
+        &self,
+        x: &Tensor,
+        slope: f64,
+    ) -> Result<Option<(Tensor, crate::kernels::LayerNormInputGrad)>> {
+        x.dims4()?;
+        crate::kernels::layer_norm_act_traced(x, &self.gamma, &self.beta, self.eps, slope)
+    }
+
     /// [`LayerNorm::forward`] then LeakyReLU with negative-side `slope`, as one op.
     pub fn forward_activated(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
         x.dims4()?;

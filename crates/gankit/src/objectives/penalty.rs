@@ -2,10 +2,12 @@
 //! sample (not per pixel).
 //!
 //! - [`exact`]: mean over the batch of (‖∇x̂ D(x̂)‖₂ − 1)², the norm over all of a sample's
-//!   values. ∇x̂ D comes from a first backward pass that stays in the graph, so the loss's
-//!   backward pass differentiates through it (a second-order gradient). candle keeps that
-//!   graph only when `CANDLE_GRAD_DO_NOT_DETACH=1` was set before the thread's first backward
-//!   pass; the `gankit` binary sets it at start, and [`exact`] refuses to run without it.
+//!   values. The loss's backward pass differentiates through ∇x̂ D (a second-order
+//!   gradient). The conv critics build ∇x̂ D forward from fused ops
+//!   ([`Discriminator::input_gradient`]); for the others it comes from a first backward
+//!   pass that stays in the graph, which candle keeps only when
+//!   `CANDLE_GRAD_DO_NOT_DETACH=1` was set before the thread's first backward pass. The
+//!   `gankit` binary sets it at start, and [`exact`] refuses to run without it.
 //! - [`finite_difference`]: seed 003 eq. 21, (|D(x₁) − D(x₂)| / ‖x₁ − x₂‖ − 1)² for two
 //!   interpolates x₁, x₂ on the same real–fake segment: a first-order approximation of the
 //!   directional derivative along that segment, so it equals the exact penalty only when
@@ -51,11 +53,24 @@ pub fn input_gradient(
     mode: &mut Mode,
 ) -> Result<Tensor> {
     let x = Var::from_tensor(&x.detach())?;
-    let out = d.forward(&x, labels, mode)?;
+    match d.input_gradient(&x, labels, mode)? {
+        Some(g) => Ok(g),
+        None => input_gradient_by_backward(d, &x, labels, mode),
+    }
+}
+
+/// [`input_gradient`] through a backward pass of D (for critics without their own).
+pub(crate) fn input_gradient_by_backward(
+    d: &dyn Discriminator,
+    x: &Var,
+    labels: Option<&Tensor>,
+    mode: &mut Mode,
+) -> Result<Tensor> {
+    let out = d.forward(x, labels, mode)?;
     // Only ∂D/∂x is wanted: D's weight gradients are skipped in this pass.
-    let grads = crate::kernels::input_gradient_only(&x, || out.logits.sum_all()?.backward())?;
+    let grads = crate::kernels::input_gradient_only(x, || out.logits.sum_all()?.backward())?;
     let g = grads
-        .get(&x)
+        .get(x)
         .ok_or_else(|| Error::Diverged("the critic's output does not depend on its input".into()))?
         .clone();
     if !g.track_op() {
