@@ -78,6 +78,25 @@ fn composed_batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
         .unwrap()
 }
 
+/// Layer norm over each sample, per-channel affine and LeakyReLU from candle's tensor ops.
+fn composed_layer_norm_act(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor {
+    let flat = x.flatten_from(1).unwrap();
+    let centred = flat.broadcast_sub(&flat.mean_keepdim(1).unwrap()).unwrap();
+    let var = centred.sqr().unwrap().mean_keepdim(1).unwrap();
+    let n = centred
+        .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
+        .unwrap()
+        .reshape(x.shape())
+        .unwrap();
+    let shape = (1, x.dim(1).unwrap(), 1, 1);
+    let a = n
+        .broadcast_mul(&gamma.reshape(shape).unwrap())
+        .unwrap()
+        .broadcast_add(&beta.reshape(shape).unwrap())
+        .unwrap();
+    (a.relu().unwrap() - (a.neg().unwrap().relu().unwrap() * 0.2).unwrap()).unwrap()
+}
+
 fn benches(c: &mut Criterion) {
     // D's second convolution and G's first transposed convolution in dcgan28.
     pair(
@@ -114,6 +133,24 @@ fn benches(c: &mut Criterion) {
             x.broadcast_add(&b.reshape((1, 128, 1, 1)).unwrap())
                 .unwrap()
         },
+    );
+    // The WGAN-GP critic's layer norm, its affine and LeakyReLU (γ = w, β = 0.1).
+    let beta = Tensor::full(0.1f32, 128, &Device::Cpu).unwrap();
+    pair(
+        c,
+        "layer norm + LeakyReLU 64×128×7×7",
+        &[64, 128, 7, 7],
+        &[128],
+        &|x, g| kernels::layer_norm_act(x, g, &beta, 1e-5, 0.2).unwrap(),
+        &|x, g| composed_layer_norm_act(x, g, &beta),
+    );
+    pair(
+        c,
+        "tanh 64×1×28×28",
+        &[64, 1, 28, 28],
+        &[1],
+        &|x, _| kernels::tanh(x).unwrap(),
+        &|x, _| x.tanh().unwrap(),
     );
     let store = ParamStore::new(Rng::new(0, 1), &Device::Cpu);
     let bn: BatchNorm = batch_norm(64, Default::default(), store.var_builder()).unwrap();
