@@ -203,21 +203,21 @@ fn col2im<T: Element>(g: &Geometry, taps: &Taps, cols: &[T], ld: usize, at: usiz
 
 /// Row-major matrix view: pointer, rows stride, columns stride.
 #[derive(Clone, Copy)]
-struct Mat<T> {
+pub(crate) struct Mat<T> {
     ptr: *const T,
     rs: isize,
     cs: isize,
 }
 
 impl<T> Mat<T> {
-    fn rows(p: &[T], cols: usize) -> Self {
+    pub(crate) fn rows(p: &[T], cols: usize) -> Self {
         Mat {
             ptr: p.as_ptr(),
             rs: cols as isize,
             cs: 1,
         }
     }
-    fn transposed(p: &[T], cols_of_stored: usize) -> Self {
+    pub(crate) fn transposed(p: &[T], cols_of_stored: usize) -> Self {
         Mat {
             ptr: p.as_ptr(),
             rs: 1,
@@ -227,7 +227,7 @@ impl<T> Mat<T> {
 }
 
 /// dst (m×n, row-major) = [dst +] lhs (m×kk) · rhs (kk×n), single-threaded.
-fn matmul<T: Element>(
+pub(crate) fn matmul<T: Element>(
     m: usize,
     n: usize,
     kk: usize,

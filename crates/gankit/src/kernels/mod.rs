@@ -1,5 +1,5 @@
 //! gankit's own CPU kernels, as differentiable candle ops: convolutions, batch norm,
-//! per-channel bias, LeakyReLU and tanh.
+//! per-channel bias, LeakyReLU, tanh and matrix products.
 //!
 //! candle 0.11's CPU `conv_transpose2d` is a dot-product loop and `conv2d`'s backward pass
 //! calls it, which makes a DCGAN step several times slower than PyTorch. These ops replace
@@ -16,6 +16,7 @@ pub mod cpu;
 mod lanes;
 mod layer_norm;
 mod leaky_relu;
+mod matmul;
 mod ops;
 pub(crate) mod parallel;
 mod storage;
@@ -27,6 +28,7 @@ pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
 pub use layer_norm::{LayerNormInputGrad, layer_norm_act, layer_norm_act_traced};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
+pub use matmul::matmul;
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias};
 pub use tanh::tanh;
 

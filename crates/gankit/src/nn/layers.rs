@@ -73,7 +73,7 @@ impl Linear {
     /// The layer in `mode` (spectral norm's power iteration runs in training mode only).
     pub fn forward_t(&self, x: &Tensor, mode: &Mode) -> candle_core::Result<Tensor> {
         let w = effective_weight(&self.weight, &self.sn, mode)?;
-        let y = x.matmul(&w.t()?)?;
+        let y = kernels::matmul(x, &w, false, true)?;
         add_channel_bias(y, &self.bias)
     }
 }

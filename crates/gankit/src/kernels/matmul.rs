@@ -1,0 +1,170 @@
+//! Matrix products on candle's threads, C = op(A)·op(B) with op = identity or transpose.
+//!
+//! candle 0.11's CPU matmul ran the whole product on the calling thread here, while the
+//! other core waited: the MLP's steps are almost all products, and took 1.2–1.4× PyTorch's
+//! time. This op splits C's rows into fixed blocks (so results do not depend on the thread
+//! count) and runs `gemm` on each, on candle's threads. Its gradients are products of the
+//! same op with other transposes, so gradients of any order stay inside it.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+
+use super::cpu::{Element, Mat, matmul as gemm_into};
+use super::storage::{Kernel2, apply2};
+use super::{ours, parallel, when};
+
+/// Rows of C per work item.
+const ROWS: usize = 16;
+
+/// op(a)·op(b) for rank-2 a and b, op(t) = tᵀ when its flag is set.
+pub fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+    if !ours(a) {
+        let t = |x: &Tensor, f: bool| if f { x.t() } else { Ok(x.clone()) };
+        return t(a, ta)?.matmul(&t(b, tb)?);
+    }
+    a.contiguous()?
+        .apply_op2(&b.contiguous()?, MatMul { ta, tb })
+}
+
+/// C = op(A)·op(B).
+struct MatMul {
+    ta: bool,
+    tb: bool,
+}
+
+impl MatMul {
+    /// (m, k) of op(A) and (k, n) of op(B).
+    fn dims(&self, sa: &Shape, sb: &Shape) -> Result<(usize, usize, usize)> {
+        let (&[ra, ca], &[rb, cb]) = (sa.dims(), sb.dims()) else {
+            candle_core::bail!("matmul: rank-2 operands expected, got {sa:?} and {sb:?}")
+        };
+        let (m, k) = if self.ta { (ca, ra) } else { (ra, ca) };
+        let (k2, n) = if self.tb { (cb, rb) } else { (rb, cb) };
+        if k != k2 {
+            candle_core::bail!("matmul: {m}×{k} by {k2}×{n} (shapes {sa:?}, {sb:?})");
+        }
+        Ok((m, k, n))
+    }
+}
+
+impl Kernel2 for MatMul {
+    fn run<T: Element>(&self, a: &[T], sa: &Shape, b: &[T], sb: &Shape) -> Result<(Vec<T>, Shape)> {
+        let (m, k, n) = self.dims(sa, sb)?;
+        if k == 0 {
+            return Ok((vec![T::zero(); m * n], Shape::from((m, n))));
+        }
+        let c = parallel::filled(m * n, ROWS * n.max(1), |i, rows| {
+            let rhs = if self.tb {
+                Mat::transposed(b, k)
+            } else {
+                Mat::rows(b, n)
+            };
+            let (r0, count) = (i * ROWS, rows.len() / n.max(1));
+            // Rows r0.. of op(A): row r of A, or column r of A (stored k × m).
+            let lhs = if self.ta {
+                Mat::transposed(&a[r0..], m)
+            } else {
+                Mat::rows(&a[r0 * k..], k)
+            };
+            gemm_into(count, n, k, rows, false, lhs, rhs);
+        });
+        Ok((c, Shape::from((m, n))))
+    }
+}
+
+impl CustomOp2 for MatMul {
+    fn name(&self) -> &'static str {
+        "gankit-matmul"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply2(self, s1, l1, s2, l2)
+    }
+
+    /// d op(A) = G·op(B)ᵀ and d op(B) = op(A)ᵀ·G, each written as one product of the
+    /// stored operands.
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _c: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (ta, tb) = (self.ta, self.tb);
+        let da = when(a, || {
+            if ta {
+                matmul(b, g, tb, true)
+            } else {
+                matmul(g, b, false, !tb)
+            }
+        })?;
+        let db = when(b, || {
+            if tb {
+                matmul(g, a, true, ta)
+            } else {
+                matmul(a, g, !ta, false)
+            }
+        })?;
+        Ok((da, db))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::testing::{max_rel, rand};
+    use candle_core::{DType, Var};
+
+    #[test]
+    fn products_and_their_gradients_to_second_order_match_candle() {
+        crate::objectives::penalty::with_second_order(|| {
+            for (m, k, n) in [(37, 5, 3), (1, 7, 9), (64, 33, 1), (20, 17, 18)] {
+                for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let sa = if ta { [k, m] } else { [m, k] };
+                    let sb = if tb { [n, k] } else { [k, n] };
+                    let a = Var::from_tensor(&rand(&sa, 3, DType::F64)).unwrap();
+                    let b = Var::from_tensor(&rand(&sb, 4, DType::F64)).unwrap();
+                    let r = rand(&[m, n], 5, DType::F64);
+                    let orders = |f: &dyn Fn(&Tensor, &Tensor) -> Tensor| {
+                        let c = f(a.as_tensor(), b.as_tensor());
+                        let g = (&c * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                        let ga = g.get(&a).unwrap().clone();
+                        let gg = (ga.sqr().unwrap().sum_all().unwrap()
+                            + g.get(&b).unwrap().sqr().unwrap().sum_all().unwrap())
+                        .unwrap()
+                        .backward()
+                        .unwrap();
+                        let gb = g.get(&b).unwrap().clone();
+                        [
+                            c,
+                            ga,
+                            gb,
+                            gg.get(&a).unwrap().clone(),
+                            gg.get(&b).unwrap().clone(),
+                        ]
+                    };
+                    let t = |x: &Tensor, f: bool| if f { x.t().unwrap() } else { x.clone() };
+                    let ours = orders(&|x, y| matmul(x, y, ta, tb).unwrap());
+                    let theirs = orders(&|x, y| t(x, ta).matmul(&t(y, tb)).unwrap());
+                    for (i, (p, q)) in ours.iter().zip(&theirs).enumerate() {
+                        let err = max_rel(p, q);
+                        assert!(err < 1e-12, "{m}×{k}×{n} {ta} {tb} #{i}: {err:e}");
+                    }
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn f32_matches_candle() {
+        let a = rand(&[64, 100], 1, DType::F32);
+        let w = rand(&[300, 100], 2, DType::F32);
+        let ours = matmul(&a, &w, false, true).unwrap();
+        let theirs = a.matmul(&w.t().unwrap()).unwrap();
+        assert!(max_rel(&ours, &theirs) < 1e-5);
+    }
+}
