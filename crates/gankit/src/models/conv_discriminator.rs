@@ -95,7 +95,10 @@ impl Discriminator for ConvDiscriminator {
         _: Option<&Tensor>,
         mode: &mut Mode,
     ) -> Result<Option<Tensor>> {
+        // Spectral norm's weights (and power iteration) live in the forward pass: checked
+        // before any forward pass runs, so the fallback runs the only one.
         let plain = !self.fc.is_spectrally_normalised()
+            && !self.convs.iter().any(|c| c.is_spectrally_normalised())
             && self
                 .norms
                 .iter()

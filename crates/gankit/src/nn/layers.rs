@@ -181,6 +181,11 @@ impl Conv2d {
 }
 
 impl Conv2d {
+    /// Whether the weight is spectrally normalised.
+    pub fn is_spectrally_normalised(&self) -> bool {
+        self.sn.is_some()
+    }
+
     /// ∂⟨g, conv(x)⟩/∂x for an input of side h × w, as a differentiable op of g and the
     /// weight (the transposed convolution); None when the weight is spectrally normalised
     /// (its effective value lives in the forward pass).
