@@ -11,6 +11,9 @@ use crate::nn::{
     Conv2d, Conv2dConfig, Linear, Mode, Norm2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
 };
 
+/// LeakyReLU's negative-side slope after every block.
+const SLOPE: f64 = 0.2;
+
 pub struct ConvDiscriminator {
     convs: Vec<Conv2d>,
     norms: Vec<Norm2d>,
@@ -76,8 +79,8 @@ impl Discriminator for ConvDiscriminator {
         for (i, conv) in self.convs.iter().enumerate() {
             h = conv.forward_t(&h, mode)?;
             h = match i {
-                0 => leaky_relu(&h, 0.2)?,
-                _ => self.norms[i - 1].forward_activated(&h, 0.2, mode)?,
+                0 => leaky_relu(&h, SLOPE)?,
+                _ => self.norms[i - 1].forward_activated(&h, SLOPE, mode)?,
             };
         }
         let features = h.flatten_from(1)?;
@@ -119,11 +122,11 @@ impl Discriminator for ConvDiscriminator {
             // The first convolution has no norm after it (as in `forward`).
             let norm = i.checked_sub(1).map(|j| &self.norms[j]);
             let (out, back) = match norm {
-                Some(Norm2d::Layer(ln)) => match ln.forward_traced(&a, 0.2)? {
+                Some(Norm2d::Layer(ln)) => match ln.forward_traced(&a, SLOPE)? {
                     Some((z, grad)) => (z, Back::Layer(grad)),
                     None => return Ok(None),
                 },
-                _ => (leaky_relu(&a, 0.2)?, Back::Leaky(a)),
+                _ => (leaky_relu(&a, SLOPE)?, Back::Leaky(a)),
             };
             layers.push((conv, back, ih, iw));
             h = out;
@@ -136,7 +139,7 @@ impl Discriminator for ConvDiscriminator {
             .reshape(h.shape())?;
         for (conv, back, ih, iw) in layers.iter().rev() {
             g = match back {
-                Back::Leaky(a) => crate::kernels::leaky_relu_grad(&g, a, 0.2)?,
+                Back::Leaky(a) => crate::kernels::leaky_relu_grad(&g, a, SLOPE)?,
                 Back::Layer(grad) => grad.of(&g)?,
             };
             g = match conv.input_gradient(&g, *ih, *iw)? {

@@ -42,6 +42,15 @@ fn t_parts<T: Element>(h: &[T], n: &[f64]) -> (Vec<f64>, f64, f64) {
     (h, h_mean, p)
 }
 
+/// Per sample: T(h) = s·(h − mean(h) − n·mean(h·n)).
+fn t_op<T: Element>(h: &[T], n: &[f64], s: f64) -> Vec<f64> {
+    let (h, h_mean, p) = t_parts(h, n);
+    h.iter()
+        .zip(n)
+        .map(|(&hj, &nj)| s * (hj - h_mean - nj * p))
+        .collect()
+}
+
 impl Grad {
     fn refuse<T>(&self) -> Result<T> {
         candle_core::bail!(
@@ -57,10 +66,8 @@ impl Grad {
             let s = sv.stats[i].1;
             let n = sv.normalised(x, i);
             let v = sv.through_act(sv.of(g, i), i, &sv.gamma);
-            let len = n.len() as f64;
-            let (v_mean, m) = (sum(&v) / len, dot(&v, &n) / len);
-            for ((o, &vj), &nj) in row.iter_mut().zip(&v).zip(&n) {
-                *o = T::from_f64(s * (vj - v_mean - nj * m));
+            for (o, w) in row.iter_mut().zip(t_op(&v, &n, s)) {
+                *o = T::from_f64(w);
             }
         })
     }
@@ -70,13 +77,7 @@ impl Grad {
         let sv = &self.saved;
         sv.per_sample(|i, row| {
             let s = sv.stats[i].1;
-            let n = sv.normalised(x, i);
-            let (h, h_mean, p) = t_parts(sv.of(h, i), &n);
-            let w: Vec<f64> = h
-                .iter()
-                .zip(&n)
-                .map(|(&hj, &nj)| s * (hj - h_mean - nj * p))
-                .collect();
+            let w = t_op(sv.of(h, i), &sv.normalised(x, i), s);
             for (o, v) in row.iter_mut().zip(sv.through_act(&w, i, &sv.gamma)) {
                 *o = T::from_f64(v);
             }
@@ -111,13 +112,7 @@ impl Grad {
         let ones = vec![1.0; sv.channels];
         sv.channel_sums(|i| {
             let s = sv.stats[i].1;
-            let n = sv.normalised(x, i);
-            let (h, h_mean, p) = t_parts(sv.of(h, i), &n);
-            let w: Vec<f64> = h
-                .iter()
-                .zip(&n)
-                .map(|(&hj, &nj)| s * (hj - h_mean - nj * p))
-                .collect();
+            let w = t_op(sv.of(h, i), &sv.normalised(x, i), s);
             sv.plane_dots(&w, &sv.through_act(sv.of(g, i), i, &ones))
         })
     }
