@@ -237,15 +237,38 @@ pub(crate) fn matmul<T: Element>(
     rhs: Mat<T>,
 ) {
     assert!(dst.len() >= m * n);
-    // SAFETY: the callers size every buffer for the (m, n, kk) product and its strides.
+    // SAFETY: dst holds m rows of n elements; the callers size lhs and rhs for the
+    // (m, n, kk) product and its strides.
+    unsafe { matmul_block(m, n, kk, dst.as_mut_ptr(), n, accumulate, lhs, rhs) }
+}
+
+/// [`matmul`] into an m×n block of a larger row-major matrix whose rows are `ld` apart,
+/// starting at `dst`.
+///
+/// # Safety
+/// `dst` must be valid for reads and writes of the block (m rows of n elements, `ld`
+/// apart) and nothing else may access it meanwhile; `lhs` and `rhs` must be valid for the
+/// (m, n, kk) product with their strides.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul_block<T: Element>(
+    m: usize,
+    n: usize,
+    kk: usize,
+    dst: *mut T,
+    ld: usize,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+) {
+    // SAFETY: as the caller promised.
     unsafe {
         gemm::gemm(
             m,
             n,
             kk,
-            dst.as_mut_ptr(),
+            dst,
             1,
-            n as isize,
+            ld as isize,
             accumulate,
             lhs.ptr,
             lhs.cs,

@@ -2,18 +2,24 @@
 //!
 //! candle 0.11's CPU matmul ran the whole product on the calling thread here, while the
 //! other core waited: the MLP's steps are almost all products, and took 1.2–1.4× PyTorch's
-//! time. This op splits C's rows into fixed blocks (so results do not depend on the thread
-//! count) and runs `gemm` on each, on candle's threads. Its gradients are products of the
-//! same op with other transposes, so gradients of any order stay inside it.
+//! time. This op splits C's rows (or, when C is wide, its columns) into blocks and runs
+//! `gemm` on each, on candle's threads; results do not depend on the thread count. Its
+//! gradients are products of the same op with other transposes, so gradients of any order
+//! stay inside it.
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 
-use super::cpu::{Element, Mat, matmul as gemm_into};
+use super::cpu::{Element, Mat, matmul as gemm_into, matmul_block as gemm_block};
 use super::storage::{Kernel2, apply2};
 use super::{ours, parallel, when};
 
-/// Rows of C per work item.
-const ROWS: usize = 16;
+/// Rows (or columns) of C per work item: at least 16, and at most about an eighth of C, so
+/// a large product is a few wide items (each packs its operands once) that two to eight
+/// threads share evenly. Every element of C comes from one gemm call over the whole inner
+/// dimension, so results do not depend on the split.
+fn block(len: usize) -> usize {
+    len.div_ceil(8).next_multiple_of(16).max(16)
+}
 
 /// op(a)·op(b) for rank-2 a and b, op(t) = tᵀ when its flag is set.
 pub fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
@@ -52,21 +58,39 @@ impl Kernel2 for MatMul {
         if k == 0 {
             return Ok((vec![T::zero(); m * n], Shape::from((m, n))));
         }
-        let c = parallel::filled(m * n, ROWS * n.max(1), |i, rows| {
-            let rhs = if self.tb {
-                Mat::transposed(b, k)
+        let rhs_from = |j0: usize| {
+            if self.tb {
+                Mat::transposed(&b[j0 * k..], k)
             } else {
-                Mat::rows(b, n)
-            };
-            let (r0, count) = (i * ROWS, rows.len() / n.max(1));
-            // Rows r0.. of op(A): row r of A, or column r of A (stored k × m).
-            let lhs = if self.ta {
-                Mat::transposed(&a[r0..], m)
-            } else {
-                Mat::rows(&a[r0 * k..], k)
-            };
-            gemm_into(count, n, k, rows, false, lhs, rhs);
-        });
+                Mat::rows(&b[j0..], n)
+            }
+        };
+        let c = if n >= 4 * m {
+            // Wide C (G's first layer: 64 × 6272): blocks of columns, so each item packs
+            // only its share of op(B) instead of all of it.
+            parallel::filled_columns(m, n, block(n), |j0, width, dst| {
+                let lhs = if self.ta {
+                    Mat::transposed(a, m)
+                } else {
+                    Mat::rows(a, k)
+                };
+                // SAFETY: dst is this item's m × width block of C, rows n apart; lhs and
+                // the columns j0.. of op(B) hold the product's operands.
+                unsafe { gemm_block(m, width, k, dst, n, false, lhs, rhs_from(j0)) }
+            })
+        } else {
+            let rows_per = block(m);
+            parallel::filled(m * n, rows_per * n.max(1), |i, rows| {
+                let (r0, count) = (i * rows_per, rows.len() / n.max(1));
+                // Rows r0.. of op(A): row r of A, or column r of A (stored k × m).
+                let lhs = if self.ta {
+                    Mat::transposed(&a[r0..], m)
+                } else {
+                    Mat::rows(&a[r0 * k..], k)
+                };
+                gemm_into(count, n, k, rows, false, lhs, rhs_from(0));
+            })
+        };
         Ok((c, Shape::from((m, n))))
     }
 }
@@ -122,7 +146,16 @@ mod tests {
     #[test]
     fn products_and_their_gradients_to_second_order_match_candle() {
         crate::objectives::penalty::with_second_order(|| {
-            for (m, k, n) in [(37, 5, 3), (1, 7, 9), (64, 33, 1), (20, 17, 18)] {
+            // Row blocks, one column block, several column blocks (the last partial), and
+            // row blocks larger than 16.
+            for (m, k, n) in [
+                (37, 5, 3),
+                (1, 7, 9),
+                (64, 33, 1),
+                (20, 17, 18),
+                (5, 3, 300),
+                (300, 4, 2),
+            ] {
                 for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                     let sa = if ta { [k, m] } else { [m, k] };
                     let sb = if tb { [n, k] } else { [k, n] };

@@ -68,6 +68,40 @@ pub fn filled<T: Copy + Default + Send>(
     v
 }
 
+/// A new `rows × cols` row-major matrix whose blocks of `block` consecutive columns are
+/// written in parallel: each block is zeroed by its own thread, then f(first column, block
+/// width, pointer to the block's first element) fills it. f must touch only its block: the
+/// given width of each of the `rows` rows, which lie `cols` elements apart.
+pub fn filled_columns<T: Copy + Default + Send>(
+    rows: usize,
+    cols: usize,
+    block: usize,
+    f: impl Fn(usize, usize, *mut T) + Sync,
+) -> Vec<T> {
+    let block = block.max(1);
+    let mut v: Vec<T> = Vec::with_capacity(rows * cols);
+    let base = Shared(v.as_mut_ptr());
+    for_each(cols.div_ceil(block), |i| {
+        let (j0, width) = (i * block, block.min(cols - i * block));
+        for r in 0..rows {
+            // SAFETY: row r of this block lies inside the allocation and no other item's.
+            let row = unsafe {
+                std::slice::from_raw_parts_mut(
+                    base.at(r * cols + j0).cast::<std::mem::MaybeUninit<T>>(),
+                    width,
+                )
+            };
+            row.iter_mut().for_each(|x| {
+                x.write(T::default());
+            });
+        }
+        f(j0, width, base.at(j0));
+    });
+    // SAFETY: the blocks cover every column of every row, and each was initialised above.
+    unsafe { v.set_len(rows * cols) };
+    v
+}
+
 /// [f(0), …, f(n − 1)], computed in parallel.
 pub fn map<R: Send>(n: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     let mut out: Vec<Option<R>> = (0..n).map(|_| None).collect();
