@@ -52,9 +52,13 @@ pub(super) fn col2im<T: Element>(
         plane.fill(T::default());
         for t in 0..kk {
             let row = &cols[(ci * kk + t) * l * b..][..l * b];
-            for (src, &o) in row.chunks_exact(b).zip(taps.tap(t, l)) {
-                let dst = &mut plane[o as usize * b..][..b];
-                dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+            if b == 16 {
+                add_blocks::<T, 16>(&mut plane, row, taps.tap(t, l));
+            } else {
+                for (src, &o) in row.chunks_exact(b).zip(taps.tap(t, l)) {
+                    let dst = &mut plane[o as usize * b..][..b];
+                    dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                }
             }
         }
         for j in 0..b {
@@ -92,8 +96,12 @@ pub(super) fn im2col<T: Element>(
         }
         for t in 0..kk {
             let row = &mut cols[(ci * kk + t) * l * b..][..l * b];
-            for (dst, &o) in row.chunks_exact_mut(b).zip(taps.tap(t, l)) {
-                dst.copy_from_slice(&plane[o as usize * b..][..b]);
+            if b == 16 {
+                copy_blocks::<T, 16>(row, &plane, taps.tap(t, l));
+            } else {
+                for (dst, &o) in row.chunks_exact_mut(b).zip(taps.tap(t, l)) {
+                    dst.copy_from_slice(&plane[o as usize * b..][..b]);
+                }
             }
         }
     }
@@ -115,6 +123,28 @@ pub(super) fn scatter<T: Element>(
             for (j, &v) in src.iter().enumerate() {
                 samples[j * fl + co * l + p] = v + b;
             }
+        }
+    }
+}
+
+/// row ← the blocks of B values of `plane` at pixels `at` (B known at compile time, so each
+/// copy is a few vector moves rather than a call to memcpy).
+fn copy_blocks<T: Copy, const B: usize>(row: &mut [T], plane: &[T], at: &[u32]) {
+    let (blocks, _) = row.as_chunks_mut::<B>();
+    let (src, _) = plane.as_chunks::<B>();
+    for (dst, &o) in blocks.iter_mut().zip(at) {
+        *dst = src[o as usize];
+    }
+}
+
+/// The blocks of B values of `plane` at pixels `at` += the blocks of `row`.
+fn add_blocks<T: Element, const B: usize>(plane: &mut [T], row: &[T], at: &[u32]) {
+    let (blocks, _) = row.as_chunks::<B>();
+    let (dst, _) = plane.as_chunks_mut::<B>();
+    for (src, &o) in blocks.iter().zip(at) {
+        let d = &mut dst[o as usize];
+        for i in 0..B {
+            d[i] += src[i];
         }
     }
 }
