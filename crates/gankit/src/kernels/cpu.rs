@@ -333,12 +333,19 @@ fn scatter<T: Element>(
 
 /// Y (n, c_out, oh, ow) = conv(X (n, c_in, h, w), W (c_out, c_in, k, k)).
 pub fn forward<T: Element>(g: &Geometry, x: &[T], wt: &[T]) -> Vec<T> {
-    forward_bias(g, x, wt, None)
+    forward_bias(g, x, wt, None, None)
 }
 
 /// [`forward`] plus `bias[co]` (c_out) on every output channel, added as the products are
-/// written out.
-pub fn forward_bias<T: Element>(g: &Geometry, x: &[T], wt: &[T], bias: Option<&[T]>) -> Vec<T> {
+/// written out, then LeakyReLU with negative-side `slope` when given (applied to each
+/// chunk of images while it is still in cache).
+pub fn forward_bias<T: Element>(
+    g: &Geometry,
+    x: &[T],
+    wt: &[T],
+    bias: Option<&[T]>,
+    slope: Option<T>,
+) -> Vec<T> {
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
@@ -371,6 +378,9 @@ pub fn forward_bias<T: Element>(g: &Geometry, x: &[T], wt: &[T], bias: Option<&[
                 scatter(g, out, ys, images, bias);
             }
         });
+        if let Some(slope) = slope {
+            super::leaky_relu::leaky_in_place(ys, slope);
+        }
     })
 }
 

@@ -12,7 +12,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
         return x.conv2d(w, p, s, 1, 1);
     }
     x.contiguous()?
-        .apply_op2(&w.contiguous()?, ConvForward { s, p })
+        .apply_op2(&w.contiguous()?, ConvForward { s, p, slope: None })
 }
 
 /// y = conv2d(x, w) + b: the convolution and its per-channel bias b (c_out) as one op (one
@@ -21,8 +21,36 @@ pub fn conv2d_bias(x: &Tensor, w: &Tensor, b: &Tensor, s: usize, p: usize) -> Re
     if !ours(x) {
         return super::add_channel_bias(&x.conv2d(w, p, s, 1, 1)?, b);
     }
-    x.contiguous()?
-        .apply_op3(&w.contiguous()?, &b.contiguous()?, ConvForward { s, p })
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        ConvForward { s, p, slope: None },
+    )
+}
+
+/// y = LeakyReLU(conv2d(x, w) + b) with negative-side `slope` ≥ 0: convolution, bias and
+/// activation as one op (no pass and no graph node for the activation; its gradient is
+/// taken from the output, whose sign is the pre-activation's).
+pub fn conv2d_bias_leaky(
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    s: usize,
+    p: usize,
+    slope: f64,
+) -> Result<Tensor> {
+    if !ours(x) || slope < 0.0 {
+        return super::leaky_relu(&conv2d_bias(x, w, b, s, p)?, slope);
+    }
+    x.contiguous()?.apply_op3(
+        &w.contiguous()?,
+        &b.contiguous()?,
+        ConvForward {
+            s,
+            p,
+            slope: Some(slope),
+        },
+    )
 }
 
 /// y = conv_transpose2d(x, w): x (n, c_in, ih, iw), w (c_in, c_out, k, k), stride `s`,
@@ -101,10 +129,11 @@ fn run<T: Element>(
     move |a, b| f(&g, a, b)
 }
 
-/// (X, W) → Y, and (X, W, B) → Y + B.
+/// (X, W) → Y, and (X, W, B) → Y + B, then LeakyReLU when `slope` is set (with a bias only).
 struct ConvForward {
     s: usize,
     p: usize,
+    slope: Option<f64>,
 }
 
 impl ConvForward {
@@ -193,13 +222,17 @@ impl Kernel3 for ConvForward {
         if sb.dims() != [g.c_out] {
             candle_core::bail!("conv2d: bias of shape {sb:?} for {} channels", g.c_out);
         }
-        Ok((cpu::forward_bias(&g, x, w, Some(b)), out_shape(&g)))
+        let slope = self.slope.map(T::from_f64);
+        Ok((cpu::forward_bias(&g, x, w, Some(b), slope), out_shape(&g)))
     }
 }
 
 impl CustomOp3 for ConvForward {
     fn name(&self) -> &'static str {
-        "gankit-conv2d-bias"
+        match self.slope {
+            Some(_) => "gankit-conv2d-bias-leaky-relu",
+            None => "gankit-conv2d-bias",
+        }
     }
 
     fn cpu_fwd(
@@ -219,9 +252,14 @@ impl CustomOp3 for ConvForward {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _y: &Tensor,
+        y: &Tensor,
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Through the activation first: its gradient is a differentiable op of g.
+        let g = match self.slope {
+            Some(slope) => &super::leaky_relu_grad(g, y, slope)?,
+            None => g,
+        };
         let (dx, dw) = self.grads(x, w, g)?;
         let db = when(b, || super::channel_sum(g))?;
         Ok((dx, dw, db))

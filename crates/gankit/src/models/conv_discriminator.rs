@@ -7,9 +7,7 @@ use candle_nn::VarBuilder;
 
 use super::{DOutput, Discriminator};
 use crate::config::Norm;
-use crate::nn::{
-    Conv2d, Conv2dConfig, Linear, Mode, Norm2d, conv2d, dcgan_init, leaky_relu, linear, norm2d,
-};
+use crate::nn::{Conv2d, Conv2dConfig, Linear, Mode, Norm2d, conv2d, dcgan_init, linear, norm2d};
 
 /// LeakyReLU's negative-side slope after every block.
 const SLOPE: f64 = 0.2;
@@ -77,10 +75,11 @@ impl Discriminator for ConvDiscriminator {
     fn forward(&self, x: &Tensor, _: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput> {
         let mut h = x.clone();
         for (i, conv) in self.convs.iter().enumerate() {
-            h = conv.forward_t(&h, mode)?;
-            h = match i {
-                0 => leaky_relu(&h, SLOPE)?,
-                _ => self.norms[i - 1].forward_activated(&h, SLOPE, mode)?,
+            // The first convolution has no norm after it; without one, the convolution,
+            // its bias and the activation are one op.
+            h = match i.checked_sub(1).map(|j| &self.norms[j]) {
+                None | Some(Norm2d::None) => conv.forward_activated(&h, SLOPE, mode)?,
+                Some(norm) => norm.forward_activated(&conv.forward_t(&h, mode)?, SLOPE, mode)?,
             };
         }
         let features = h.flatten_from(1)?;
@@ -89,7 +88,7 @@ impl Discriminator for ConvDiscriminator {
     }
 
     /// The forward pass keeps, for each layer, what its input gradient needs (the LeakyReLU's
-    /// input, the layer norm's statistics); the gradient of Σ D(x) then runs back through
+    /// output, the layer norm's statistics); the gradient of Σ D(x) then runs back through
     /// the fc weight, each activation's gradient op and each transposed convolution. Only
     /// without spectral or batch norm, on gankit's CPU kernels.
     fn input_gradient(
@@ -111,6 +110,7 @@ impl Discriminator for ConvDiscriminator {
         }
         /// How to take an upstream gradient back through one activation.
         enum Back {
+            /// The LeakyReLU's output (its sign is its input's).
             Leaky(Tensor),
             Layer(crate::kernels::LayerNormInputGrad),
         }
@@ -118,15 +118,21 @@ impl Discriminator for ConvDiscriminator {
         let mut layers = Vec::new();
         for (i, conv) in self.convs.iter().enumerate() {
             let (_, _, ih, iw) = h.dims4()?;
-            let a = conv.forward_t(&h, mode)?;
             // The first convolution has no norm after it (as in `forward`).
             let norm = i.checked_sub(1).map(|j| &self.norms[j]);
             let (out, back) = match norm {
-                Some(Norm2d::Layer(ln)) => match ln.forward_traced(&a, SLOPE)? {
-                    Some((z, grad)) => (z, Back::Layer(grad)),
-                    None => return Ok(None),
-                },
-                _ => (leaky_relu(&a, SLOPE)?, Back::Leaky(a)),
+                Some(Norm2d::Layer(ln)) => {
+                    match ln.forward_traced(&conv.forward_t(&h, mode)?, SLOPE)? {
+                        Some((z, grad)) => (z, Back::Layer(grad)),
+                        None => return Ok(None),
+                    }
+                }
+                // The activation's gradient needs only the sign of its input, which its
+                // output shares.
+                _ => {
+                    let z = conv.forward_activated(&h, SLOPE, mode)?;
+                    (z.clone(), Back::Leaky(z))
+                }
             };
             layers.push((conv, back, ih, iw));
             h = out;
@@ -139,7 +145,7 @@ impl Discriminator for ConvDiscriminator {
             .reshape(h.shape())?;
         for (conv, back, ih, iw) in layers.iter().rev() {
             g = match back {
-                Back::Leaky(a) => crate::kernels::leaky_relu_grad(&g, a, SLOPE)?,
+                Back::Leaky(z) => crate::kernels::leaky_relu_grad(&g, z, SLOPE)?,
                 Back::Layer(grad) => grad.of(&g)?,
             };
             g = match conv.input_gradient(&g, *ih, *iw)? {

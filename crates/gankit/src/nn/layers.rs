@@ -178,6 +178,24 @@ impl Conv2d {
             None => kernels::conv2d(x, &w, s, p),
         }
     }
+
+    /// LeakyReLU(layer(x)) with negative-side `slope`; with a bias, convolution, bias and
+    /// activation run as one op.
+    pub fn forward_activated(
+        &self,
+        x: &Tensor,
+        slope: f64,
+        mode: &Mode,
+    ) -> candle_core::Result<Tensor> {
+        match &self.bias {
+            Some(b) => {
+                let w = effective_weight(&self.weight, &self.sn, mode)?;
+                let (s, p) = (self.cfg.stride, self.cfg.padding);
+                kernels::conv2d_bias_leaky(x, &w, b, s, p, slope)
+            }
+            None => kernels::leaky_relu(&self.forward_t(x, mode)?, slope),
+        }
+    }
 }
 
 impl Conv2d {

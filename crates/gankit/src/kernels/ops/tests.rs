@@ -187,3 +187,44 @@ fn conv_with_bias_equals_conv_then_bias_with_gradients() {
         }
     }
 }
+
+#[test]
+fn conv_bias_leaky_equals_its_parts_to_second_order() {
+    crate::objectives::penalty::with_second_order(|| {
+        // SHAPES, plus 17 images of 8 channels (the pixel-major path).
+        let shapes = SHAPES
+            .iter()
+            .map(|&(n, ci, co, size, k, s, p, _)| (n, ci, co, size, k, s, p))
+            .chain([(17, 8, 3, 7, 3, 1, 1)]);
+        for (i, (n, ci, co, size, k, s, p)) in shapes.enumerate() {
+            let seed = 200 + i as u64 * 10;
+            let x = Var::from_tensor(&rand(&[n, ci, size, size], seed, DType::F64)).unwrap();
+            let w = Var::from_tensor(&rand(&[co, ci, k, k], seed + 1, DType::F64)).unwrap();
+            let b = Var::from_tensor(&rand(&[co], seed + 2, DType::F64)).unwrap();
+            let fused = |x: &Tensor| conv2d_bias_leaky(x, &w, &b, s, p, 0.2).unwrap();
+            let parts = |x: &Tensor| {
+                let y = conv2d_bias(x, &w, &b, s, p).unwrap();
+                crate::kernels::leaky_relu(&y, 0.2).unwrap()
+            };
+            let r = rand(fused(&x).dims(), seed + 3, DType::F64);
+            // y, ∂⟨r, y⟩/∂(x, w, b), and ∂‖∂⟨r, y⟩/∂x‖²/∂w (WGAN-GP's second order; x and b
+            // enter ∂⟨r, y⟩/∂x only through the activation's piecewise-constant slope).
+            let orders = |f: &dyn Fn(&Tensor) -> Tensor| {
+                let y = f(&x);
+                let g = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let gx = g.get(&x).unwrap().clone();
+                let gg = gx.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                let mut out = vec![y, gx];
+                for v in [&w, &b] {
+                    out.push(g.get(v).unwrap().clone());
+                }
+                out.push(gg.get(&w).unwrap().clone());
+                out
+            };
+            for (j, (a, e)) in orders(&fused).iter().zip(&orders(&parts)).enumerate() {
+                let err = max_rel(a, e);
+                assert!(err < 1e-12, "shape #{i}, quantity #{j}: {err:e}");
+            }
+        }
+    });
+}
