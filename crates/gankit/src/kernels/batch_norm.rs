@@ -11,6 +11,7 @@
 //! of these ops is ever taken.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 
 use super::cpu::Element;
 use super::lanes;
@@ -74,6 +75,7 @@ fn per_channel(
 /// Per-channel sums over the batch of f(g, x) for (n, c) inputs (one value per channel and
 /// sample): added row by row, the channels of a block side by side (contiguous reads,
 /// vectorised), for channels `range`.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn row_sums<T: Element>(
     (n, c): (usize, usize),
     range: std::ops::Range<usize>,
@@ -174,24 +176,7 @@ impl Kernel3 for Normalize {
             .collect();
         let slope = self.activation.map(T::from_f64);
         let y = parallel::filled(x.len(), c * s, |i, row| {
-            let xs = &x[i * c * s..];
-            if s == 1 {
-                let affine = scale.iter().zip(&shift);
-                for ((v, &xv), (&a, &b)) in row.iter_mut().zip(xs).zip(affine) {
-                    *v = xv * a + b;
-                }
-            } else {
-                let planes = row.chunks_mut(s).zip(xs.chunks(s));
-                for ((plane, xp), (&a, &b)) in planes.zip(scale.iter().zip(&shift)) {
-                    plane
-                        .iter_mut()
-                        .zip(xp)
-                        .for_each(|(v, &xv)| *v = xv * a + b);
-                }
-            }
-            if let Some(slope) = slope {
-                leaky_in_place(row, slope);
-            }
+            normalize_sample(row, &x[i * c * s..], &scale, &shift, s, slope)
         });
         Ok((y, sx.clone()))
     }
@@ -334,22 +319,8 @@ impl Kernel2 for InputGrad {
             }
         }
         let dx = parallel::filled(x.len(), c * s, |i, d| {
-            let (xr, gr) = (&x[i * c * s..], &g[i * c * s..]);
-            if s == 1 {
-                let coef = a.iter().zip(&b).zip(&k);
-                for (((dv, &xv), &gv), ((&ac, &bc), &kc)) in d.iter_mut().zip(xr).zip(gr).zip(coef)
-                {
-                    *dv = gv * ac + xv * bc + kc;
-                }
-                return;
-            }
-            for ci in 0..c {
-                let r = ci * s..(ci + 1) * s;
-                let (ac, bc, kc) = (a[ci], b[ci], k[ci]);
-                for ((dv, &xv), &gv) in d[r.clone()].iter_mut().zip(&xr[r.clone()]).zip(&gr[r]) {
-                    *dv = gv * ac + xv * bc + kc;
-                }
-            }
+            let at = i * c * s;
+            input_grad_sample(d, &x[at..], &g[at..], [&a, &b, &k], s)
         });
         Ok((dx, sx.clone()))
     }
@@ -367,5 +338,54 @@ impl CustomOp2 for InputGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         apply2(self, s1, l1, s2, l2)
+    }
+}
+
+/// One sample (c channels of s values): y = x·scale[c] + shift[c], then LeakyReLU with
+/// `slope` when given.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn normalize_sample<T: Element>(
+    row: &mut [T],
+    xs: &[T],
+    scale: &[T],
+    shift: &[T],
+    s: usize,
+    slope: Option<T>,
+) {
+    if s == 1 {
+        let affine = scale.iter().zip(shift);
+        for ((v, &xv), (&a, &b)) in row.iter_mut().zip(xs).zip(affine) {
+            *v = xv * a + b;
+        }
+    } else {
+        let planes = row.chunks_mut(s).zip(xs.chunks(s));
+        for ((plane, xp), (&a, &b)) in planes.zip(scale.iter().zip(shift)) {
+            plane
+                .iter_mut()
+                .zip(xp)
+                .for_each(|(v, &xv)| *v = xv * a + b);
+        }
+    }
+    if let Some(slope) = slope {
+        leaky_in_place(row, slope);
+    }
+}
+
+/// One sample (c channels of s values) of the input gradient: dx = g·a[c] + x·b[c] + k[c].
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn input_grad_sample<T: Element>(d: &mut [T], xr: &[T], gr: &[T], [a, b, k]: [&[T]; 3], s: usize) {
+    if s == 1 {
+        let coef = a.iter().zip(b).zip(k);
+        for (((dv, &xv), &gv), ((&ac, &bc), &kc)) in d.iter_mut().zip(xr).zip(gr).zip(coef) {
+            *dv = gv * ac + xv * bc + kc;
+        }
+        return;
+    }
+    for ci in 0..a.len() {
+        let r = ci * s..(ci + 1) * s;
+        let (ac, bc, kc) = (a[ci], b[ci], k[ci]);
+        for ((dv, &xv), &gv) in d[r.clone()].iter_mut().zip(&xr[r.clone()]).zip(&gr[r]) {
+            *dv = gv * ac + xv * bc + kc;
+        }
     }
 }

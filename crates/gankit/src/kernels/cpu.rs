@@ -16,6 +16,7 @@
 //! depend on scheduling or on the thread count: runs are reproducible.
 
 use super::parallel;
+use multiversion::multiversion;
 
 mod pixel_major;
 
@@ -163,6 +164,7 @@ impl Taps {
 
 /// Rows of `cols` (c_in·k·k rows of stride `ld`), columns `at..at + oh·ow` ← the patches of
 /// one image (c_in, h, w).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn im2col<T: Element>(g: &Geometry, taps: &Taps, img: &[T], cols: &mut [T], ld: usize, at: usize) {
     let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
     let mut padded = vec![T::default(); taps.ph * taps.pw];
@@ -179,6 +181,7 @@ fn im2col<T: Element>(g: &Geometry, taps: &Taps, img: &[T], cols: &mut [T], ld: 
 
 /// img (c_in, h, w) ← Σ of the patches in rows of `cols` (stride `ld`), columns
 /// `at..at + oh·ow` (img is overwritten).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn col2im<T: Element>(g: &Geometry, taps: &Taps, cols: &[T], ld: usize, at: usize, img: &mut [T]) {
     let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
     let mut phases = vec![T::default(); g.stride * g.stride * taps.qh * taps.qw];
@@ -299,6 +302,7 @@ fn chunk(g: &Geometry) -> usize {
 }
 
 /// matrix (c_out × images·l) ← the features of `images` consecutive samples (each c_out × l).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn gather<T: Element>(g: &Geometry, samples: &[T], matrix: &mut [T], images: usize) {
     let (l, fl, ld) = (g.l(), g.feature_len(), images * g.l());
     for j in 0..images {
@@ -309,6 +313,7 @@ fn gather<T: Element>(g: &Geometry, samples: &[T], matrix: &mut [T], images: usi
 }
 
 /// The inverse of [`gather`]: samples ← matrix, plus `bias[co]` on channel co when given.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn scatter<T: Element>(
     g: &Geometry,
     matrix: &[T],

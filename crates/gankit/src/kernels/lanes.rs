@@ -3,6 +3,7 @@
 //! every add waits for the previous one), and the same result for the same input every time.
 
 use super::cpu::Element;
+use multiversion::multiversion;
 
 /// Σ f(aᵢ, bᵢ) over the common length of a and b.
 #[inline(always)]
@@ -20,21 +21,25 @@ fn lanes<A: Copy, B: Copy>(a: &[A], b: &[B], f: impl Fn(A, B) -> f64) -> f64 {
 }
 
 /// Σ a.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn sum<T: Element>(a: &[T]) -> f64 {
     lanes(a, a, |x, _| x.to_f64())
 }
 
 /// Σ a·b.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn dot<T: Element, U: Element>(a: &[T], b: &[U]) -> f64 {
     lanes(a, b, |x, y| x.to_f64() * y.to_f64())
 }
 
 /// Σ (a − mean)².
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn squared_deviations<T: Element>(a: &[T], mean: f64) -> f64 {
     lanes(a, a, |x, _| (x.to_f64() - mean).powi(2))
 }
 
 /// Σ g·(x − mean).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn dot_deviations<T: Element>(g: &[T], x: &[T], mean: f64) -> f64 {
     lanes(g, x, |g, x| g.to_f64() * (x.to_f64() - mean))
 }

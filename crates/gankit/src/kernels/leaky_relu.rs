@@ -5,6 +5,7 @@
 //! (its derivative in x is zero almost everywhere), so second-order gradients stay exact.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 
 use super::cpu::Element;
 use super::ours;
@@ -31,8 +32,25 @@ pub fn leaky_relu_grad(g: &Tensor, x: &Tensor, slope: f64) -> Result<Tensor> {
 }
 
 /// LeakyReLU applied in place to `v`.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 pub(crate) fn leaky_in_place<T: Element>(v: &mut [T], slope: T) {
     v.iter_mut().for_each(|x| *x = *x * factor(*x, slope));
+}
+
+/// out ← LeakyReLU(x).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn leaky_into<T: Element>(out: &mut [T], x: &[T], slope: T) {
+    for (v, &xv) in out.iter_mut().zip(x) {
+        *v = xv * factor(xv, slope);
+    }
+}
+
+/// out ← g·(1 if x > 0 else slope).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn leaky_grad_into<T: Element>(out: &mut [T], g: &[T], x: &[T], slope: T) {
+    for ((v, &gv), &xv) in out.iter_mut().zip(g).zip(x) {
+        *v = gv * factor(xv, slope);
+    }
 }
 
 #[inline]
@@ -47,11 +65,7 @@ struct LeakyRelu {
 impl Kernel1 for LeakyRelu {
     fn run<T: Element>(&self, x: &[T], sx: &Shape) -> Result<(Vec<T>, Shape)> {
         let slope = T::from_f64(self.slope);
-        let y = parallel::filled(x.len(), CHUNK, |i, c| {
-            for (v, &xv) in c.iter_mut().zip(&x[i * CHUNK..]) {
-                *v = xv * factor(xv, slope);
-            }
-        });
+        let y = parallel::filled(x.len(), CHUNK, |i, c| leaky_into(c, &x[i * CHUNK..], slope));
         Ok((y, sx.clone()))
     }
 }
@@ -80,10 +94,7 @@ impl Kernel2 for LeakyGrad {
         }
         let slope = T::from_f64(self.slope);
         let out = parallel::filled(g.len(), CHUNK, |i, o| {
-            let (gs, xs) = (&g[i * CHUNK..], &x[i * CHUNK..]);
-            for ((v, &gv), &xv) in o.iter_mut().zip(gs).zip(xs) {
-                *v = gv * factor(xv, slope);
-            }
+            leaky_grad_into(o, &g[i * CHUNK..], &x[i * CHUNK..], slope)
         });
         Ok((out, sg.clone()))
     }

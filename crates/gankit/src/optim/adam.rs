@@ -3,6 +3,7 @@
 //! p ← p − lr / (1 − β₁ᵗ) · m / (√v / √(1 − β₂ᵗ) + ε).
 
 use candle_core::Tensor;
+use multiversion::multiversion;
 
 use super::{Rule, Slices};
 use crate::Result;
@@ -43,11 +44,18 @@ impl Rule for Adam {
         let [m, v] = &mut s.bufs[..] else {
             unreachable!("Adam has two buffers")
         };
-        for (((p, &g), m), v) in s.p.iter_mut().zip(s.g).zip(m.iter_mut()).zip(v.iter_mut()) {
-            *m = *m * b1 + g * (1.0 - b1);
-            *v = *v * b2 + g * g * (1.0 - b2);
-            *p -= *m / (v.sqrt() / bias2_sqrt + eps) * step_size;
-        }
+        step(s.p, s.g, m, v, [b1, b2, eps, bias2_sqrt, step_size]);
+    }
+}
+
+/// The update over slices (a free function, compiled for several instruction sets).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn step(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], coefs: [f32; 5]) {
+    let [b1, b2, eps, bias2_sqrt, step_size] = coefs;
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = *m * b1 + g * (1.0 - b1);
+        *v = *v * b2 + g * g * (1.0 - b2);
+        *p -= *m / (v.sqrt() / bias2_sqrt + eps) * step_size;
     }
 }
 
