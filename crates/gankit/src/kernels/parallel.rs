@@ -78,6 +78,9 @@ pub fn filled_columns<T: Copy + Default + Send>(
     block: usize,
     f: impl Fn(usize, usize, *mut T) + Sync,
 ) -> Vec<T> {
+    if rows * cols == 0 {
+        return Vec::new();
+    }
     let block = block.max(1);
     let mut v: Vec<T> = Vec::with_capacity(rows * cols);
     let base = Shared(v.as_mut_ptr());
@@ -127,5 +130,21 @@ mod tests {
         let v: Vec<usize> = filled(10, 4, |i, c| c[0] = i + 1);
         assert_eq!(v, [1, 0, 0, 0, 2, 0, 0, 0, 3, 0]);
         assert!(map(0, |i| i).is_empty());
+    }
+
+    #[test]
+    fn column_blocks_cover_the_matrix_once_each() {
+        // 3 × 10 in blocks of 4, 4 and 2 columns: each block marks its own cells.
+        let v: Vec<usize> = filled_columns(3, 10, 4, |j0, width, start: *mut usize| {
+            for r in 0..3 {
+                for j in 0..width {
+                    // SAFETY: row r, column j of this block.
+                    unsafe { *start.add(r * 10 + j) += 100 * r + j0 + j + 1 };
+                }
+            }
+        });
+        let want: Vec<usize> = (0..30).map(|i| 100 * (i / 10) + i % 10 + 1).collect();
+        assert_eq!(v, want);
+        assert!(filled_columns::<f32>(0, 5, 4, |_, _, _| unreachable!()).is_empty());
     }
 }
