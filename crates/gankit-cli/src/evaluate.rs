@@ -6,6 +6,7 @@ use candle_core::Device;
 use clap::Args;
 use gankit::config::{DataConfig, DatasetKind, Split};
 use gankit::data::{self, ImageSet};
+use gankit::evaluator::input::{self, InputRange};
 use gankit::evaluator::{self, EvalReport, Evaluator, RealFeatures, TrainOptions};
 use gankit::{Error, Result};
 
@@ -43,12 +44,17 @@ pub struct EvalArgs {
     /// Score G's own weights, not their average, in a run with [ema].
     #[arg(long)]
     no_ema: bool,
-    /// Images to score (and real images to compare with).
+    /// Images to score (and real images to compare with), 10 to 1,000,000.
     #[arg(long, default_value_t = 10_000)]
     n: usize,
-    /// Score this array instead of a run: float32 / float64 (N, C, H, W) in [-1, 1].
+    /// Score this array instead of a run: float32 / float64 / uint8 (N, C, H, W), values in
+    /// the --input-range.
     #[arg(long, conflicts_with = "run_dir")]
     fake: Option<PathBuf>,
+    /// The value range of --fake and --real arrays: -1,1 (gankit's, the default), 0,1
+    /// (torchvision's) or 0,255 (8-bit pixels). Values outside it are an error.
+    #[arg(long, default_value = "-1,1", allow_hyphen_values = true)]
+    input_range: InputRange,
     /// Real images as an array like --fake.
     #[arg(long, conflicts_with = "dataset")]
     real: Option<PathBuf>,
@@ -85,6 +91,12 @@ fn fashion(split: Split, dir: Option<PathBuf>) -> Result<ImageSet> {
 }
 
 pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
+    if !(1..=1000).contains(&args.epochs) {
+        return Err(Error::Config(format!(
+            "--epochs {}: train for 1 to 1000 epochs (4 is the default)",
+            args.epochs
+        )));
+    }
     let home = args.home.unwrap_or_else(evaluator::home);
     let (train, test) = match (&args.train, &args.test) {
         (Some(tr), Some(te)) => {
@@ -135,17 +147,10 @@ pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// An image array (N, C, H, W) from an .npy file.
-fn read_array(path: &Path) -> Result<(Vec<f32>, [usize; 4])> {
+/// An image array (N, C, H, W) from an .npy file, checked and mapped to [-1, 1].
+fn read_array(path: &Path, range: InputRange) -> Result<(Vec<f32>, [usize; 4])> {
     let a = gankit::report::npy::read(path)?;
-    match a.shape[..] {
-        [n, c, h, w] if h == w => Ok((a.data.iter().map(|&v| v as f32).collect(), [n, c, h, w])),
-        _ => Err(Error::Data(format!(
-            "{}: shape {:?}; expected square images (N, C, H, W)",
-            path.display(),
-            a.shape
-        ))),
-    }
+    input::images(&a, range, &path.display().to_string())
 }
 
 fn real_set(spec: &str) -> Result<ImageSet> {
@@ -158,30 +163,43 @@ fn real_set(spec: &str) -> Result<ImageSet> {
     }
 }
 
+/// The most images `gankit eval --n` scores.
+const MAX_SCORED: usize = 1_000_000;
+
 pub fn eval(args: EvalArgs) -> Result<()> {
+    if !(input::MIN_IMAGES..=MAX_SCORED).contains(&args.n) {
+        return Err(Error::Config(format!(
+            "--n {}: score between {} and {MAX_SCORED} images (10000 is usual)",
+            args.n,
+            input::MIN_IMAGES
+        )));
+    }
     let home = args.home.clone().unwrap_or_else(evaluator::home);
     let t0 = std::time::Instant::now();
-    // The generated images, their shape, the default output and the default evaluator.
-    // A conditional run's samples cycle through its classes, which are scored too.
-    let mut fake_classes = None;
+    let range = args.input_range;
+    // The generated images (or the generator), their shape, the default output and the
+    // default evaluator.
+    enum Fake {
+        Run(Box<gankit::sample::Trained>),
+        Array(Vec<f32>),
+    }
     let (fake, [n_fake, c, s, _], default_out, auto) = match (&args.run_dir, &args.fake) {
         (Some(run), None) => {
             let trained = gankit::sample::load(run, args.step, !args.no_ema, &Device::Cpu)?;
-            let images = trained.generate(args.n, None, args.seed)?;
-            fake_classes = trained.nets.sample_classes(args.n, None);
             let d = &trained.cfg.data;
             let shape = [args.n, d.channels, d.image_size, d.image_size];
+            let auto = evaluator::default_for(d);
             (
-                images,
+                Fake::Run(Box::new(trained)),
                 shape,
                 run.join("eval.json"),
-                evaluator::default_for(d),
+                auto,
             )
         }
         (None, Some(f)) => {
-            let (images, shape) = read_array(f)?;
+            let (images, shape) = read_array(f, range)?;
             (
-                images,
+                Fake::Array(images),
                 shape,
                 f.with_extension("eval.json"),
                 "fashion-mnist".to_string(),
@@ -202,7 +220,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     let cache = home.join("cache");
     let real: RealFeatures = match (&args.real, &args.dataset, &args.run_dir) {
         (Some(r), _, _) => {
-            let (images, [n, rc, rs, _]) = read_array(r)?;
+            let (images, [n, rc, rs, _]) = read_array(r, range)?;
             if (rc, rs) != (c, s) {
                 return Err(Error::Data(format!(
                     "{}: {rc}×{rs}×{rs} images, the generated ones are {c}×{s}×{s}",
@@ -232,14 +250,21 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             ));
         }
     };
-    let report: EvalReport = evaluator::score(
-        &ev,
-        &real,
-        &fake,
-        n_fake,
-        fake_classes.as_deref(),
-        args.seed,
-    )?;
+    let per = c * s * s;
+    let report: EvalReport = match &fake {
+        Fake::Array(images) => evaluator::score(&ev, &real, images, n_fake, None, args.seed)?,
+        Fake::Run(trained) => {
+            // Generated a chunk at a time: the same noise as one call, bounded memory.
+            // A conditional run's samples cycle through its classes, which are scored too.
+            let classes = trained.nets.sample_classes(n_fake, None);
+            let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::SAMPLE);
+            let features = evaluator::extract_in_chunks(&ev, n_fake, per, |start, count| {
+                let cls = classes.as_ref().map(|c| &c[start..start + count]);
+                trained.nets.generate_classes(count, cls, &mut rng)
+            })?;
+            evaluator::score_features(&ev, &real, &features, classes.as_deref(), args.seed)?
+        }
+    };
     print!("{}", report.table());
     eprintln!("scored in {:.1} s", t0.elapsed().as_secs_f64());
     let out = args.out.unwrap_or(default_out);

@@ -1,7 +1,8 @@
 //! File writes that never leave a half-written file behind.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::Result;
 use crate::error::IoContext;
@@ -9,8 +10,7 @@ use crate::error::IoContext;
 /// Write `bytes` to `path` through a temporary file in the same directory, flushed to disk
 /// and renamed into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let tmp = temp_path(path);
     let written = (|| {
         let mut f = std::fs::File::create(&tmp).at(&tmp)?;
         f.write_all(bytes).at(&tmp)?;
@@ -22,4 +22,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     written?;
     std::fs::rename(&tmp, path).at(path)
+}
+
+/// A temporary name beside `path`, unique to this process and call, so two processes
+/// writing the same file (a shared cache) never write into each other's temporary file.
+pub fn temp_path(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let k = COUNTER.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}-{k}.tmp", std::process::id()))
 }

@@ -85,13 +85,27 @@ impl Trained {
 
     /// Generate `n` images (of `class`, see [`Trained::generate`]) and write them to `out`:
     /// a grid for `.png` (in a conditional run without `class`, one class per row), a
-    /// float32 array (n, C, H, W) for `.npy`.
+    /// float32 array (n, C, H, W) for `.npy`, written a chunk at a time.
     pub fn write(&self, n: usize, class: Option<u32>, seed: u64, out: &Path) -> Result<()> {
         let ext = out
             .extension()
             .and_then(|e| e.to_str())
             .map(str::to_ascii_lowercase);
         let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
+        let limit = match ext.as_deref() {
+            Some("png") => MAX_GRID,
+            _ => MAX_ARRAY,
+        };
+        if n == 0 || n > limit {
+            return Err(Error::Config(format!(
+                "--n {n}: a {} holds 1 to {limit} images",
+                if limit == MAX_GRID {
+                    "grid (.png)"
+                } else {
+                    "array (.npy)"
+                }
+            )));
+        }
         match ext.as_deref() {
             Some("png") => {
                 let images = match class {
@@ -104,7 +118,21 @@ impl Trained {
                 };
                 grid::write_png(out, &images, n, c, s)
             }
-            Some("npy") => npy::write_f32(out, &self.generate(n, class, seed)?, &[n, c, s, s]),
+            Some("npy") => {
+                // Checked before any image is drawn.
+                self.generate(0, class, seed)?;
+                let classes = self.nets.sample_classes(n, class);
+                let mut rng = Rng::new(seed, stream::SAMPLE);
+                let mut w = npy::NpyWriter::create(out, &[n, c, s, s])?;
+                let mut start = 0;
+                while start < n {
+                    let count = CHUNK.min(n - start);
+                    let cls = classes.as_ref().map(|k| &k[start..start + count]);
+                    w.write(&self.nets.generate_classes(count, cls, &mut rng)?)?;
+                    start += count;
+                }
+                w.finish()
+            }
             _ => Err(Error::Config(format!(
                 "--out {}: the file name must end in .png (a grid) or .npy (a NumPy array)",
                 out.display()
@@ -112,3 +140,11 @@ impl Trained {
         }
     }
 }
+
+/// Most images in one sample grid (a 100 × 100 grid of 64 px tiles is already 6600 px).
+pub const MAX_GRID: usize = 10_000;
+/// Most images in one sampled array.
+pub const MAX_ARRAY: usize = 1_000_000;
+/// Images generated at once when writing an array (a multiple of the generator's batch of
+/// 256, so the noise drawn is the same as in one call).
+const CHUNK: usize = 2560;

@@ -6,6 +6,7 @@
 //! `<home>` is `$GANKIT_HOME`, else `~/.local/share/gankit`.
 
 mod classifier;
+pub mod input;
 mod report;
 mod training;
 
@@ -17,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use classifier::{Classifier, FEATURES, classifier};
-pub use report::{EvalReport, RealFeatures, real_features, sample_images, score};
+pub use report::{
+    CHUNK, EvalReport, FakeFeatures, RealFeatures, extract_in_chunks, real_features, sample_images,
+    score, score_features,
+};
 pub use training::{TrainOptions, accuracy, train};
 
 use crate::config::hex;
@@ -221,6 +225,20 @@ impl Evaluator {
         let text = std::fs::read_to_string(&jp).at(&jp)?;
         let info: EvaluatorInfo = serde_json::from_str(&text)
             .map_err(|e| Error::Run(format!("{} is damaged: {e}", jp.display())))?;
+        let sane = (info.channels == 1 || info.channels == 3)
+            && (4..=1024).contains(&info.size)
+            && info.size % 4 == 0
+            && (1..=1000).contains(&info.classes);
+        if !sane {
+            return Err(Error::Run(format!(
+                "{} describes {} classes of {}×{}×{} images, which no evaluator has: it is damaged; train the evaluator again",
+                jp.display(),
+                info.classes,
+                info.channels,
+                info.size,
+                info.size
+            )));
+        }
         let bytes = std::fs::read(&path).at(&path)?;
         if hex(&Sha256::digest(&bytes)) != info.sha256 {
             return Err(Error::Run(format!(

@@ -4,10 +4,11 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 
 use super::Extractor;
-use crate::Result;
+use super::input::MIN_IMAGES;
 use crate::data::ImageSet;
 use crate::metrics::{self, GaussianStats, modes};
 use crate::rng::Rng;
+use crate::{Error, Result};
 
 /// Every metric of one evaluation (written as eval.json).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -36,6 +37,9 @@ pub struct EvalReport {
     /// What the numbers can be compared with, when the extractor is the fallback.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub caveat: Option<String>,
+    /// What makes these numbers less reliable than usual (e.g. a singular covariance).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub warnings: Vec<String>,
 }
 
 /// Features of a real set, as the evaluator computes them.
@@ -44,7 +48,9 @@ pub struct RealFeatures {
 }
 
 /// Features of `n` images of `set` (see [`sample_images`]), read from / written to a cache
-/// under `cache_dir` keyed by the set's source, n, the seed and the evaluator's hash.
+/// under `cache_dir` keyed by the set's source, n, the seed and the evaluator's hash. A
+/// cache file is used only when its checksum and key (in its `.json` beside it) match;
+/// a damaged or foreign one is recomputed and replaced.
 pub fn real_features(
     ev: &dyn Extractor,
     set: &ImageSet,
@@ -60,26 +66,60 @@ pub fn real_features(
             &crate::config::hex(&Sha256::digest(key.as_bytes()))[..16]
         ))
     });
-    if let Some(f) = file.as_ref().filter(|f| f.is_file()) {
-        if let Ok(a) = crate::report::npy::read(f) {
-            if a.shape.len() == 2 && a.shape[0] == n.min(set.len) {
-                return Ok(RealFeatures {
-                    features: DMatrix::from_row_slice(a.shape[0], a.shape[1], &a.data),
-                });
-            }
-        }
+    if let Some(features) = file
+        .as_deref()
+        .and_then(|f| read_cache(f, &key, n.min(set.len)))
+    {
+        return Ok(RealFeatures { features });
     }
     let (images, n) = sample_images(set, n, seed);
     let (features, _) = ev.extract(&images, n)?;
+    // Rounded as the cache stores them, so a cold and a warm evaluation agree exactly.
+    let features = features.map(|v| v as f32 as f64);
     if let Some(f) = file {
-        if let Some(dir) = f.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let flat: Vec<f32> = features.transpose().iter().map(|&v| v as f32).collect();
         // A cache: failing to write it only costs time next run.
-        let _ = crate::report::npy::write_f32(&f, &flat, &[n, features.ncols()]);
+        let _ = write_cache(&f, &key, &features);
     }
     Ok(RealFeatures { features })
+}
+
+/// What is stored beside a cached feature file.
+#[derive(Serialize, Deserialize)]
+struct CacheInfo {
+    key: String,
+    sha256: String,
+}
+
+fn read_cache(f: &std::path::Path, key: &str, rows: usize) -> Option<DMatrix<f64>> {
+    use sha2::{Digest, Sha256};
+    let info: CacheInfo =
+        serde_json::from_str(&std::fs::read_to_string(f.with_extension("json")).ok()?).ok()?;
+    let bytes = std::fs::read(f).ok()?;
+    if info.key != key || info.sha256 != crate::config::hex(&Sha256::digest(&bytes)) {
+        return None;
+    }
+    let a = crate::report::npy::decode(bytes, "cache").ok()?;
+    let values = a.to_f64();
+    (a.shape.len() == 2 && a.shape[0] == rows && values.iter().all(|v| v.is_finite()))
+        .then(|| DMatrix::from_row_slice(a.shape[0], a.shape[1], &values))
+}
+
+fn write_cache(f: &std::path::Path, key: &str, features: &DMatrix<f64>) -> Result<()> {
+    use sha2::{Digest, Sha256};
+    if let Some(dir) = f.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let flat: Vec<f32> = features.transpose().iter().map(|&v| v as f32).collect();
+    let bytes = crate::report::npy::encode_f32(&flat, &[features.nrows(), features.ncols()]);
+    let info = CacheInfo {
+        key: key.to_string(),
+        sha256: crate::config::hex(&Sha256::digest(&bytes)),
+    };
+    // The checksum goes first: a crash between the two writes leaves a mismatch, which
+    // reads as "no cache".
+    let json = serde_json::to_string(&info).expect("cache info serialises");
+    crate::fsutil::write_atomic(&f.with_extension("json"), json.as_bytes())?;
+    crate::fsutil::write_atomic(f, &bytes)
 }
 
 /// `n` images of `set` (a seeded random subset when it holds more), scaled to [-1, 1].
@@ -104,13 +144,108 @@ pub fn score(
     fake_classes: Option<&[u32]>,
     seed: u64,
 ) -> Result<EvalReport> {
-    let (f, probs) = ev.extract(fake, n_fake)?;
+    let per = fake.len() / n_fake.max(1);
+    let fake_features = extract_in_chunks(ev, n_fake, per, |start, count| {
+        Ok(fake[start * per..(start + count) * per].to_vec())
+    })?;
+    score_features(ev, real, &fake_features, fake_classes, seed)
+}
+
+/// Images handed to the extractor at once by [`extract_in_chunks`]: a multiple of 256 (the
+/// generator's batch) and of 10, so chunked generation draws the same noise as one call.
+pub const CHUNK: usize = 2560;
+
+/// Features and class probabilities of `n` images produced [`CHUNK`] at a time by
+/// `images(start, count)` (each (count, C, H, W) in [-1, 1], `per` values an image), so
+/// scoring 50k images never holds them all. Non-finite values are an error.
+pub fn extract_in_chunks(
+    ev: &dyn Extractor,
+    n: usize,
+    per: usize,
+    mut images: impl FnMut(usize, usize) -> Result<Vec<f32>>,
+) -> Result<FakeFeatures> {
+    if n < MIN_IMAGES {
+        return Err(Error::Config(format!(
+            "{n} images to score; at least {MIN_IMAGES} are needed (thousands for stable numbers)"
+        )));
+    }
+    let (mut feats, mut probs) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    while start < n {
+        let count = CHUNK.min(n - start);
+        let x = images(start, count)?;
+        assert_eq!(
+            x.len(),
+            count * per,
+            "images(start, count) gives count images"
+        );
+        let bad = x.iter().filter(|v| !v.is_finite()).count();
+        if bad > 0 {
+            return Err(Error::Data(format!(
+                "{bad} values of the generated images {start}..{} are NaN or infinite: the generator diverged; score an earlier checkpoint (--step)",
+                start + count
+            )));
+        }
+        let (f, p) = ev.extract(&x, count)?;
+        feats.push(f);
+        probs.push(p);
+        start += count;
+    }
+    let stack = |parts: Vec<DMatrix<f64>>| {
+        let cols = parts[0].ncols();
+        let mut rows: Vec<f64> = Vec::with_capacity(n * cols);
+        for m in &parts {
+            rows.extend(m.transpose().iter());
+        }
+        DMatrix::from_row_slice(n, cols, &rows)
+    };
+    Ok(FakeFeatures {
+        features: stack(feats),
+        probs: stack(probs),
+    })
+}
+
+/// Features of generated images and the extractor's class probabilities for them.
+pub struct FakeFeatures {
+    pub features: DMatrix<f64>,
+    pub probs: DMatrix<f64>,
+}
+
+/// Every metric from the features of real and generated images.
+pub fn score_features(
+    ev: &dyn Extractor,
+    real: &RealFeatures,
+    fake: &FakeFeatures,
+    fake_classes: Option<&[u32]>,
+    seed: u64,
+) -> Result<EvalReport> {
+    let (f, probs) = (&fake.features, &fake.probs);
     let r = &real.features;
-    let fid = metrics::fid_from_stats(&GaussianStats::of(r), &GaussianStats::of(&f));
-    let (kid, kid_std) = metrics::kid(r, &f, 100, 1000, seed);
-    let (precision, recall) = metrics::precision_recall(r, &f, 3);
-    let (density, coverage) = metrics::density_coverage(r, &f, 5);
-    let (is, is_std) = metrics::inception_score(&probs, 10);
+    for (m, what) in [(r, "real"), (f, "generated")] {
+        if m.iter().any(|v| !v.is_finite()) {
+            return Err(Error::Data(format!(
+                "the {what} images' features are not finite: the evaluator's weights are damaged"
+            )));
+        }
+    }
+    let (stats_r, stats_f) = (GaussianStats::of(r), GaussianStats::of(f));
+    let mut warnings = Vec::new();
+    let live = metrics::live_dimensions(&stats_r, &stats_f);
+    for (stats, n, what) in [
+        (&stats_r, r.nrows(), "real"),
+        (&stats_f, f.nrows(), "generated"),
+    ] {
+        if let Some(why) = stats.singular(n, &live) {
+            warnings.push(format!(
+                "the covariance of the {what} features is singular ({why}): FID is finite but not comparable with FIDs of full-rank sets; score more, and more varied, images"
+            ));
+        }
+    }
+    let fid = metrics::fid_from_stats(&stats_r, &stats_f);
+    let (kid, kid_std) = metrics::kid(r, f, 100, 1000, seed);
+    let (precision, recall) = metrics::precision_recall(r, f, 3);
+    let (density, coverage) = metrics::density_coverage(r, f, 5);
+    let (is, is_std) = metrics::inception_score(probs, 10);
     let predicted: Vec<usize> = probs
         .row_iter()
         .map(|row| {
@@ -133,7 +268,7 @@ pub fn score(
         evaluator: ev.name().to_string(),
         evaluator_sha256: ev.hash().to_string(),
         real_images: r.nrows(),
-        fake_images: n_fake,
+        fake_images: f.nrows(),
         fid,
         kid,
         kid_std,
@@ -147,6 +282,7 @@ pub fn score(
         class_agreement,
         class_histogram: hist,
         caveat: ev.caveat().map(str::to_string),
+        warnings,
     })
 }
 
@@ -194,6 +330,93 @@ impl EvalReport {
         if let Some(c) = &self.caveat {
             t += &format!("note: {c}\n");
         }
+        for w in &self.warnings {
+            t += &format!("warning: {w}\n");
+        }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluator::Evaluator;
+
+    fn embedded(n: usize) -> ImageSet {
+        let cfg = crate::config::DataConfig {
+            split: crate::config::Split::Test,
+            ..Default::default()
+        };
+        let mut set = crate::data::load(&cfg).unwrap();
+        set.len = n;
+        set.pixels.truncate(n * 784);
+        set.labels = None;
+        set
+    }
+
+    #[test]
+    fn identical_or_too_few_images_give_a_finite_fid_and_a_warning() {
+        let ev = Evaluator::random(1, 28).unwrap();
+        let set = embedded(300);
+        let real = real_features(&ev, &set, 300, 0, None).unwrap();
+        let (images, _) = sample_images(&set, 300, 1);
+        // 300 images: full rank for 128 features, no warning.
+        let r = score(&ev, &real, &images, 300, None, 0).unwrap();
+        assert!(
+            r.fid.is_finite() && r.warnings.is_empty(),
+            "{:?}",
+            r.warnings
+        );
+        // 50 images < 128 dimensions.
+        let r = score(&ev, &real, &images[..50 * 784], 50, None, 0).unwrap();
+        assert!(r.fid.is_finite(), "{}", r.fid);
+        assert!(r.warnings[0].contains("50 images for"), "{:?}", r.warnings);
+        // 200 copies of one image: zero covariance.
+        let one: Vec<f32> = images[..784].repeat(200);
+        let r = score(&ev, &real, &one, 200, None, 0).unwrap();
+        assert!(r.fid.is_finite() && r.fid > 0.0, "{}", r.fid);
+        assert!(
+            r.warnings[0].contains("generated features") && r.warnings[0].contains("same features"),
+            "{:?}",
+            r.warnings
+        );
+        for v in [r.kid, r.precision, r.recall, r.density, r.coverage] {
+            assert!(v.is_finite());
+        }
+        // Too few, and non-finite, are errors.
+        let e = score(&ev, &real, &images[..5 * 784], 5, None, 0).unwrap_err();
+        assert!(e.to_string().contains("at least 10"), "{e}");
+        let mut nan = images.clone();
+        nan[10] = f32::NAN;
+        let e = score(&ev, &real, &nan, 300, None, 0).unwrap_err();
+        assert!(e.to_string().contains("NaN"), "{e}");
+    }
+
+    #[test]
+    fn a_damaged_or_foreign_cache_is_recomputed_never_used() {
+        let ev = Evaluator::random(1, 28).unwrap();
+        let set = embedded(40);
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = real_features(&ev, &set, 40, 0, Some(dir.path())).unwrap();
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let npy = files
+            .iter()
+            .find(|p| p.extension().unwrap() == "npy")
+            .unwrap();
+        let warm = real_features(&ev, &set, 40, 0, Some(dir.path())).unwrap();
+        assert_eq!(warm.features, fresh.features, "cold and warm agree exactly");
+        // Same shape, other values: the checksum catches it.
+        let mut b = std::fs::read(npy).unwrap();
+        let k = b.len() - 3;
+        b[k] ^= 0x40;
+        std::fs::write(npy, &b).unwrap();
+        let again = real_features(&ev, &set, 40, 0, Some(dir.path())).unwrap();
+        assert_eq!(again.features, fresh.features);
+        // The damaged file was replaced.
+        assert_ne!(std::fs::read(npy).unwrap(), b);
     }
 }

@@ -16,7 +16,7 @@ pub struct GaussianStats {
 }
 
 impl GaussianStats {
-    /// Statistics of the rows of `x` (n ≥ 2).
+    /// Statistics of the rows of `x` (a single row has zero covariance).
     pub fn of(x: &DMatrix<f64>) -> Self {
         let n = x.nrows() as f64;
         let mean = x.row_mean().transpose();
@@ -24,9 +24,51 @@ impl GaussianStats {
         for mut row in centred.row_iter_mut() {
             row -= mean.transpose();
         }
-        let cov = centred.transpose() * &centred / (n - 1.0);
+        let cov = centred.transpose() * &centred / (n - 1.0).max(1.0);
         GaussianStats { mean, cov }
     }
+}
+
+impl GaussianStats {
+    /// Why the covariance of `n` samples is singular over the feature dimensions `live`
+    /// (those that vary in either set compared: a feature constant in both, such as a
+    /// dead ReLU, adds nothing to FID), if it is: no more samples than dimensions, or
+    /// directions without variance (identical or collinear samples). FID stays finite
+    /// (eigenvalues are clamped at 0), but such sets do not compare with full-rank ones.
+    pub fn singular(&self, n: usize, live: &[usize]) -> Option<String> {
+        let d = live.len();
+        if d == 0 {
+            return Some("no feature varies".into());
+        }
+        if n <= d {
+            return Some(format!("{n} images for {d} varying feature dimensions"));
+        }
+        let sub = DMatrix::from_fn(d, d, |i, j| {
+            0.5 * (self.cov[(live[i], live[j])] + self.cov[(live[j], live[i])])
+        });
+        let e = SymmetricEigen::new(sub).eigenvalues;
+        let max = e.iter().fold(0f64, |a, &v| a.max(v));
+        let tiny = e.iter().filter(|&&v| v <= 1e-12 * max).count();
+        if max <= 0.0 {
+            Some("all images have the same features".into())
+        } else if tiny > 0 {
+            Some(format!(
+                "{tiny} of {d} varying feature directions have no variance in this set"
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// The feature dimensions that vary in `a` or `b`: variance above 1e-9 of the largest
+/// (a unit that fires on one image in a thousand, by a hair, is as dead as one that never
+/// does).
+pub fn live_dimensions(a: &GaussianStats, b: &GaussianStats) -> Vec<usize> {
+    let var = |i: usize| a.cov[(i, i)].max(b.cov[(i, i)]);
+    let d = a.cov.nrows();
+    let max = (0..d).map(var).fold(0f64, f64::max);
+    (0..d).filter(|&i| var(i) > 1e-9 * max).collect()
 }
 
 /// The square root of a symmetric positive semi-definite matrix.

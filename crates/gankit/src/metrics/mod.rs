@@ -19,7 +19,7 @@ pub mod lipschitz;
 pub mod modes;
 mod score;
 
-pub use fid::{GaussianStats, fid, fid_from_stats, sqrtm_psd};
+pub use fid::{GaussianStats, fid, fid_from_stats, live_dimensions, sqrtm_psd};
 pub use kid::{kid, kid_unbiased};
 pub use knn::{density_coverage, knn_radii, precision_recall};
 pub use score::inception_score;
@@ -52,7 +52,7 @@ pub(crate) mod fixtures {
 
     pub fn matrix(name: &str) -> DMatrix<f64> {
         let a = crate::report::npy::read(&dir().join(format!("{name}.npy"))).unwrap();
-        features(&a.data, a.shape[0], a.shape[1])
+        features(&a.to_f64(), a.shape[0], a.shape[1])
     }
 
     pub fn reference(key: &str) -> f64 {
