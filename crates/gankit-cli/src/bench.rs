@@ -48,7 +48,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "default (dcgan-fashion)".to_string(),
         ),
     };
-    crate::commands::prepare_process(&cfg, cfg.train.threads);
+    crate::commands::prepare_process(&cfg, cfg.train.threads)?;
     let threads = rayon_threads();
     let opts = BenchOptions {
         warmup: args.warmup,

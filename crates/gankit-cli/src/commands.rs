@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::Device;
 use clap::Args;
 use gankit::config::Config;
-use gankit::train::{Outcome, RunDir, Session, default_name};
+use gankit::train::{Outcome, RunDir, Session, default_name, run_path};
 use gankit::{Error, Result};
 
 use crate::progress::Bar;
@@ -63,7 +63,13 @@ pub struct SampleArgs {
 /// any backward pass runs: the thread count (RAYON_NUM_THREADS; `threads` 0 = all cores),
 /// and, for a config that differentiates a gradient (WGAN-GP's exact penalty),
 /// CANDLE_GRAD_DO_NOT_DETACH, without which candle drops the graph of backward passes.
-pub fn prepare_process(cfg: &Config, threads: usize) {
+pub fn prepare_process(cfg: &Config, threads: usize) -> Result<()> {
+    let max = gankit::config::limits::MAX_THREADS;
+    if threads > max {
+        return Err(Error::Config(format!(
+            "--threads {threads} must be at most {max} (0 = every core)"
+        )));
+    }
     // SAFETY: called on the main thread before any other thread is spawned.
     unsafe {
         if threads > 0 {
@@ -73,6 +79,7 @@ pub fn prepare_process(cfg: &Config, threads: usize) {
             std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
         }
     }
+    Ok(())
 }
 
 /// A flag raised by Ctrl-C: training saves a checkpoint and exits 0.
@@ -112,22 +119,20 @@ pub fn train(args: TrainArgs) -> Result<()> {
         Some(p) => Config::load(p, &sets)?,
         None => Config::from_toml_str("", "default config", &sets)?,
     };
-    prepare_process(&cfg, cfg.train.threads);
+    prepare_process(&cfg, cfg.train.threads)?;
     let name = args.name.unwrap_or_else(|| default_name(&cfg));
-    let session = Session::start(cfg, RunDir::new(args.out.join(name)), &Device::Cpu)?;
+    let dir = RunDir::new(run_path(&args.out, &name)?);
+    let session = Session::start(cfg, dir, &Device::Cpu)?;
     drive(session)
 }
 
 pub fn resume(run_dir: PathBuf, threads: Option<usize>) -> Result<()> {
     let cfg = RunDir::new(&run_dir).load_config()?;
-    prepare_process(&cfg, threads.unwrap_or(cfg.train.threads));
+    prepare_process(&cfg, threads.unwrap_or(cfg.train.threads))?;
     drive(Session::resume(RunDir::new(run_dir), &Device::Cpu)?)
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
-    if args.n == 0 {
-        return Err(Error::Config("--n must be at least 1".into()));
-    }
     let trained = gankit::sample::load(&args.run_dir, args.step, !args.no_ema, &Device::Cpu)?;
     trained.write(args.n, args.class, args.seed, &args.out)?;
     eprintln!(

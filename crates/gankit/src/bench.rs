@@ -57,9 +57,9 @@ pub struct BenchReport {
 /// Time `opts.steps` training iterations of `cfg` on `device`.
 pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchReport> {
     cfg.validate()?;
-    if opts.steps == 0 {
+    if opts.steps == 0 || opts.steps > 100_000 || opts.warmup > 100_000 {
         return Err(crate::Error::Config(
-            "bench: --steps must be at least 1".into(),
+            "bench: --steps must be 1 to 100000 and --warmup at most 100000".into(),
         ));
     }
     let mut nets = Nets::build(cfg, device)?;

@@ -64,6 +64,24 @@ impl RunDir {
         crate::fsutil::write_atomic(&self.config(), text.as_bytes())
     }
 
+    /// Delete temporary files a crash left behind (`.NAME.PID-K.tmp`, see
+    /// `fsutil::temp_path`) in the run folder and its samples folder.
+    pub fn remove_stale_temporaries(&self) -> Result<()> {
+        for dir in [self.root.clone(), self.samples()] {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".tmp") && e.path().is_file() {
+                    std::fs::remove_file(e.path()).at(e.path())?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Fingerprint of the run's config.toml as written: SHA-256 of its TOML body (the
     /// header comment left out), which is what [`Config::hash`] gave when the run
     /// started. Checkpoints store it, so an edited config.toml is caught on resume,
@@ -83,6 +101,26 @@ impl RunDir {
         }
         Config::load(&self.config(), &[])
     }
+}
+
+/// The run directory `name` inside `out`. The name must be one plain path component (no
+/// `/`, no `..`, not absolute, not hidden), so a run always lands directly inside `out`.
+pub fn run_path(out: &std::path::Path, name: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let mut parts = std::path::Path::new(name).components();
+    let plain = matches!(
+        (parts.next(), parts.next()),
+        (Some(Component::Normal(_)), None)
+    ) && !name.contains(['/', '\\'])
+        && !name.starts_with('.')
+        && !name.chars().any(char::is_control);
+    if !plain {
+        return Err(Error::Config(format!(
+            "--name {name:?} must be one folder name (no '/', '..' or leading '.'): the run is created directly inside --out {}",
+            out.display()
+        )));
+    }
+    Ok(out.join(name))
 }
 
 /// A run directory name from the config and the time: `<arch>-<loss>-<YYYYmmdd-HHMMSS>`.
@@ -125,6 +163,18 @@ mod tests {
     fn dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_780), (2026, 11, 23));
+    }
+
+    #[test]
+    fn run_names_are_one_plain_component() {
+        let out = std::path::Path::new("runs");
+        assert_eq!(run_path(out, "dcgan-1").unwrap(), out.join("dcgan-1"));
+        for bad in [
+            "../../x", "a/b", "/abs", "..", ".", "", ".hidden", "a\\b", "x\ny",
+        ] {
+            let e = run_path(out, bad).unwrap_err().to_string();
+            assert!(e.contains("one folder name"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
