@@ -81,54 +81,70 @@ fn final_tensors(run: &Path) -> Vec<(String, Vec<u32>)> {
     out
 }
 
+/// The uninterrupted run `dir/runs/ref`; returns its time in milliseconds.
+fn reference_run(dir: &Path) -> u64 {
+    let t0 = Instant::now();
+    let reference = gankit(&train_args("ref"), dir);
+    assert!(reference.status.success(), "{}", text(&reference));
+    t0.elapsed().as_millis() as u64
+}
+
+/// The next process of the run in `dir/runs/killed`: `train` until its config.toml
+/// exists, `resume` after.
+fn next_process(dir: &Path) -> Command {
+    let args: Vec<&str> = if dir.join("runs/killed/config.toml").is_file() {
+        vec!["resume", "runs/killed"]
+    } else {
+        train_args("killed")
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gankit"));
+    cmd.args(&args)
+        .current_dir(dir)
+        .env("RAYON_NUM_THREADS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Wait for `cmd`'s process to end, or SIGKILL it at `deadline`: its output when it ended
+/// by itself, `None` when killed.
+fn run_or_kill(cmd: &mut Command, deadline: Option<Instant>) -> Option<std::process::Output> {
+    let mut child = cmd.spawn().unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return Some(child.wait_with_output().unwrap());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn sigkill_at_random_moments_loses_nothing_but_the_work_since_the_checkpoint() {
     let tmp = tempfile::tempdir().unwrap();
-    let t0 = Instant::now();
-    let reference = gankit(&train_args("ref"), tmp.path());
-    assert!(reference.status.success(), "{}", text(&reference));
     // Kill moments spread over a fraction of a whole run's time, start-up included, so that
     // they land in every phase: loading data, training, writing checkpoints.
-    let whole = t0.elapsed().as_millis() as u64;
+    let whole = reference_run(tmp.path());
 
     let run = tmp.path().join("runs/killed");
     let mut moments = Moments(0x9E37_79B9_7F4A_7C15);
     let mut kills = 0;
     let mut finished = false;
     for attempt in 0..50 {
-        let args: Vec<&str> = if run.join("config.toml").is_file() {
-            vec!["resume", "runs/killed"]
-        } else {
-            train_args("killed")
-        };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gankit"))
-            .args(&args)
-            .current_dir(tmp.path())
-            .env("RAYON_NUM_THREADS", "2")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         // After KILLS kills, the next process runs to the end.
         let deadline = (kills < KILLS)
             .then(|| Instant::now() + Duration::from_millis(moments.next_ms(10, whole / 4 + 20)));
-        loop {
-            if child.try_wait().unwrap().is_some() {
-                let o = child.wait_with_output().unwrap();
+        match run_or_kill(&mut next_process(tmp.path()), deadline) {
+            Some(o) => {
                 assert!(o.status.success(), "attempt {attempt}: {}", text(&o));
                 finished = true;
                 break;
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if finished {
-            break;
+            None => kills += 1,
         }
     }
     assert!(finished, "the run never finished");
@@ -144,4 +160,110 @@ fn sigkill_at_random_moments_loses_nothing_but_the_work_since_the_checkpoint() {
     );
     assert_eq!(final_tensors(&run), final_tensors(&reference));
     eprintln!("{kills} SIGKILLs, every resume continued exactly (whole run {whole} ms)");
+}
+
+/// Every file of the final checkpoint as bytes, by name; state.json without `elapsed_s`
+/// (the seconds of training so far: wall-clock time, like metrics.csv's wall_s column).
+fn final_checkpoint_files(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let dir = run.join("checkpoints/step_00000060");
+    let mut out = vec![];
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let mut bytes = std::fs::read(&p).unwrap();
+        if name == "state.json" {
+            let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_s");
+            bytes = serde_json::to_vec(&v).unwrap();
+        }
+        out.push((name, bytes));
+    }
+    out.sort();
+    out
+}
+
+/// The soak test (not in the default run: `scripts/soak.sh` runs it). `SOAK_KILLS` (default
+/// 60) kills of one run, alternating SIGKILLs at random moments with crashes at the
+/// injected points of `gankit::fault` (inside a checkpoint write, between the weights and
+/// state.json, after the rename, during start-up, half way through a metrics.csv line),
+/// each resumed; then every file of the final checkpoint and every metrics.csv column but
+/// the wall-clock ones must equal an uninterrupted run's, byte for byte.
+#[test]
+#[ignore = "soak: minutes; run scripts/soak.sh"]
+fn soak_many_kills_random_and_injected_change_nothing() {
+    use gankit::fault::{ENV, POINTS};
+    let want: u32 = std::env::var("SOAK_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = reference_run(tmp.path());
+    let run = tmp.path().join("runs/killed");
+    let mut moments = Moments(0xD1B5_4A32_D192_ED03);
+    let (mut random_kills, mut injected) = (0u32, std::collections::BTreeMap::new());
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(attempts < 20 * want + 100, "the run never finished");
+        let kills = random_kills + injected.values().sum::<u32>();
+        let mut cmd = next_process(tmp.path());
+        // Odd kills at an injected point (a pseudo-random one of them, on a pseudo-random
+        // pass), even kills by SIGKILL at a random moment; then one clean run to the end.
+        let point = (kills < want && kills % 2 == 1).then(|| {
+            let p = POINTS[moments.next_ms(0, POINTS.len() as u64) as usize];
+            let pass = match p {
+                "start" => 1,
+                "metrics-append" => moments.next_ms(1, 20),
+                _ => moments.next_ms(1, 12),
+            };
+            cmd.env(ENV, format!("{p}:{pass}"));
+            p
+        });
+        let deadline = (kills < want && point.is_none())
+            .then(|| Instant::now() + Duration::from_millis(moments.next_ms(10, whole / 3 + 20)));
+        let ended = run_or_kill(&mut cmd, deadline);
+        match (ended, point) {
+            (None, _) => random_kills += 1,
+            (Some(o), Some(p)) if !o.status.success() => {
+                use std::os::unix::process::ExitStatusExt;
+                assert_eq!(
+                    o.status.signal(),
+                    Some(6),
+                    "crashed at {p}, not by the point: {}",
+                    text(&o)
+                );
+                *injected.entry(p).or_insert(0u32) += 1;
+            }
+            (Some(o), _) => {
+                assert!(o.status.success(), "attempt {attempts}: {}", text(&o));
+                if kills >= want {
+                    break;
+                }
+                // Finished before enough kills landed: check it, then start a fresh run.
+                assert_eq!(rows(&run), rows(&tmp.path().join("runs/ref")));
+                assert_eq!(
+                    final_checkpoint_files(&run),
+                    final_checkpoint_files(&tmp.path().join("runs/ref"))
+                );
+                std::fs::remove_dir_all(&run).unwrap();
+            }
+        }
+    }
+    let reference = tmp.path().join("runs/ref");
+    assert_eq!(rows(&run), rows(&reference), "metrics.csv differs");
+    assert_eq!(
+        final_checkpoint_files(&run),
+        final_checkpoint_files(&reference),
+        "the final checkpoint differs"
+    );
+    for p in POINTS {
+        assert!(
+            injected.get(p).is_some_and(|&n| n > 0),
+            "point {p} never hit: {injected:?}"
+        );
+    }
+    eprintln!(
+        "soak: {} kills ({random_kills} SIGKILLs at random moments, injected {injected:?}) in {attempts} processes; final checkpoint and metrics.csv identical to the uninterrupted run",
+        random_kills + injected.values().sum::<u32>()
+    );
 }

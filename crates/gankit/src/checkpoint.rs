@@ -68,6 +68,35 @@ fn one() -> f64 {
     1.0
 }
 
+impl CheckpointState {
+    /// Refuse values no run writes (a damaged or hand-edited state.json): the error names
+    /// the field.
+    pub fn check(&self, what: &str) -> Result<()> {
+        let bad = |field: &str, v: String| {
+            Err(Error::Run(format!(
+                "{what}: {field} = {v} is impossible; the checkpoint is damaged"
+            )))
+        };
+        if !(self.elapsed_s.is_finite() && self.elapsed_s >= 0.0) {
+            return bad("elapsed_s", self.elapsed_s.to_string());
+        }
+        if !(self.lr_scale > 0.0 && self.lr_scale <= 1.0) {
+            return bad("lr_scale", self.lr_scale.to_string());
+        }
+        if let Some(f) = self.best_fid.filter(|f| !f.is_finite()) {
+            return bad("best_fid", f.to_string());
+        }
+        if self.rng.word_pos.parse::<u128>().is_err() {
+            return bad("rng.word_pos", format!("{:?}", self.rng.word_pos));
+        }
+        if self.config_hash.len() != 64 || !self.config_hash.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return bad("config_hash", format!("{:?}", self.config_hash));
+        }
+        Ok(())
+    }
+}
+
 /// Name of the checkpoint directory of `step`.
 pub fn dir_name(step: u64) -> String {
     format!("step_{step:08}")
@@ -82,17 +111,45 @@ pub fn write_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Resu
     std::fs::write(path, bytes).at(path)
 }
 
-/// Read a safetensors file onto `device`.
+/// Read a safetensors file onto `device`. Only what gankit writes is accepted: f32
+/// tensors (u32 for step counters), every float finite.
 pub fn read_safetensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.is_file() {
         return Err(Error::Run(format!("{} is missing", path.display())));
     }
-    candle_core::safetensors::load(path, device).map_err(|e| {
-        Error::Run(format!(
-            "{} is not a valid safetensors file: {e}",
-            path.display()
-        ))
-    })
+    let bytes = std::fs::read(path).at(path)?;
+    decode_safetensors(&bytes, &path.display().to_string(), device)
+}
+
+/// Decode safetensors bytes (see [`read_safetensors`]); `what` names them in errors.
+pub fn decode_safetensors(
+    bytes: &[u8],
+    what: &str,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
+    use candle_core::DType;
+    let damaged = |m: String| Error::Run(format!("{what} {m}"));
+    let map = candle_core::safetensors::load_buffer(bytes, device)
+        .map_err(|e| damaged(format!("is not a valid safetensors file: {e}")))?;
+    for (name, t) in &map {
+        match t.dtype() {
+            DType::F32 => {
+                let v = t.flatten_all()?.to_vec1::<f32>()?;
+                if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
+                    return Err(damaged(format!(
+                        "holds {bad} in `{name}`: it is damaged, or its run diverged"
+                    )));
+                }
+            }
+            DType::U32 => {}
+            other => {
+                return Err(damaged(format!(
+                    "has `{name}` of type {other:?}; gankit writes f32 (and u32 counters): it is not a gankit file"
+                )));
+            }
+        }
+    }
+    Ok(map)
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
@@ -150,6 +207,7 @@ pub fn save_as(
         fsync(dir)?;
     }
     std::fs::rename(&tmp, &fin).at(&fin)?;
+    crate::fault::point("checkpoint-rename");
     fsync(dir)?;
     if old.exists() {
         std::fs::remove_dir_all(&old).at(&old)?;
@@ -169,7 +227,9 @@ fn write_files(
         write_safetensors(&p, map)?;
         fsync(&p)?;
         state.files.insert(file.to_string(), sha256_file(&p)?);
+        crate::fault::point("checkpoint-file");
     }
+    crate::fault::point("checkpoint-state");
     let json = serde_json::to_string_pretty(&state).expect("state serialises");
     let sp = tmp.join("state.json");
     std::fs::write(&sp, json).at(&sp)?;
@@ -251,6 +311,7 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Loaded> {
     let text = std::fs::read_to_string(&sp).at(&sp)?;
     let state: CheckpointState = serde_json::from_str(&text)
         .map_err(|e| Error::Run(format!("{} is damaged: {e}", sp.display())))?;
+    state.check(&sp.display().to_string())?;
     let mut tensors = HashMap::new();
     let extra = state
         .files
@@ -301,7 +362,7 @@ mod tests {
                 word_pos: "12345678901234567890123".into(),
             },
             elapsed_s: 1.5,
-            config_hash: "abc".into(),
+            config_hash: "ab".repeat(32),
             lr_scale: 1.0,
             rollbacks: 0,
             pretrained: false,

@@ -19,6 +19,7 @@ pub mod data;
 pub mod ema;
 mod error;
 pub mod evaluator;
+pub mod fault;
 mod fsutil;
 pub mod kernels;
 pub mod losses;

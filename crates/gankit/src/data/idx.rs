@@ -17,16 +17,47 @@ pub struct IdxArray {
 }
 
 /// Decompress when the bytes start with the gzip magic; otherwise return them as they are.
+/// Decompression stops one byte past what the IDX header announces, so a small file that
+/// inflates without end (a "gzip bomb") costs no more memory than the data it claims.
 pub fn maybe_gunzip(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::Data(format!("{what}: corrupt gzip data ({e})")))?;
-        Ok(out)
-    } else {
-        Ok(bytes.to_vec())
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes.to_vec());
     }
+    let corrupt = |e: std::io::Error| Error::Data(format!("{what}: corrupt gzip data ({e})"));
+    let mut z = flate2::read::MultiGzDecoder::new(bytes);
+    let mut out = vec![0u8; 4];
+    if z.read_exact(&mut out).is_err() {
+        // Too short to be IDX: let the parser say so.
+        out.clear();
+        z.read_to_end(&mut out).map_err(corrupt)?;
+        return Ok(out);
+    }
+    let ndim = out[3] as usize;
+    let mut dims = vec![0u8; 4 * ndim];
+    let got = read_up_to(&mut z, &mut dims).map_err(corrupt)?;
+    out.extend_from_slice(&dims[..got]);
+    let count = dims[..got]
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as u64)
+        .try_fold(1u64, |a, d| a.checked_mul(d))
+        .unwrap_or(u64::MAX);
+    // One byte more than announced, so trailing data is still reported by the parser.
+    z.take(count.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    Ok(out)
+}
+
+/// Fill `buf` as far as the reader goes; returns the bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
 }
 
 /// Parse an IDX file's bytes (already decompressed). `what` names the file in errors.
@@ -123,6 +154,31 @@ pub fn as_labels(a: &IdxArray, n: usize, what: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gzip_bomb_inflates_only_as_far_as_the_header_claims() {
+        use std::io::Write;
+        // Announces 2 × 2 × 2 bytes, then a megabyte of zeros follows.
+        let mut raw = idx(&[2, 2, 2], 8);
+        raw.extend(vec![0u8; 1 << 20]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&raw).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(gz.len() < 4096);
+        let out = maybe_gunzip(&gz, "bomb").unwrap();
+        assert_eq!(
+            out.len(),
+            16 + 8 + 1,
+            "stops one byte past the announced data"
+        );
+        let e = parse(&out, "bomb").unwrap_err().to_string();
+        assert!(e.contains("trailing"), "{e}");
+        // A well-formed gzip IDX file comes back whole.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&idx(&[3], 3)).unwrap();
+        let good = maybe_gunzip(&gz.finish().unwrap(), "ok").unwrap();
+        assert_eq!(parse(&good, "ok").unwrap().data, vec![0, 1, 2]);
+    }
 
     fn idx(dims: &[u32], body: usize) -> Vec<u8> {
         let mut v = vec![0, 0, 8, dims.len() as u8];

@@ -43,12 +43,30 @@ impl MetricsLog {
                 )));
             }
             let mut kept = first.to_string();
-            for l in lines {
-                let complete = l.ends_with('\n');
-                let step = l.split(',').next().and_then(|s| s.parse::<u64>().ok());
+            let mut last_step = 0;
+            for (i, l) in lines.enumerate() {
+                if !l.ends_with('\n') {
+                    break; // torn by a crash: only the last line can be
+                }
+                let fields: Vec<&str> = l.trim_end().split(',').collect();
+                let step = fields[0].parse::<u64>().ok();
+                let numbers = fields.iter().all(|f| f.parse::<f64>().is_ok());
                 match step {
-                    Some(s) if complete && s <= keep => kept.push_str(l),
-                    _ => break,
+                    Some(s) if numbers && fields.len() == columns.len() && s > last_step => {
+                        if s > keep {
+                            break;
+                        }
+                        kept.push_str(l);
+                        last_step = s;
+                    }
+                    _ => {
+                        return Err(Error::Run(format!(
+                            "{} line {} is damaged ({:?}): restore the file, or delete it to start the log afresh from the checkpoint",
+                            path.display(),
+                            i + 2,
+                            l.trim_end().chars().take(60).collect::<String>()
+                        )));
+                    }
                 }
             }
             if kept.len() != text.len() {
@@ -72,9 +90,12 @@ impl MetricsLog {
     /// Append one row; values in column order.
     pub fn write(&mut self, values: &[f64]) -> Result<()> {
         let line: Vec<String> = values.iter().map(|v| format_value(*v)).collect();
-        self.file
-            .write_all(format!("{}\n", line.join(",")).as_bytes())
-            .at(&self.path)
+        let line = format!("{}\n", line.join(","));
+        // Two writes, so the crash-safety soak can stop between them (a torn line).
+        let (a, b) = line.as_bytes().split_at(line.len() / 2);
+        self.file.write_all(a).at(&self.path)?;
+        crate::fault::point("metrics-append");
+        self.file.write_all(b).at(&self.path)
     }
 
     /// Flush to disk (done before each checkpoint).
@@ -138,5 +159,17 @@ mod tests {
         );
         assert_eq!(rows[3][1], 0.25);
         assert!(MetricsLog::open(&p, vec!["other".into()], None).is_err());
+    }
+
+    #[test]
+    fn a_damaged_line_before_the_end_is_an_error_not_a_silent_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        let cols = vec!["step".to_string(), "loss".to_string()];
+        for bad in ["2,x\n", "2\n", "1,0.5\n", "-3,0.1\n"] {
+            std::fs::write(&p, format!("step,loss\n1,0.5\n{bad}3,0.2\n")).unwrap();
+            let e = MetricsLog::open(&p, cols.clone(), Some(3)).err().unwrap();
+            assert!(e.to_string().contains("line 3 is damaged"), "{bad:?}: {e}");
+        }
     }
 }

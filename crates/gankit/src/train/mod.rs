@@ -9,7 +9,7 @@
 mod evaluation;
 mod run_dir;
 
-pub use run_dir::{RunDir, default_name};
+pub use run_dir::{RunDir, default_name, run_path};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -189,6 +189,7 @@ impl Session {
         cfg.validate()?;
         let data = Arc::new(data::load(&cfg.data)?);
         dir.create(&cfg)?;
+        crate::fault::point("start");
         let nets = Nets::build(&cfg, device)?;
         let start = Position::start(&cfg);
         Self::assemble(cfg, dir, nets, data, start, false)
@@ -199,6 +200,8 @@ impl Session {
     /// the same directory, with its config.toml.
     pub fn resume(dir: RunDir, device: &Device) -> Result<Session> {
         let cfg = dir.load_config()?;
+        crate::fault::point("start");
+        dir.remove_stale_temporaries()?;
         if checkpoint::list(&dir.checkpoints())?.is_empty() {
             cfg.validate()?;
             let data = Arc::new(data::load(&cfg.data)?);
@@ -224,6 +227,23 @@ impl Session {
                 "{} does not match checkpoint {}{named}: the config was changed after the run started, or the checkpoint comes from another run; restore the config or start a new run",
                 dir.config().display(),
                 loaded.path.display()
+            )));
+        }
+        if st.rng.seed != cfg.train.seed || st.rng.stream != stream::NOISE {
+            return Err(Error::Run(format!(
+                "{}: its noise generator (seed {}, stream {}) is not this run's (seed {}): the checkpoint is damaged or from another run",
+                loaded.path.display(),
+                st.rng.seed,
+                st.rng.stream,
+                cfg.train.seed
+            )));
+        }
+        if st.step > cfg.train.steps {
+            return Err(Error::Run(format!(
+                "{} is at iteration {}, past train.steps = {}: the checkpoint is damaged or from another run",
+                loaded.path.display(),
+                st.step,
+                cfg.train.steps
             )));
         }
         let data = Arc::new(data::load(&cfg.data)?);
