@@ -85,11 +85,11 @@ pub fn load(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<Imag
         )));
     }
     let len = good.len();
-    let mut source = format!("folder {} ({len} images", dir.display());
+    // The image count is the set's `len`; the source names only what is not counted there.
+    let mut source = format!("folder {}", dir.display());
     if skipped > 0 {
-        source += &format!(", {skipped} unreadable files skipped");
+        source += &format!(" ({skipped} unreadable files skipped)");
     }
-    source.push(')');
     Ok(ImageSet {
         pixels: good.concat(),
         len,

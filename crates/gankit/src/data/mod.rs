@@ -71,7 +71,7 @@ fn load_fashion(cfg: &DataConfig) -> Result<ImageSet> {
                 cfg.channels,
             )?;
             set.source = format!(
-                "embedded Fashion-MNIST test split (10k images; install Debian's dataset-fashion-mnist or set data.path for the {} split)",
+                "embedded Fashion-MNIST test split (install Debian's dataset-fashion-mnist or set data.path for the {} split)",
                 split_name(split)
             );
             Ok(set)

@@ -16,16 +16,24 @@ fn register_font() {
     });
 }
 
-/// Moving average over a window of `w` points (for readability of noisy GAN losses).
+/// Trailing moving average over the last `w` finite points (for readability of noisy GAN
+/// losses). Non-finite points (iterations without a G update log NaN) are skipped: they
+/// stay NaN in the output and are not drawn, and the average runs over the others.
 fn smooth(y: &[f64], w: usize) -> Vec<f64> {
     let mut out = Vec::with_capacity(y.len());
+    let mut window = std::collections::VecDeque::with_capacity(w);
     let mut sum = 0.0;
-    for i in 0..y.len() {
-        sum += y[i];
-        if i >= w {
-            sum -= y[i - w];
+    for &v in y {
+        if !v.is_finite() {
+            out.push(f64::NAN);
+            continue;
         }
-        out.push(sum / (i + 1).min(w) as f64);
+        window.push_back(v);
+        sum += v;
+        if window.len() > w {
+            sum -= window.pop_front().expect("window is not empty");
+        }
+        out.push(sum / window.len() as f64);
     }
     out
 }
@@ -125,6 +133,14 @@ mod tests {
     #[test]
     fn smoothing_is_a_trailing_mean() {
         assert_eq!(smooth(&[1.0, 3.0, 5.0, 7.0], 2), vec![1.0, 2.0, 4.0, 6.0]);
+    }
+
+    #[test]
+    fn smoothing_skips_the_nan_rows_of_iterations_without_a_g_update() {
+        let nan = f64::NAN;
+        let s = smooth(&[nan, 2.0, nan, 4.0, nan, 6.0], 2);
+        assert!(s[0].is_nan() && s[2].is_nan() && s[4].is_nan());
+        assert_eq!((s[1], s[3], s[5]), (2.0, 3.0, 5.0));
     }
 
     #[test]
