@@ -25,6 +25,11 @@ pub struct EvaluatorTrainArgs {
     /// Test images (IDX; labels-idx1 beside it).
     #[arg(long, requires = "train")]
     test: Option<PathBuf>,
+    /// Name to store it under, which `--evaluator NAME` and `eval.evaluator` then select
+    /// (default: the --dataset name). The built-in fashion-mnist-v1 and random-features
+    /// cannot be replaced.
+    #[arg(long)]
+    name: Option<String>,
     #[arg(long, default_value_t = 4)]
     epochs: usize,
     #[arg(long, default_value_t = 0)]
@@ -61,8 +66,9 @@ pub struct EvalArgs {
     /// Real images from a data set: fashion-mnist, fashion-mnist:train or fashion-mnist:test.
     #[arg(long)]
     dataset: Option<String>,
-    /// Evaluator name; "auto" picks the run's data set's own (fashion-mnist for arrays), and
-    /// "random-features" is the fallback for data without labels.
+    /// Evaluator name: "auto" picks the data set's own (the built-in fashion-mnist-v1 for
+    /// Fashion-MNIST and for arrays), "random-features" is the fallback for data without
+    /// labels, any other name one stored by `gankit evaluator train --name`.
     #[arg(long, default_value = "auto")]
     evaluator: String,
     /// Seed of the generated noise and of the real subset.
@@ -98,6 +104,17 @@ pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
         )));
     }
     let home = args.home.unwrap_or_else(evaluator::home);
+    let name = args.name.clone().unwrap_or_else(|| args.dataset.clone());
+    if evaluator::reserved(&name) {
+        return Err(Error::Config(format!(
+            "--name {name} is built into gankit and cannot be replaced: store yours under another name"
+        )));
+    }
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::Config(format!(
+            "--name {name:?} must be a plain name (it becomes a file name)"
+        )));
+    }
     let (train, test) = match (&args.train, &args.test) {
         (Some(tr), Some(te)) => {
             let load = |p: &Path| -> Result<ImageSet> {
@@ -122,8 +139,8 @@ pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
         }
     };
     eprintln!(
-        "training the {} evaluator on {} ({} images), testing on {} images",
-        args.dataset, train.source, train.len, test.len
+        "training the {name} evaluator on {} ({} images), testing on {} images",
+        train.source, train.len, test.len
     );
     let opts = TrainOptions {
         epochs: args.epochs,
@@ -131,7 +148,7 @@ pub fn train_evaluator(args: EvaluatorTrainArgs) -> Result<()> {
         ..TrainOptions::default()
     };
     let t0 = std::time::Instant::now();
-    let mut ev = evaluator::train(&args.dataset, train, &test, &opts, &mut |e, loss| {
+    let mut ev = evaluator::train(&name, train, &test, &opts, &mut |e, loss| {
         eprintln!(
             "epoch {e}: mean loss {loss:.4} ({:.0} s)",
             t0.elapsed().as_secs_f64()
@@ -202,7 +219,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 Fake::Array(images),
                 shape,
                 f.with_extension("eval.json"),
-                "fashion-mnist".to_string(),
+                evaluator::REFERENCE.to_string(),
             )
         }
         _ => {

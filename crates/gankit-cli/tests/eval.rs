@@ -166,3 +166,38 @@ fn evaluator_trains_deterministically_and_eval_scores_arrays_and_runs() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("gankit evaluator train"), "{}", text(&o));
 }
+
+#[test]
+fn a_fresh_install_evaluates_with_the_built_in_reference_evaluator() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut args = vec!["train", "--name", "r"];
+    args.extend(TINY);
+    assert!(gankit(&args, d).status.success());
+    // No `gankit evaluator train` before: GANKIT_HOME is empty.
+    let o = gankit(&["eval", "runs/r", "--n", "100"], d);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("fashion-mnist-v1 (7ae3df29967a)"),
+        "{}",
+        text(&o)
+    );
+    let json = std::fs::read_to_string(d.join("runs/r/eval.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["evaluator"], "fashion-mnist-v1");
+    assert_eq!(v["evaluator_sha256"], gankit::evaluator::REFERENCE_SHA256);
+    // It cannot be replaced by a trained one.
+    let o = gankit(
+        &[
+            "evaluator",
+            "train",
+            "--name",
+            "fashion-mnist-v1",
+            "--epochs",
+            "1",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("cannot be replaced"), "{}", text(&o));
+}

@@ -45,12 +45,15 @@ pub struct EvaluatorInfo {
     pub epochs: usize,
     pub seed: u64,
     pub version: String,
+    /// How it was made (the reference evaluator says; trained ones leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<String>,
 }
 
 /// What the metrics need from a feature extractor: gankit's classifier here, Inception-v3
 /// later. Images are (n, C, H, W) in [-1, 1], row-major.
 pub trait Extractor {
-    /// Name shown in reports ("fashion-mnist", "random-features", ...).
+    /// Name shown in reports ("fashion-mnist-v1", "random-features", ...).
     fn name(&self) -> &str;
     /// Content hash: the key of cached real-set features.
     fn hash(&self) -> &str;
@@ -89,30 +92,54 @@ pub struct Evaluator {
     pub info: EvaluatorInfo,
 }
 
+/// The reference Fashion-MNIST evaluator, shipped inside gankit: trained once (its
+/// provenance is in its info file), so every user and every version scores Fashion-MNIST
+/// samples with the same weights and their FIDs compare. A retrained classifier differs
+/// (kernel changes move its rounding), so it is never substituted: it gets another name.
+pub const REFERENCE: &str = "fashion-mnist-v1";
+/// SHA-256 of the reference evaluator's weights.
+pub const REFERENCE_SHA256: &str =
+    "7ae3df29967a2c7f12e9faef33c3f6fe474980460ac78b66a148e32a146ed46d";
+static REFERENCE_WEIGHTS: &[u8] =
+    include_bytes!("../../assets/evaluators/fashion-mnist-v1.safetensors");
+static REFERENCE_INFO: &str = include_str!("../../assets/evaluators/fashion-mnist-v1.json");
+
 /// The fallback extractor's name: a seeded, untrained copy of the classifier.
 pub const RANDOM: &str = "random-features";
 
 /// What [`RANDOM`]'s numbers mean, printed beside them.
 pub const RANDOM_CAVEAT: &str = "features of an untrained, seeded network (no labelled data for this set): compare runs on the same data with it, not with other extractors or published FIDs";
 
-/// The evaluator that scores a data set by default: "fashion-mnist" for Fashion-MNIST, the
+/// The evaluator that scores a data set by default: [`REFERENCE`] for Fashion-MNIST, the
 /// name of the folder holding an IDX file (train one under that name with
 /// `gankit evaluator train --dataset NAME --train … --test …`), and [`RANDOM`] for image
 /// folders, which have no labels to train a classifier on.
 pub fn default_for(data: &crate::config::DataConfig) -> String {
     use crate::config::DatasetKind;
     match data.dataset {
-        DatasetKind::FashionMnist => "fashion-mnist".into(),
-        DatasetKind::Idx => data
-            .path
-            .as_deref()
-            .and_then(|p| p.parent())
-            .and_then(|d| d.file_name())
-            .and_then(|n| n.to_str())
-            .unwrap_or("idx")
-            .to_string(),
+        DatasetKind::FashionMnist => REFERENCE.into(),
+        DatasetKind::Idx => {
+            let folder = data
+                .path
+                .as_deref()
+                .and_then(|p| p.parent())
+                .and_then(|d| d.file_name())
+                .and_then(|n| n.to_str())
+                .unwrap_or("idx");
+            // Fashion-MNIST's own IDX files (e.g. Debian's copy) get the reference too.
+            if folder == "fashion-mnist" {
+                REFERENCE.into()
+            } else {
+                folder.to_string()
+            }
+        }
         DatasetKind::Folder => RANDOM.into(),
     }
+}
+
+/// Names a trained evaluator cannot take: the built-in ones.
+pub fn reserved(name: &str) -> bool {
+    name == REFERENCE || name == RANDOM
 }
 
 /// Where evaluators are stored.
@@ -161,6 +188,7 @@ impl Evaluator {
                 epochs: 0,
                 seed,
                 version: env!("CARGO_PKG_VERSION").to_string(),
+                provenance: None,
             },
         })
     }
@@ -196,10 +224,10 @@ impl Evaluator {
     /// The evaluator `name` for `channels` × `size` images: [`RANDOM`], or a trained one
     /// loaded from `dir`.
     pub fn open(dir: &Path, name: &str, channels: usize, size: usize) -> Result<Evaluator> {
-        let ev = if name == RANDOM {
-            Evaluator::random(channels, size)?
-        } else {
-            Evaluator::load(dir, name)?
+        let ev = match name {
+            RANDOM => Evaluator::random(channels, size)?,
+            REFERENCE => Evaluator::reference()?,
+            _ => Evaluator::load(dir, name)?,
         };
         if (ev.info.channels, ev.info.size) != (channels, size) {
             return Err(Error::Config(format!(
@@ -210,12 +238,33 @@ impl Evaluator {
         Ok(ev)
     }
 
+    /// The reference Fashion-MNIST evaluator ([`REFERENCE`]) from the weights built into
+    /// gankit, its hash checked.
+    pub fn reference() -> Result<Evaluator> {
+        let info: EvaluatorInfo =
+            serde_json::from_str(REFERENCE_INFO).expect("the built-in info parses");
+        let sha = hex(&Sha256::digest(REFERENCE_WEIGHTS));
+        assert_eq!(
+            sha, REFERENCE_SHA256,
+            "the built-in weights are the reference"
+        );
+        assert_eq!(
+            info.sha256, REFERENCE_SHA256,
+            "the built-in info names them"
+        );
+        let ev = Evaluator::new(REFERENCE, info.classes, info.channels, info.size, info.seed)?;
+        let map =
+            crate::checkpoint::decode_safetensors(REFERENCE_WEIGHTS, REFERENCE, &Device::Cpu)?;
+        ev.params.assign(&map, REFERENCE)?;
+        Ok(Evaluator { info, ..ev })
+    }
+
     /// Load the evaluator of `dataset` from `dir`, checking its hash.
     pub fn load(dir: &Path, dataset: &str) -> Result<Evaluator> {
         let path = weights_path(dir, dataset);
         if !path.is_file() {
             return Err(Error::Run(format!(
-                "no evaluator for {dataset} in {}: train one with `gankit evaluator train --dataset {dataset}`",
+                "no evaluator named {dataset} in {}: train one with `gankit evaluator train --name {dataset}` (the built-in ones are {REFERENCE} and {RANDOM})",
                 path.parent()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default()
@@ -282,5 +331,57 @@ impl Evaluator {
             DMatrix::from_row_slice(n, FEATURES, &feats),
             DMatrix::from_row_slice(n, self.info.classes, &probs),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The figure the README gives for the reference evaluator: its accuracy on the 10,000
+    /// Fashion-MNIST test images (the split gankit embeds).
+    const REFERENCE_ACCURACY: f64 = 0.9214;
+
+    #[test]
+    fn the_reference_evaluator_is_the_shipped_one_with_its_accuracy() {
+        let ev = Evaluator::reference().unwrap();
+        assert_eq!(ev.hash(), REFERENCE_SHA256);
+        assert_eq!(ev.info.sha256, REFERENCE_SHA256);
+        assert_eq!(ev.name(), REFERENCE);
+        let cfg = crate::config::DataConfig {
+            split: crate::config::Split::Test,
+            ..Default::default()
+        };
+        let (images, labels) = crate::data::fashion::embedded().unwrap();
+        let test = crate::data::load(&cfg).unwrap();
+        assert_eq!(
+            (test.len, images.dims[0], labels.dims[0]),
+            (10_000, 10_000, 10_000)
+        );
+        let acc = accuracy(&ev, &test).unwrap();
+        // Kernel changes may move a borderline image or two, never more.
+        assert!(
+            (acc - REFERENCE_ACCURACY).abs() <= 2e-4,
+            "accuracy {acc}, the README says {REFERENCE_ACCURACY}"
+        );
+        assert_eq!(ev.info.test_accuracy, REFERENCE_ACCURACY);
+    }
+
+    #[test]
+    fn fashion_mnist_is_scored_by_the_reference_and_its_name_is_reserved() {
+        use crate::config::{DataConfig, DatasetKind};
+        assert_eq!(default_for(&DataConfig::default()), REFERENCE);
+        let idx = DataConfig {
+            dataset: DatasetKind::Idx,
+            path: Some("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz".into()),
+            ..Default::default()
+        };
+        assert_eq!(default_for(&idx), REFERENCE);
+        assert!(reserved(REFERENCE) && reserved(RANDOM) && !reserved("fashion-mnist"));
+        let e = Evaluator::open(Path::new("/nonexistent"), "kmnist", 1, 28)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("gankit evaluator train --name kmnist"), "{e}");
     }
 }
