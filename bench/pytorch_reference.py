@@ -262,7 +262,7 @@ def _validate(c):
     if loss == "wgan-gp" and has_bn:
         bad(
             'train.loss = "wgan-gp" penalises each sample\'s gradient, which batch norm couples '
-            'across the batch: set model.d_norm = "layer" (seed 000) or "none"'
+            'across the batch: set model.d_norm = "layer" (report 000) or "none"'
         )
     if smoothing == "salimans" and loss != "lsgan":
         bad(
@@ -582,7 +582,7 @@ class Objective:
             logits, _ = self.d(x_hat)
             (grad,) = torch.autograd.grad(logits.sum(), x_hat, create_graph=True)
             return (norms(grad) - 1.0).square().mean()
-        # Seed 003 eq. 21: (|D(x1) − D(x2)| / ‖x1 − x2‖ − 1)².
+        # Report 003 eq. 21: (|D(x1) − D(x2)| / ‖x1 − x2‖ − 1)².
         x1, x2 = interpolate(), interpolate()
         d1, _ = self.d(x1)
         d2, _ = self.d(x2)

@@ -74,8 +74,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "ms_max": r.ms_max,
             "images_per_s": r.images_per_s,
             "peak_rss_mib": r.peak_rss_mib,
-            "g_params": r.g_params,
-            "d_params": r.d_params,
+            "params": r.params.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
         });
         println!("{v}");
     } else {
@@ -84,7 +83,10 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "step          {} D + {} G steps, batch {}, loss {}, {} threads, cpu",
             t.d_steps, t.g_steps, t.batch_size, loss, threads
         );
-        println!("params        G {} / D {}", r.g_params, r.d_params);
+        println!(
+            "params        {}",
+            gankit::family::Model::describe_params(&r.params)
+        );
         println!(
             "ms/iteration  {:.1} median of {} (min {:.1}, max {:.1})",
             r.ms_median, args.steps, r.ms_min, r.ms_max

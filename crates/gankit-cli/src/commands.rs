@@ -75,7 +75,7 @@ pub fn prepare_process(cfg: &Config, threads: usize) -> Result<()> {
         if threads > 0 {
             std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
         }
-        if cfg.needs_second_order() {
+        if gankit::family::needs_second_order(cfg) {
             std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
         }
     }

@@ -273,11 +273,11 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         Fake::Run(trained) => {
             // Generated a chunk at a time: the same noise as one call, bounded memory.
             // A conditional run's samples cycle through its classes, which are scored too.
-            let classes = trained.nets.sample_classes(n_fake, None);
+            let classes = trained.classes_of(n_fake, None)?;
             let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::SAMPLE);
             let features = evaluator::extract_in_chunks(&ev, n_fake, per, |start, count| {
                 let cls = classes.as_ref().map(|c| &c[start..start + count]);
-                trained.nets.generate_classes(count, cls, &mut rng)
+                trained.draw(count, cls, &mut rng)
             })?;
             evaluator::score_features(&ev, &real, &features, classes.as_deref(), args.seed)?
         }

@@ -1,5 +1,6 @@
 //! A progress bar for training (indicatif), as a `train::Observer`.
 
+use gankit::family::Model;
 use gankit::train::{Observer, RunInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -19,7 +20,7 @@ impl Observer for Bar {
     fn started(&mut self, info: &RunInfo) {
         eprintln!("run       {}", info.run_dir.display());
         eprintln!("data      {} ({} images)", info.data_source, info.images);
-        eprintln!("params    G {} / D {}", info.g_params, info.d_params);
+        eprintln!("params    {}", Model::describe_params(&info.params));
         if info.start_step > 0 {
             eprintln!("resuming  at iteration {}", info.start_step);
         }

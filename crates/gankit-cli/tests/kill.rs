@@ -59,7 +59,7 @@ fn rows(run: &Path) -> Vec<Vec<String>> {
 
 fn final_tensors(run: &Path) -> Vec<(String, Vec<u32>)> {
     let loaded = gankit::checkpoint::load(&run.join("checkpoints"), None, &Device::Cpu).unwrap();
-    assert_eq!(loaded.state.step, 60);
+    assert_eq!(loaded.state.run.step, 60);
     let mut out = vec![];
     for (file, map) in &loaded.tensors {
         for (name, t) in map {

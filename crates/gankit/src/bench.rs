@@ -13,8 +13,8 @@ use candle_core::{Device, Tensor};
 
 use crate::Result;
 use crate::config::Config;
-use crate::nets::Nets;
-use crate::objectives::{self, RealBatch};
+use crate::family::{self, latent};
+use crate::objectives::RealBatch;
 use crate::rng::{Rng, stream};
 use crate::train::iteration_steps;
 
@@ -49,25 +49,25 @@ pub struct BenchReport {
     pub peak_rss_mib: Option<f64>,
     /// The timed iterations, in milliseconds, in order.
     pub samples_ms: Vec<f64>,
-    /// Trainable parameters of G and D.
-    pub g_params: usize,
-    pub d_params: usize,
+    /// Trainable parameters of each network, by name.
+    pub params: Vec<(&'static str, usize)>,
 }
 
 /// Time `opts.steps` training iterations of `cfg` on `device`.
 pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchReport> {
-    cfg.validate()?;
+    family::check(cfg)?;
     if opts.steps == 0 || opts.steps > 100_000 || opts.warmup > 100_000 {
         return Err(crate::Error::Config(
             "bench: --steps must be 1 to 100000 and --warmup at most 100000".into(),
         ));
     }
-    let mut nets = Nets::build(cfg, device)?;
-    let mut objective = objectives::build(cfg);
+    let mut family = family::build(cfg, device)?;
     let (b, c, s) = (cfg.train.batch_size, cfg.data.channels, cfg.data.image_size);
     let mut data_rng = Rng::new(cfg.train.seed, stream::BENCH);
-    let labels = nets.sample_classes(b, None);
-    let labels = labels.map(|l| nets.labels(&l)).transpose()?;
+    let labels = latent::cycle_classes(b, family.classes(), None);
+    let labels = labels
+        .map(|l| Tensor::new(l.as_slice(), device))
+        .transpose()?;
     let mut next_real = || -> Result<RealBatch> {
         let px = data_rng.uniform_vec(b * c * s * s, -1.0, 1.0);
         Ok(RealBatch {
@@ -83,8 +83,7 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
         let iteration = (i as u64 + 1) * cfg.train.g_every;
         let t0 = Instant::now();
         iteration_steps(
-            objective.as_mut(),
-            &mut nets,
+            family.as_mut(),
             &mut next_real,
             &mut rng,
             &cfg.train,
@@ -105,8 +104,7 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
         images_per_s: (b * cfg.train.d_steps) as f64 / (ms_median / 1e3),
         peak_rss_mib: peak_rss_mib(),
         samples_ms,
-        g_params: nets.g_params.num_params(),
-        d_params: nets.d_params.num_params(),
+        params: family.model().param_counts(),
     })
 }
 

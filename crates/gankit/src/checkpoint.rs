@@ -1,11 +1,13 @@
 //! Checkpoints: everything needed to continue a run exactly.
 //!
-//! A checkpoint is a directory `checkpoints/step_NNNNNNNN/` holding `g.safetensors`,
-//! `d.safetensors` (weights and batch-norm buffers), `opt_g.safetensors`, `opt_d.safetensors`
-//! (Adam moments and step counts) and `state.json` (step, data position, RNG position,
-//! elapsed time, config hash and a SHA-256 of every file). It is written into a temporary
-//! directory, every file is flushed to disk, and the directory is renamed into place: a crash
-//! leaves either the whole checkpoint or none of it. Only the newest `keep` are kept.
+//! A checkpoint is a directory `checkpoints/step_NNNNNNNN/` holding the model family's
+//! tensor files (see `family::model`: `g.safetensors`, `d.safetensors` with weights and
+//! buffers, `opt_g.safetensors`, `opt_d.safetensors` with optimiser moments and step counts,
+//! ...) and `state.json`: the format version, the run's [`RunState`] (step, data position,
+//! RNG position, ...), the config and its hash, and a SHA-256 of every tensor file. It is
+//! written into a temporary directory, every file is flushed to disk, and the directory is
+//! renamed into place: a crash leaves either the whole checkpoint or none of it. Only the
+//! newest `keep` are kept.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -20,36 +22,26 @@ use crate::error::IoContext;
 use crate::rng::RngState;
 use crate::{Error, Result};
 
-/// The files every checkpoint holds besides state.json (a run may add others, such as
-/// g_ema.safetensors; state.json lists and checksums them all).
-pub const TENSOR_FILES: [&str; 4] = [
-    "g.safetensors",
-    "d.safetensors",
-    "opt_g.safetensors",
-    "opt_d.safetensors",
-];
+/// The checkpoint format this gankit writes. 1: state.json without a `format` field (the
+/// same layout; read as is). 2: `format` recorded.
+pub const FORMAT: u32 = 2;
 
-/// The scalar state of a run at a checkpoint.
+/// Where a run is, besides its tensors: saved into and restored from a checkpoint as one
+/// value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckpointState {
+pub struct RunState {
     /// Training iterations completed.
     pub step: u64,
     /// Batches drawn from the data stream so far.
     pub batches: u64,
     /// Position of the noise / dropout generator.
     pub rng: RngState,
-    /// Seconds of training so far, across resumes.
+    /// Seconds of training so far, across resumes (wall-clock time).
     pub elapsed_s: f64,
-    /// SHA-256 of the resolved config the run was started with.
-    pub config_hash: String,
-    /// gankit version that wrote it.
-    pub version: String,
-    /// SHA-256 of each tensor file, checked on load.
-    pub files: BTreeMap<String, String>,
     /// Lowest FID seen by evaluation during training so far (when `eval.every` > 0).
     #[serde(default)]
     pub best_fid: Option<f64>,
-    /// Factor on both configured learning rates after NaN rollbacks (1 without any).
+    /// Factor on every configured learning rate after NaN rollbacks (1 without any).
     #[serde(default = "one")]
     pub lr_scale: f64,
     /// NaN rollbacks so far (`train.on_nan = "rollback"`).
@@ -58,6 +50,22 @@ pub struct CheckpointState {
     /// Whether `[pretrain]` has run (it runs once, before iteration 1).
     #[serde(default)]
     pub pretrained: bool,
+}
+
+/// state.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The checkpoint format ([`FORMAT`]); absent in format 1.
+    #[serde(default = "format_1")]
+    pub format: u32,
+    #[serde(flatten)]
+    pub run: RunState,
+    /// SHA-256 of the resolved config the run was started with.
+    pub config_hash: String,
+    /// gankit version that wrote it.
+    pub version: String,
+    /// SHA-256 of each tensor file, checked on load.
+    pub files: BTreeMap<String, String>,
     /// The resolved config the run was written with (TOML), to name what differs when a
     /// checkpoint meets another config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,30 +76,44 @@ fn one() -> f64 {
     1.0
 }
 
+fn format_1() -> u32 {
+    1
+}
+
 impl CheckpointState {
-    /// Refuse values no run writes (a damaged or hand-edited state.json): the error names
-    /// the field.
+    /// Refuse what this gankit cannot read (a newer format) and values no run writes (a
+    /// damaged or hand-edited state.json): the error names the field.
     pub fn check(&self, what: &str) -> Result<()> {
+        if !(1..=FORMAT).contains(&self.format) {
+            return Err(Error::Run(format!(
+                "{what} is checkpoint format {} (written by gankit {}); this gankit reads formats 1 to {FORMAT}: use a newer gankit",
+                self.format, self.version
+            )));
+        }
         let bad = |field: &str, v: String| {
             Err(Error::Run(format!(
                 "{what}: {field} = {v} is impossible; the checkpoint is damaged"
             )))
         };
-        if !(self.elapsed_s.is_finite() && self.elapsed_s >= 0.0) {
-            return bad("elapsed_s", self.elapsed_s.to_string());
+        let r = &self.run;
+        if !(r.elapsed_s.is_finite() && r.elapsed_s >= 0.0) {
+            return bad("elapsed_s", r.elapsed_s.to_string());
         }
-        if !(self.lr_scale > 0.0 && self.lr_scale <= 1.0) {
-            return bad("lr_scale", self.lr_scale.to_string());
+        if !(r.lr_scale > 0.0 && r.lr_scale <= 1.0) {
+            return bad("lr_scale", r.lr_scale.to_string());
         }
-        if let Some(f) = self.best_fid.filter(|f| !f.is_finite()) {
+        if let Some(f) = r.best_fid.filter(|f| !f.is_finite()) {
             return bad("best_fid", f.to_string());
         }
-        if self.rng.word_pos.parse::<u128>().is_err() {
-            return bad("rng.word_pos", format!("{:?}", self.rng.word_pos));
+        if r.rng.word_pos.parse::<u128>().is_err() {
+            return bad("rng.word_pos", format!("{:?}", r.rng.word_pos));
         }
         if self.config_hash.len() != 64 || !self.config_hash.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return bad("config_hash", format!("{:?}", self.config_hash));
+        }
+        if self.files.is_empty() {
+            return bad("files", "{}".into());
         }
         Ok(())
     }
@@ -161,15 +183,15 @@ fn fsync(path: &Path) -> Result<()> {
     File::open(path).and_then(|f| f.sync_all()).at(path)
 }
 
-/// Write a checkpoint for `state.step` under `dir` (the run's `checkpoints/`), then delete all
-/// but the newest `keep`. `tensors` maps each of [`TENSOR_FILES`] to its tensors.
+/// Write a checkpoint for `state.run.step` under `dir` (the run's `checkpoints/`), then
+/// delete all but the newest `keep`. `tensors` are the family's files and their tensors.
 pub fn save(
     dir: &Path,
     state: CheckpointState,
-    tensors: &[(&str, HashMap<String, Tensor>)],
+    tensors: &[(String, HashMap<String, Tensor>)],
     keep: usize,
 ) -> Result<PathBuf> {
-    let name = dir_name(state.step);
+    let name = dir_name(state.run.step);
     let path = save_as(dir, &name, state, tensors)?;
     prune(dir, keep)?;
     Ok(path)
@@ -186,7 +208,7 @@ pub fn save_as(
     dir: &Path,
     name: &str,
     mut state: CheckpointState,
-    tensors: &[(&str, HashMap<String, Tensor>)],
+    tensors: &[(String, HashMap<String, Tensor>)],
 ) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).at(dir)?;
     recover(dir, name)?;
@@ -219,8 +241,9 @@ pub fn save_as(
 fn write_files(
     tmp: &Path,
     state: &mut CheckpointState,
-    tensors: &[(&str, HashMap<String, Tensor>)],
+    tensors: &[(String, HashMap<String, Tensor>)],
 ) -> Result<()> {
+    state.format = FORMAT;
     state.files.clear();
     for (file, map) in tensors {
         let p = tmp.join(file);
@@ -313,12 +336,7 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Loaded> {
         .map_err(|e| Error::Run(format!("{} is damaged: {e}", sp.display())))?;
     state.check(&sp.display().to_string())?;
     let mut tensors = HashMap::new();
-    let extra = state
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|f| !TENSOR_FILES.contains(f));
-    for file in TENSOR_FILES.into_iter().chain(extra) {
+    for file in state.files.keys() {
         if file.contains(['/', '\\']) || file.starts_with('.') {
             return Err(Error::Run(format!(
                 "{} names a file {file:?} outside the checkpoint: it is damaged",
@@ -326,10 +344,7 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Loaded> {
             )));
         }
         let p = path.join(file);
-        let want = state
-            .files
-            .get(file)
-            .ok_or_else(|| Error::Run(format!("{} lists no checksum for {file}", sp.display())))?;
+        let want = &state.files[file];
         if !p.is_file() {
             return Err(Error::Run(format!("{} is missing", p.display())));
         }
@@ -339,7 +354,7 @@ pub fn load(dir: &Path, step: Option<u64>, device: &Device) -> Result<Loaded> {
                 p.display()
             )));
         }
-        tensors.insert(file.to_string(), read_safetensors(&p, device)?);
+        tensors.insert(file.clone(), read_safetensors(&p, device)?);
     }
     Ok(Loaded {
         state,
@@ -354,37 +369,75 @@ mod tests {
 
     fn state(step: u64) -> CheckpointState {
         CheckpointState {
-            step,
-            batches: step * 2,
-            rng: RngState {
-                seed: 1,
-                stream: 3,
-                word_pos: "12345678901234567890123".into(),
+            format: FORMAT,
+            run: RunState {
+                step,
+                batches: step * 2,
+                rng: RngState {
+                    seed: 1,
+                    stream: 3,
+                    word_pos: "12345678901234567890123".into(),
+                },
+                elapsed_s: 1.5,
+                lr_scale: 1.0,
+                rollbacks: 0,
+                pretrained: false,
+                best_fid: None,
             },
-            elapsed_s: 1.5,
             config_hash: "ab".repeat(32),
-            lr_scale: 1.0,
-            rollbacks: 0,
-            pretrained: false,
             config: None,
             version: "0".into(),
             files: BTreeMap::new(),
-            best_fid: None,
         }
     }
 
-    fn tensors() -> Vec<(&'static str, HashMap<String, Tensor>)> {
-        TENSOR_FILES
-            .iter()
-            .map(|f| {
-                let mut m = HashMap::new();
-                m.insert(
-                    "w".to_string(),
-                    Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap(),
-                );
-                (*f, m)
-            })
-            .collect()
+    fn tensors() -> Vec<(String, HashMap<String, Tensor>)> {
+        [
+            "g.safetensors",
+            "d.safetensors",
+            "opt_g.safetensors",
+            "opt_d.safetensors",
+        ]
+        .iter()
+        .map(|f| {
+            let mut m = HashMap::new();
+            m.insert(
+                "w".to_string(),
+                Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap(),
+            );
+            (f.to_string(), m)
+        })
+        .collect()
+    }
+
+    /// state.json as gankit wrote it before the format field (checkpoint format 1), and a
+    /// format from the future.
+    #[test]
+    fn format_1_checkpoints_load_and_newer_formats_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        save(dir.path(), state(7), &tensors(), 3).unwrap();
+        let sp = dir.path().join(dir_name(7)).join("state.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&sp).unwrap()).unwrap();
+        assert_eq!(v["format"], FORMAT);
+        assert_eq!(
+            v["step"], 7,
+            "the run state is written flat, as in format 1"
+        );
+        v.as_object_mut().unwrap().remove("format");
+        std::fs::write(&sp, v.to_string()).unwrap();
+        let l = load(dir.path(), None, &Device::Cpu).unwrap();
+        assert_eq!((l.state.format, l.state.run.step), (1, 7));
+        v["format"] = 9.into();
+        std::fs::write(&sp, v.to_string()).unwrap();
+        let e = load(dir.path(), None, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("checkpoint format 9") && e.contains("newer gankit"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -395,8 +448,8 @@ mod tests {
         }
         assert_eq!(list(dir.path()).unwrap(), vec![20, 30]);
         let l = load(dir.path(), None, &Device::Cpu).unwrap();
-        assert_eq!(l.state.step, 30);
-        assert_eq!(l.state.rng, state(30).rng);
+        assert_eq!(l.state.run.step, 30);
+        assert_eq!(l.state.run.rng, state(30).run.rng);
         assert_eq!(
             l.tensors["d.safetensors"]["w"].to_vec1::<f32>().unwrap(),
             vec![1.0, 2.0, 3.0]
@@ -429,7 +482,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let best = |d: &Path| -> u64 {
             let text = std::fs::read_to_string(d.join(BEST).join("state.json")).unwrap();
-            serde_json::from_str::<CheckpointState>(&text).unwrap().step
+            serde_json::from_str::<CheckpointState>(&text)
+                .unwrap()
+                .run
+                .step
         };
         save_as(dir.path(), BEST, state(1), &tensors()).unwrap();
         save_as(dir.path(), BEST, state(2), &tensors()).unwrap();

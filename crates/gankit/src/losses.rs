@@ -23,7 +23,7 @@ pub fn bce_with_logits_targets(logits: &Tensor, targets: &Tensor) -> Result<Tens
     (pos + neg)?.mean_all()
 }
 
-/// ½ E[(x − target)²], target per sample (least squares, seed 001 eqs. 8–10).
+/// ½ E[(x − target)²], target per sample (least squares, report 001 eqs. 8–10).
 pub fn half_mse(x: &Tensor, target: &Tensor) -> Result<Tensor> {
     x.sub(&target.to_dtype(x.dtype())?)?.sqr()?.mean_all()? * 0.5
 }
@@ -35,7 +35,7 @@ pub fn hinge_d(real: &Tensor, fake: &Tensor) -> Result<Tensor> {
     r + f
 }
 
-/// Feature matching (Salimans et al. 2016, seed 002 eq. 9): ‖E f(x) − E f(G(z))‖₂², the
+/// Feature matching (Salimans et al. 2016, report 002 eq. 9): ‖E f(x) − E f(G(z))‖₂², the
 /// means over the batch of D's last hidden features (batch, features).
 pub fn feature_matching(real: &Tensor, fake: &Tensor) -> Result<Tensor> {
     let diff = (real.mean(0)? - fake.mean(0)?)?;

@@ -1,4 +1,5 @@
-//! Progressive pretraining (seed 001 §4.3, `[pretrain]`), run once before the GAN phase.
+//! Progressive pretraining (report 001 §4.3, `[pretrain]`), run once before the GAN phase
+//! of the GAN family.
 //!
 //! 1. Each training image i is paired with a fixed zᵢ ~ N(0, I). For every stage of the
 //!    generator ([`Generator::stages`], e.g. 7×7 and 14×14 for dcgan28, 4×4 … 32×32 for
@@ -18,7 +19,7 @@ use candle_core::{Device, Module, Tensor};
 
 use crate::config::Config;
 use crate::data::ImageSet;
-use crate::nets::Nets;
+use crate::family::gan::Nets;
 use crate::nn::{Conv2d, Conv2dConfig, Mode, ParamStore, conv2d};
 use crate::objectives::common::scalar;
 use crate::optim::{self, Optimizer};
@@ -216,7 +217,7 @@ fn stage_output(
     })
 }
 
-/// An Adam optimiser with the seed's betas at `pretrain.lr` over `params`.
+/// An Adam optimiser with the report's betas at `pretrain.lr` over `params`.
 fn adam(cfg: &Config, params: Vec<(String, candle_core::Var)>) -> Result<Box<dyn Optimizer>> {
     let o = crate::config::OptimizerConfig {
         lr: cfg.pretrain.lr,

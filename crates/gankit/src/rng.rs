@@ -101,6 +101,8 @@ pub mod stream {
     pub const PRETRAIN: u64 = 10;
     /// The noise that re-estimates the weight average's batch-norm statistics.
     pub const EMA_STATISTICS: u64 = 11;
+    /// Initial weights of a family's third network (an encoder, a Q head).
+    pub const INIT_Q: u64 = 12;
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Drawing images from a trained generator.
+//! Drawing images from a trained model of any family (`gankit sample`, `gankit eval`).
 
 use std::path::Path;
 
@@ -6,37 +6,42 @@ use candle_core::Device;
 
 use crate::checkpoint;
 use crate::config::Config;
-use crate::nets::Nets;
+use crate::family::{self, Draw, Family, latent};
 use crate::report::{grid, npy};
 use crate::rng::{Rng, stream};
 use crate::train::RunDir;
 use crate::{Error, Result};
 
-/// A generator restored from a run's checkpoint.
+/// A model restored from a run's checkpoint.
 pub struct Trained {
     pub cfg: Config,
-    pub nets: Nets,
+    pub family: Box<dyn Family>,
     /// The iteration the checkpoint was written at.
     pub step: u64,
+    /// Draw from the weight average (when the run keeps one).
+    pub ema: bool,
+    /// Truncate the noise at ±ψ (Brock et al. 2019); `None` draws plain N(0, I).
+    pub truncation: Option<f64>,
 }
 
 /// Load the checkpoint of `step` (the newest when `None`) of the run in `dir`. With
-/// `ema` false, a run's weight average is dropped and G's own weights draw the images.
+/// `ema` false, G's own weights draw the images, not their average.
 pub fn load(dir: &Path, step: Option<u64>, ema: bool, device: &Device) -> Result<Trained> {
     let run = RunDir::new(dir);
     let cfg = run.load_config()?;
     let loaded = checkpoint::load(&run.checkpoints(), step, device)?;
     refuse_other_architecture(&loaded, &cfg)?;
-    let mut nets = Nets::build(&cfg, device)?;
-    nets.restore(&loaded.tensors)?;
-    if !ema {
-        nets.ema = None;
+    let mut family = family::build(&cfg, device)?;
+    family.model_mut().restore(&loaded.tensors)?;
+    if ema {
+        family.prepare_sampling()?;
     }
-    nets.refresh_ema_statistics()?;
     Ok(Trained {
         cfg,
-        nets,
-        step: loaded.state.step,
+        family,
+        step: loaded.state.run.step,
+        ema,
+        truncation: None,
     })
 }
 
@@ -66,21 +71,36 @@ impl Trained {
     /// `n` images (n, C, H, W) in [-1, 1] from noise seeded by `seed` (see `Nets::generate`);
     /// in a conditional run all of `class`, or every class in turn.
     pub fn generate(&self, n: usize, class: Option<u32>, seed: u64) -> Result<Vec<f32>> {
+        let classes = self.classes_of(n, class)?;
+        self.draw(n, classes.as_deref(), &mut Rng::new(seed, stream::SAMPLE))
+    }
+
+    /// The classes of `n` images: all `class`, or (conditional runs) each in turn.
+    pub fn classes_of(&self, n: usize, class: Option<u32>) -> Result<Option<Vec<u32>>> {
+        let classes = self.family.classes();
         if let Some(k) = class {
-            if self.nets.classes == 0 {
+            if classes == 0 {
                 return Err(Error::Config(
                     "--class: this run is not conditional (its model.classes is 0)".into(),
                 ));
             }
-            if k as usize >= self.nets.classes {
+            if k as usize >= classes {
                 return Err(Error::Config(format!(
                     "--class {k}: this run has classes 0 to {}",
-                    self.nets.classes - 1
+                    classes - 1
                 )));
             }
         }
-        self.nets
-            .generate(n, class, &mut Rng::new(seed, stream::SAMPLE))
+        Ok(latent::cycle_classes(n, classes, class))
+    }
+
+    /// `n` images of `classes` (one per image in a conditional run), noise from `rng`.
+    pub fn draw(&self, n: usize, classes: Option<&[u32]>, rng: &mut Rng) -> Result<Vec<f32>> {
+        let draw = Draw {
+            classes,
+            truncation: self.truncation,
+        };
+        family::generate(self.family.as_ref(), n, &draw, rng, self.ema)
     }
 
     /// Generate `n` images (of `class`, see [`Trained::generate`]) and write them to `out`:
@@ -109,9 +129,9 @@ impl Trained {
         match ext.as_deref() {
             Some("png") => {
                 let images = match class {
-                    None => self.nets.generate_classes(
+                    None => self.draw(
                         n,
-                        self.nets.grid_classes(n).as_deref(),
+                        latent::grid_classes(n, self.family.classes()).as_deref(),
                         &mut Rng::new(seed, stream::SAMPLE),
                     )?,
                     Some(_) => self.generate(n, class, seed)?,
@@ -119,16 +139,14 @@ impl Trained {
                 grid::write_png(out, &images, n, c, s)
             }
             Some("npy") => {
-                // Checked before any image is drawn.
-                self.generate(0, class, seed)?;
-                let classes = self.nets.sample_classes(n, class);
+                let classes = self.classes_of(n, class)?;
                 let mut rng = Rng::new(seed, stream::SAMPLE);
                 let mut w = npy::NpyWriter::create(out, &[n, c, s, s])?;
                 let mut start = 0;
                 while start < n {
                     let count = CHUNK.min(n - start);
                     let cls = classes.as_ref().map(|k| &k[start..start + count]);
-                    w.write(&self.nets.generate_classes(count, cls, &mut rng)?)?;
+                    w.write(&self.draw(count, cls, &mut rng)?)?;
                     start += count;
                 }
                 w.finish()

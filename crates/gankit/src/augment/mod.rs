@@ -12,46 +12,14 @@ pub use diff_augment::{brightness, contrast, cutout, saturation, translation};
 
 use candle_core::Tensor;
 
-use crate::config::Config;
+use crate::Result;
+use crate::config::{AugmentOp, AugmentPolicy, Config};
 use crate::rng::Rng;
-use crate::{Error, Result};
-
-/// The transforms a DiffAugment policy string names.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Policy {
-    pub color: bool,
-    pub translation: bool,
-    pub cutout: bool,
-}
-
-impl Policy {
-    /// Parse "color,translation,cutout" (any subset, any order; "" = none).
-    pub fn parse(text: &str) -> Result<Policy> {
-        let mut p = Policy::default();
-        for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match name {
-                "color" => p.color = true,
-                "translation" => p.translation = true,
-                "cutout" => p.cutout = true,
-                other => {
-                    return Err(Error::Config(format!(
-                        "augment.policy: unknown transform {other:?}; use a comma-separated list of \"color\", \"translation\", \"cutout\""
-                    )));
-                }
-            }
-        }
-        Ok(p)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        !(self.color || self.translation || self.cutout)
-    }
-}
 
 /// The transform of D's inputs for one run.
 #[derive(Clone, Debug)]
 pub struct DInputs {
-    policy: Policy,
+    policy: AugmentPolicy,
     translation: f64,
     cutout: f64,
     noise_std: f64,
@@ -64,7 +32,7 @@ impl DInputs {
     pub fn new(cfg: &Config) -> Result<DInputs> {
         let n = &cfg.instance_noise;
         Ok(DInputs {
-            policy: Policy::parse(&cfg.augment.policy)?,
+            policy: cfg.augment.policy.clone(),
             translation: cfg.augment.translation,
             cutout: cfg.augment.cutout,
             noise_std: n.std,
@@ -89,19 +57,16 @@ impl DInputs {
         self.noise_std * (1.0 - done).max(0.0)
     }
 
-    /// `x` (b, C, H, W) as D sees it: augmented by the policy (color, then translation, then
-    /// cutout), plus the instance noise.
+    /// `x` (b, C, H, W) as D sees it: augmented by the policy's transforms in the order
+    /// it names them, plus the instance noise.
     pub fn apply(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
-        let p = self.policy;
         let mut x = x.clone();
-        if p.color {
-            x = contrast(&saturation(&brightness(&x, rng)?, rng)?, rng)?;
-        }
-        if p.translation {
-            x = translation(&x, self.translation, rng)?;
-        }
-        if p.cutout {
-            x = cutout(&x, self.cutout, rng)?;
+        for op in &self.policy.ops {
+            x = match op {
+                AugmentOp::Color => contrast(&saturation(&brightness(&x, rng)?, rng)?, rng)?,
+                AugmentOp::Translation => translation(&x, self.translation, rng)?,
+                AugmentOp::Cutout => cutout(&x, self.cutout, rng)?,
+            };
         }
         let std = self.noise_std();
         if std > 0.0 {

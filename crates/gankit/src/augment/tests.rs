@@ -30,12 +30,16 @@ fn inputs(policy: &str, noise: f64) -> DInputs {
 }
 
 #[test]
-fn policies_parse_and_unknown_names_are_refused() {
-    let p = Policy::parse("cutout, color").unwrap();
-    assert!(p.color && p.cutout && !p.translation);
-    assert!(Policy::parse("").unwrap().is_empty());
-    let e = Policy::parse("color,flip").unwrap_err().to_string();
+fn policies_parse_in_order_and_unknown_names_are_refused() {
+    use crate::config::{AugmentOp, AugmentPolicy};
+    let parse = |t: &str| AugmentPolicy::try_from(t.to_string());
+    let p = parse("cutout, color").unwrap();
+    assert_eq!(p.ops, [AugmentOp::Cutout, AugmentOp::Color]);
+    assert_eq!(String::from(p), "cutout,color");
+    assert!(parse("").unwrap().is_empty());
+    let e = parse("color,flip").unwrap_err();
     assert!(e.contains("flip") && e.contains("translation"), "{e}");
+    assert!(parse("color,color").unwrap_err().contains("twice"));
     let e = Config::from_toml_str("[augment]\npolicy = \"rotate\"", "t", &[])
         .unwrap_err()
         .to_string();

@@ -21,7 +21,9 @@ pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
 };
-pub use stabilize::{AugmentConfig, EmaConfig, InstanceNoiseConfig, PretrainConfig};
+pub use stabilize::{
+    AugmentConfig, AugmentOp, AugmentPolicy, EmaConfig, InstanceNoiseConfig, PretrainConfig,
+};
 
 /// A whole experiment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -73,15 +75,28 @@ impl Default for EvalConfig {
 pub enum Arch {
     /// Two-layer DCGAN for 28×28 images (4×4 kernels).
     Dcgan28,
-    /// Seed 000's DCGAN (5×5 kernels, four stride-2 layers) for any power-of-two size ≥ 32.
+    /// Report 000's DCGAN (5×5 kernels, four stride-2 layers) for any power-of-two size ≥ 32.
     Dcgan64,
-    /// Seed 004's vanilla GAN: four linear layers on each side.
+    /// Report 004's vanilla GAN: four linear layers on each side.
     Mlp,
+}
+
+/// What is trained (`model.family`): see the `family` module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FamilyKind {
+    /// A generator and a discriminator, trained with `train.loss`.
+    Gan,
+    /// Three networks and a shared-body parameter group, for the trainer's tests.
+    #[cfg(test)]
+    ThreeNetTest,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
+    /// The model family: "gan". Default "gan".
+    pub family: FamilyKind,
     /// Architecture: "dcgan28", "dcgan64" or "mlp". Default "dcgan28".
     pub arch: Arch,
     /// Length of the noise vector z ~ N(0, I). Default 100.
@@ -95,15 +110,15 @@ pub struct ModelConfig {
     /// Dropout probability after each hidden layer of the MLP discriminator. Default 0.
     pub d_dropout: f32,
     /// Normalisation in the discriminator's hidden conv layers: "batch", "layer" or "none".
-    /// Seed 000 uses "layer" for WGAN-GP. Default "batch".
+    /// Report 000 uses "layer" for WGAN-GP. Default "batch".
     pub d_norm: Norm,
-    /// "default" (the architecture's own discriminator) or "conv4" (seed 004's critic: four
+    /// "default" (the architecture's own discriminator) or "conv4" (report 004's critic: four
     /// 3×3 stride-2 conv blocks, 16 filters doubling, LeakyReLU 0.2). Default "default".
     pub critic: Critic,
     /// Spectrally normalise every layer of the discriminator (Miyato et al. 2018; one
     /// power-iteration step per training pass, u saved in checkpoints). Default false.
     pub spectral_norm: bool,
-    /// Classes of a conditional GAN (seed 002, "train with labels"): G gets the one-hot
+    /// Classes of a conditional GAN (report 002, "train with labels"): G gets the one-hot
     /// class joined to z, D is a projection discriminator; needs labelled data
     /// (fashion-mnist, or idx with its labels file). 0 = unconditional. Default 0.
     pub classes: usize,
@@ -129,6 +144,7 @@ pub enum Critic {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
+            family: FamilyKind::Gan,
             arch: Arch::Dcgan28,
             z_dim: 100,
             g_width: 64,
@@ -211,17 +227,17 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Discriminator updates per iteration, each on a fresh real batch. Default 1.
     pub d_steps: usize,
-    /// Generator updates per iteration (seed 000 uses 2). Default 1.
+    /// Generator updates per iteration (report 000 uses 2). Default 1.
     pub g_steps: usize,
     /// The objective: "minimax", "non-saturating", "wgan", "wgan-gp", "lsgan" or "hinge".
     /// Default "non-saturating".
     pub loss: LossKind,
-    /// Update G only on every n-th iteration (seed 004). Default 1.
+    /// Update G only on every n-th iteration (report 004). Default 1.
     pub g_every: u64,
     /// D's targets: "none", "one-sided" (real 0.9) or "salimans" (real U[0.7, 1.2], fake
     /// U[0, 0.3]; lsgan only). Default "none".
     pub label_smoothing: LabelSmoothing,
-    /// Train G to match the mean of D's last hidden features on real data (seed 002 eq. 9)
+    /// Train G to match the mean of D's last hidden features on real data (report 002 eq. 9)
     /// instead of the objective's generator loss. Default false.
     pub feature_matching: bool,
     /// Seed of every random number in the run. Default 0.
@@ -318,7 +334,7 @@ pub struct LogConfig {
     /// Images in each sample grid (from one fixed noise batch). Default 64.
     pub grid: usize,
     /// Every this many iterations, log D's Lipschitz upper bound (product of its layers'
-    /// spectral norms) and the max ‖∇x D‖ on interpolates (seed 004 §3.2); 0 = never.
+    /// spectral norms) and the max ‖∇x D‖ on interpolates (report 004 §3.2); 0 = never.
     /// Default 0.
     pub lipschitz_every: u64,
 }
@@ -362,14 +378,6 @@ pub fn fingerprint(text: &str) -> String {
 }
 
 impl Config {
-    /// Whether training differentiates a gradient (WGAN-GP's exact penalty), which candle
-    /// supports only with `CANDLE_GRAD_DO_NOT_DETACH=1` set before the thread's first
-    /// backward pass. Without it, candle detaches each gradient as it goes, which frees
-    /// intermediate gradients sooner: set it only when needed.
-    pub fn needs_second_order(&self) -> bool {
-        self.train.loss == LossKind::WganGp && self.gp.mode == PenaltyMode::Exact
-    }
-
     /// Parse and check a TOML text, applying `--set` style overrides (`section.key=value`).
     pub fn from_toml_str(text: &str, origin: &str, overrides: &[String]) -> Result<Config> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| {
@@ -527,7 +535,6 @@ impl Config {
             ));
         }
         let a = &self.augment;
-        crate::augment::Policy::parse(&a.policy)?;
         if !(0.0..=0.5).contains(&a.translation) || !(0.0..=1.0).contains(&a.cutout) {
             return bad(format!(
                 "augment.translation = {} must be in [0, 0.5] and augment.cutout = {} in [0, 1]",
@@ -539,44 +546,18 @@ impl Config {
             return bad(format!("instance_noise.std = {} must be ≥ 0", n.std));
         }
         let p = &self.pretrain;
-        if p.enabled() {
-            if !(p.lr > 0.0 && p.lr.is_finite()) {
-                return bad(format!("pretrain.lr = {} must be a positive number", p.lr));
-            }
-            if self.model.arch == Arch::Mlp {
-                return bad("pretrain: the mlp generator has no upsampling stages to pretrain; use dcgan28 or dcgan64, or set pretrain.g_epochs = pretrain.d_epochs = 0".into());
-            }
-            if classes > 0 {
-                return bad(
-                    "pretrain is not available for conditional runs (model.classes > 0)".into(),
-                );
-            }
+        if p.enabled() && !(p.lr > 0.0 && p.lr.is_finite()) {
+            return bad(format!("pretrain.lr = {} must be a positive number", p.lr));
         }
         Ok(())
     }
 }
 
 impl Config {
+    /// The objectives' own fields' ranges (the rules that combine them with the models
+    /// are the objectives', in `objectives::check`).
     fn validate_objective(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
-        let loss = self.train.loss;
-        let has_bn = self.model.d_norm == Norm::Batch
-            && (self.model.critic == Critic::Conv4 || self.model.arch != Arch::Mlp);
-        if loss == LossKind::WganGp && has_bn {
-            return bad(
-                "train.loss = \"wgan-gp\" penalises each sample's gradient, which batch norm couples across the batch: set model.d_norm = \"layer\" (seed 000) or \"none\"".into(),
-            );
-        }
-        if self.train.label_smoothing == LabelSmoothing::Salimans && loss != LossKind::Lsgan {
-            return bad(
-                "train.label_smoothing = \"salimans\" draws real targets up to 1.2, which only the least-squares loss accepts: use it with train.loss = \"lsgan\", or use \"one-sided\"".into(),
-            );
-        }
-        if self.train.label_smoothing != LabelSmoothing::None
-            && !(loss.is_bce() || loss == LossKind::Lsgan)
-        {
-            return bad("train.label_smoothing applies to the minimax, non-saturating and lsgan losses only".into());
-        }
         if !(self.wgan.clip > 0.0 && self.wgan.clip.is_finite()) {
             return bad(format!(
                 "wgan.clip = {} must be a positive number",

@@ -15,7 +15,7 @@ pub enum LossKind {
     Wgan,
     /// Wasserstein critic with a gradient penalty (`[gp]`).
     WganGp,
-    /// Least squares (seed 001 eqs. 8–10), with the regularising factor α (`[lsgan.alpha]`).
+    /// Least squares (report 001 eqs. 8–10), with the regularising factor α (`[lsgan.alpha]`).
     Lsgan,
     /// Hinge loss (BigGAN / BigBiGAN).
     Hinge,
@@ -35,7 +35,7 @@ pub enum LabelSmoothing {
     None,
     /// Real target 0.9 (Salimans et al. 2016, one-sided).
     OneSided,
-    /// Random targets per sample: real ~ U[0.7, 1.2], fake ~ U[0, 0.3] (seed 001).
+    /// Random targets per sample: real ~ U[0.7, 1.2], fake ~ U[0, 0.3] (report 001).
     Salimans,
 }
 
@@ -58,7 +58,7 @@ impl Default for WganConfig {
 pub enum PenaltyMode {
     /// (‖∇x̂ D(x̂)‖₂ − 1)², exactly, through a second backward pass.
     Exact,
-    /// Seed 003 eq. 21: (|D(x₁) − D(x₂)| / ‖x₁ − x₂‖ − 1)² for two interpolates per sample.
+    /// Report 003 eq. 21: (|D(x₁) − D(x₂)| / ‖x₁ − x₂‖ − 1)² for two interpolates per sample.
     FiniteDifference,
 }
 
@@ -100,7 +100,7 @@ pub struct AlphaSchedule {
     pub start: u64,
     /// Iteration at which α reaches `max` (and stays). Default 0.
     pub end: u64,
-    /// Final α: 0 disables the regulariser (seed 001 tries 0.3, 0.5, 0.9). Default 0.
+    /// Final α: 0 disables the regulariser (report 001 tries 0.3, 0.5, 0.9). Default 0.
     pub max: f64,
     /// Number of steps of the "step" shape. Default 4.
     pub levels: u32,
@@ -140,7 +140,7 @@ impl AlphaSchedule {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LsganConfig {
-    /// The regularising factor α on the fake target (seed 001 eq. 10).
+    /// The regularising factor α on the fake target (report 001 eq. 10).
     pub alpha: AlphaSchedule,
 }
 

@@ -29,18 +29,18 @@ impl EmaConfig {
     }
 }
 
-/// Progressive pretraining before the GAN phase (seed 001 §4.3, `[pretrain]`): G learns, stage
+/// Progressive pretraining before the GAN phase (report 001 §4.3, `[pretrain]`): G learns, stage
 /// by stage, to map a fixed z per image to that image resized to each stage's side (L1),
 /// then D learns to tell real images (1) from stored samples of the pretrained G (0) (MSE).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PretrainConfig {
-    /// Epochs of G's L1 pretraining per stage; 0 = no pretraining. Seed 001: 10. Default 0.
+    /// Epochs of G's L1 pretraining per stage; 0 = no pretraining. Report 001: 10. Default 0.
     pub g_epochs: usize,
-    /// Epochs of D's MSE pretraining on real vs stored pretrained-G samples. Seed 001: 10.
+    /// Epochs of D's MSE pretraining on real vs stored pretrained-G samples. Report 001: 10.
     /// Default 0.
     pub d_epochs: usize,
-    /// Adam learning rate of both (β = 0.5, 0.999, as the seed). Default 0.001.
+    /// Adam learning rate of both (β = 0.5, 0.999, as the report). Default 0.001.
     pub lr: f64,
     /// Images paired with a z (the first of a seeded shuffle); 0 = all. Default 0.
     pub images: usize,
@@ -63,14 +63,80 @@ impl PretrainConfig {
     }
 }
 
+/// One DiffAugment transform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AugmentOp {
+    /// Brightness, saturation and contrast.
+    Color,
+    Translation,
+    Cutout,
+}
+
+impl AugmentOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            AugmentOp::Color => "color",
+            AugmentOp::Translation => "translation",
+            AugmentOp::Cutout => "cutout",
+        }
+    }
+}
+
+/// A DiffAugment policy: transforms applied in the order written, each at most once.
+/// Written in configs as a comma-separated string ("color,translation,cutout"; "" = off),
+/// parsed once, here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AugmentPolicy {
+    pub ops: Vec<AugmentOp>,
+}
+
+impl AugmentPolicy {
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+impl TryFrom<String> for AugmentPolicy {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let mut ops = Vec::new();
+        for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let op = match name {
+                "color" => AugmentOp::Color,
+                "translation" => AugmentOp::Translation,
+                "cutout" => AugmentOp::Cutout,
+                other => {
+                    return Err(format!(
+                        "unknown transform {other:?}; use a comma-separated list of \"color\", \"translation\", \"cutout\""
+                    ));
+                }
+            };
+            if ops.contains(&op) {
+                return Err(format!("{name:?} is named twice"));
+            }
+            ops.push(op);
+        }
+        Ok(AugmentPolicy { ops })
+    }
+}
+
+impl From<AugmentPolicy> for String {
+    fn from(p: AugmentPolicy) -> String {
+        let names: Vec<&str> = p.ops.iter().map(|o| o.name()).collect();
+        names.join(",")
+    }
+}
+
 /// DiffAugment (Zhao et al. 2020) on every input of D, real and fake, in both steps
 /// (`[augment]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AugmentConfig {
-    /// Comma-separated transforms: "color" (brightness, saturation, contrast),
-    /// "translation", "cutout"; "" turns augmentation off. Default "".
-    pub policy: String,
+    /// Comma-separated transforms, applied in the order written: "color" (brightness,
+    /// saturation, contrast), "translation", "cutout"; "" turns augmentation off.
+    /// Default "".
+    pub policy: AugmentPolicy,
     /// Largest shift of "translation", as a fraction of the image side. Default 0.125.
     pub translation: f64,
     /// Side of the square "cutout" erases, as a fraction of the image side. Default 0.5.
@@ -80,7 +146,7 @@ pub struct AugmentConfig {
 impl Default for AugmentConfig {
     fn default() -> Self {
         AugmentConfig {
-            policy: String::new(),
+            policy: AugmentPolicy::default(),
             translation: 0.125,
             cutout: 0.5,
         }

@@ -1,8 +1,8 @@
-//! Tracking the discriminator's Lipschitz constant (seed 004 §3.2).
+//! Tracking the discriminator's Lipschitz constant (report 004 §3.2).
 //!
 //! The upper bound is the product of the spectral norms of D's linear and convolution
 //! weights, each found by power iteration, a convolution kernel (out, in, kh, kw) reshaped to
-//! (out, in·kh·kw) as in the seed (activations such as LeakyReLU are 1-Lipschitz and drop
+//! (out, in·kh·kw) as in the report (activations such as LeakyReLU are 1-Lipschitz and drop
 //! out; normalisation layers are not counted). Beside it, the empirical max ‖∇x D(x)‖ on
 //! real–fake interpolates, a lower estimate of the same constant.
 
@@ -40,7 +40,7 @@ pub fn spectral_norm(w: &DMatrix<f64>, iters: usize, seed: u64) -> f64 {
     sigma
 }
 
-/// A weight tensor as the matrix the seed takes the spectral norm of: (out, everything else).
+/// A weight tensor as the matrix report 004 §3.2 takes the spectral norm of: (out, everything else).
 fn as_matrix(t: &Tensor) -> Result<DMatrix<f64>> {
     let out = t.dim(0)?;
     let flat = t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;

@@ -1,4 +1,4 @@
-//! Mode coverage: which classes a classifier sees in generated samples (seed 001's mode
+//! Mode coverage: which classes a classifier sees in generated samples (report 001's mode
 //! collapse, measured).
 
 /// Count of each predicted class among `labels` (classes `0..classes`).

@@ -1,7 +1,7 @@
-//! Seed 004's convolutional critic: four conv blocks (3×3, stride 2, padding 1), 16 filters
+//! Report 004's convolutional critic: four conv blocks (3×3, stride 2, padding 1), 16 filters
 //! doubling per block (16, 32, 64, 128), LeakyReLU(0.2) after each, then a linear score.
 //! It halves the side each block: 28 → 14 → 7 → 4 → 2, 64 → 32 → 16 → 8 → 4. The
-//! normalisation after blocks 2–4 is configurable (none in the seed).
+//! normalisation after blocks 2–4 is configurable (none in the report).
 
 use candle_core::Result;
 use candle_nn::VarBuilder;

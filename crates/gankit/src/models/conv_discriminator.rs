@@ -1,6 +1,6 @@
 //! The shape every convolutional discriminator here shares: a stack of stride-2 conv blocks
 //! (conv → norm → LeakyReLU(0.2), no norm on the first block), flattened into one linear
-//! score. dcgan28, dcgan64 and seed 004's critic differ only in channels and kernels.
+//! score. dcgan28, dcgan64 and report 004's critic differ only in channels and kernels.
 
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;

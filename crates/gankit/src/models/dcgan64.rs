@@ -1,11 +1,11 @@
-//! Seed 000's DCGAN, for any power-of-two image size S ≥ 32 (64 in the seed).
+//! Report 000's DCGAN, for any power-of-two image size S ≥ 32 (64 in the report).
 //!
 //! G: z → FC(8w·(S/16)²) → BN → ReLU → 4 × [ConvT 5×5 stride 2: 8w→4w→2w→w→C],
 //!    BN + ReLU after the first three, tanh after the last.
 //! D: 4 × [Conv 5×5 stride 2: C→w→2w→4w→8w], BN after all but the first, LeakyReLU(0.2)
-//!    after each, then FC → 1. With w = 64 these are the seed's 512/256/128/64 tables.
+//!    after each, then FC → 1. With w = 64 these are the report's 512/256/128/64 tables.
 //! Padding 2 (and output padding 1 for the transposed convs) halves / doubles each side
-//! exactly, like TensorFlow's "SAME" padding the seed's code used.
+//! exactly, like TensorFlow's "SAME" padding the report's code used.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
@@ -105,7 +105,7 @@ impl Generator for Dcgan64Generator {
 }
 
 /// The discriminator: 5×5 stride-2 convs C → w → 2w → 4w → 8w, `norm` after all but the
-/// first (batch norm in DCGAN, layer norm in seed 000's WGAN-GP critic), LeakyReLU(0.2),
+/// first (batch norm in DCGAN, layer norm in report 000's WGAN-GP critic), LeakyReLU(0.2),
 /// then FC → 1.
 pub fn discriminator(
     w: usize,

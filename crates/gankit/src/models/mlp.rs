@@ -1,8 +1,8 @@
-//! Seed 004's vanilla GAN: four linear layers on each side with LeakyReLU(0.2).
+//! Report 004's vanilla GAN: four linear layers on each side with LeakyReLU(0.2).
 //!
 //! G: z → h → 2h → 4h → C·S·S, tanh (h = 256: 256 → 512 → 1024 → 784 for MNIST).
 //! D: C·S·S → 4h → 2h → h → 1 (a logit: the sigmoid lives in the loss), with optional
-//! dropout after each hidden layer (seed 004 found it helps against collapse).
+//! dropout after each hidden layer (report 004 found it helps against collapse).
 //! Weights use PyTorch's default `nn.Linear` initialisation, U(±1/√fan_in).
 
 use candle_core::{Module, Result, Tensor};

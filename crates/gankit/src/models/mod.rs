@@ -25,7 +25,7 @@ pub trait Generator: Send {
     fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor>;
     /// The hidden activations (channels, side) after the input layer and after every
     /// upsampling block but the last, coarse to fine: the stages of progressive pretraining
-    /// (seed 001 §4.3). Empty for architectures without them.
+    /// (report 001 §4.3). Empty for architectures without them.
     fn stages(&self) -> Vec<(usize, usize)> {
         Vec::new()
     }
@@ -108,7 +108,7 @@ pub fn build_generator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Generator
     })
 }
 
-/// The discriminator of `cfg` (`model.critic` picks the architecture's own or seed 004's),
+/// The discriminator of `cfg` (`model.critic` picks the architecture's own or report 004's),
 /// wrapped in a projection discriminator when the run is conditional.
 pub fn build_discriminator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Discriminator>> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));

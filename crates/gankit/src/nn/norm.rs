@@ -7,7 +7,7 @@ use super::{BatchNorm, Mode, batch_norm};
 use crate::config::Norm;
 
 /// Layer norm over each sample's (C, H, W) values with a per-channel scale and shift, as in
-/// TensorFlow's `layer_norm` on NHWC maps that seed 000's WGAN-GP critic used. The
+/// TensorFlow's `layer_norm` on NHWC maps that report 000's WGAN-GP critic used. The
 /// normalisation, scale, shift and the activation after them are gankit's one differentiable
 /// kernel (candle-nn's fused layer norm has no backward pass).
 #[derive(Clone, Debug)]

@@ -1,5 +1,5 @@
 //! The standard GAN (binary cross-entropy on logits), with the minimax (saturating) or the
-//! non-saturating generator loss (seeds 002, 003).
+//! non-saturating generator loss (reports 002, 003).
 //!
 //! D minimises BCE(D(x), t_real) + BCE(D(G(z)), t_fake) (targets 1 and 0 unless smoothed).
 //! G minimises E[log(1 − D(G(z)))] = −E[softplus(logit)] (minimax) or

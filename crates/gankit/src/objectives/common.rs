@@ -4,6 +4,7 @@ use candle_core::{DType, Tensor};
 
 use super::{Nets, RealBatch, Stats};
 use crate::Result;
+use crate::family::gan::{D, G};
 use crate::losses::feature_matching;
 use crate::models::DOutput;
 use crate::nn::Mode;
@@ -55,7 +56,7 @@ pub fn score_both(
 
 /// Backpropagate D's loss and update D.
 pub fn update_d(nets: &mut Nets, loss: &Tensor) -> Result<()> {
-    nets.opt_d.step(&loss.backward()?)
+    nets.model.step(D, &loss.backward()?)
 }
 
 /// The generator loss of the critic-based objectives (WGAN, WGAN-GP, hinge): −E[D(G(z))].
@@ -90,6 +91,6 @@ pub fn generator_step(
     } else {
         loss(&out)?
     };
-    nets.opt_g.step(&l.backward()?)?;
+    nets.model.step(G, &l.backward()?)?;
     Ok(vec![("g_loss", scalar(&l)?)])
 }

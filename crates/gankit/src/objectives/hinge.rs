@@ -1,4 +1,4 @@
-//! The hinge loss of BigGAN / BigBiGAN (seed 003): D minimises
+//! The hinge loss of BigGAN / BigBiGAN (report 003): D minimises
 //! E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]; G minimises −E[D(G(z))].
 
 use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};

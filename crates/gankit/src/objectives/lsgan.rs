@@ -1,4 +1,4 @@
-//! LSGAN (Mao et al. 2017) with seed 001's regularising factor α (eqs. 8–10).
+//! LSGAN (Mao et al. 2017) with report 001's regularising factor α (eqs. 8–10).
 //!
 //! D minimises ½ E[(D(x) − t_real)²] + ½ E[(D(G(z)) − (t_fake + α))²], where α follows
 //! `[lsgan.alpha]`: 0 until `start`, then a ramp to `max` at `end`. G minimises

@@ -1,6 +1,7 @@
-//! GAN objectives. Each variant owns its discriminator and generator steps (losses, backward
-//! passes, optimiser updates, weight clipping); the trainer only calls
-//! [`Objective::d_step`] and [`Objective::g_step`] and logs the named statistics they return.
+//! The GAN family's objectives. Each variant owns its discriminator and generator steps
+//! (losses, backward passes, optimiser updates, weight clipping) on the generator /
+//! discriminator pair ([`Nets`]), names the statistics it logs, and states its own rules on
+//! the config ([`check`]) and whether it needs second-order gradients.
 
 mod bce;
 pub(crate) mod common;
@@ -22,7 +23,7 @@ use candle_core::Tensor;
 
 use crate::Result;
 use crate::config::{Config, LossKind};
-pub use crate::nets::Nets;
+pub use crate::family::gan::Nets;
 use crate::rng::Rng;
 
 /// Named scalars a step reports (loss values, D's outputs, ...).
@@ -61,6 +62,18 @@ pub trait Objective: Send {
     fn g_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats>;
     /// The names of every statistic the two steps report, for the metrics header.
     fn columns(&self) -> Vec<&'static str>;
+}
+
+/// What the objectives refuse in a config, each rule stated next to the objective it
+/// protects.
+pub fn check(cfg: &Config) -> Result<()> {
+    wgan_gp::check(cfg)?;
+    targets::check(cfg)
+}
+
+/// Whether the objective differentiates a gradient (WGAN-GP's exact penalty).
+pub fn needs_second_order(cfg: &Config) -> bool {
+    wgan_gp::needs_second_order(cfg)
 }
 
 /// The objective a config asks for.

@@ -8,7 +8,7 @@
 //!   pass that stays in the graph, which candle keeps only when
 //!   `CANDLE_GRAD_DO_NOT_DETACH=1` was set before the thread's first backward pass. The
 //!   `gankit` binary sets it at start, and [`exact`] refuses to run without it.
-//! - [`finite_difference`]: seed 003 eq. 21, (|D(x₁) − D(x₂)| / ‖x₁ − x₂‖ − 1)² for two
+//! - [`finite_difference`]: report 003 eq. 21, (|D(x₁) − D(x₂)| / ‖x₁ − x₂‖ − 1)² for two
 //!   interpolates x₁, x₂ on the same real–fake segment: a first-order approximation of the
 //!   directional derivative along that segment, so it equals the exact penalty only when
 //!   ∇D points along the segment.
@@ -112,7 +112,7 @@ pub fn exact(
     exact_with(d, real, fake, labels, &eps, &mut Mode::Train(rng))
 }
 
-/// Seed 003 eq. 21 with the given ε₁, ε₂ (each (n, 1, 1, 1)).
+/// Report 003 eq. 21 with the given ε₁, ε₂ (each (n, 1, 1, 1)).
 pub fn finite_difference_with(
     d: &dyn Discriminator,
     real: &Tensor,
@@ -134,7 +134,7 @@ pub fn finite_difference_with(
     })
 }
 
-/// Seed 003 eq. 21 at two random interpolates per sample.
+/// Report 003 eq. 21 at two random interpolates per sample.
 pub fn finite_difference(
     d: &dyn Discriminator,
     real: &Tensor,

@@ -1,10 +1,28 @@
-//! D's targets under label smoothing (seed 001, Salimans et al. 2016).
+//! D's targets under label smoothing (report 001, Salimans et al. 2016).
 
 use candle_core::{Device, Tensor};
 
-use crate::Result;
-use crate::config::LabelSmoothing;
+use crate::config::{Config, LabelSmoothing, LossKind};
 use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// Smoothing applies to the losses on targets: the BCE ones and least squares; Salimans'
+/// real targets reach 1.2, which only least squares accepts.
+pub fn check(cfg: &Config) -> Result<()> {
+    let (smoothing, loss) = (cfg.train.label_smoothing, cfg.train.loss);
+    if smoothing == LabelSmoothing::Salimans && loss != LossKind::Lsgan {
+        return Err(Error::Config(
+            "train.label_smoothing = \"salimans\" draws real targets up to 1.2, which only the least-squares loss accepts: use it with train.loss = \"lsgan\", or use \"one-sided\"".into(),
+        ));
+    }
+    if smoothing != LabelSmoothing::None && !(loss.is_bce() || loss == LossKind::Lsgan) {
+        return Err(Error::Config(
+            "train.label_smoothing applies to the minimax, non-saturating and lsgan losses only"
+                .into(),
+        ));
+    }
+    Ok(())
+}
 
 /// Per-sample targets for real and fake batches.
 #[derive(Clone, Copy, Debug)]

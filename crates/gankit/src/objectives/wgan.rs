@@ -1,4 +1,4 @@
-//! WGAN with weight clipping (Arjovsky et al. 2017; seed 002's Algorithm 1).
+//! WGAN with weight clipping (Arjovsky et al. 2017; report 002's Algorithm 1).
 //!
 //! The critic maximises E[D(x)] − E[D(G(z))] (minimises the negative), then every critic
 //! weight is clipped to [−c, c]; G minimises −E[D(G(z))]. No sigmoid anywhere. Use it with
@@ -33,8 +33,8 @@ pub fn critic_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<(Tensor
 }
 
 /// Clip every trainable critic variable to [−c, c].
-pub fn clip_weights(nets: &Nets, c: f64) -> Result<()> {
-    for (_, v) in nets.opt_d.params() {
+pub fn clip_weights(nets: &mut Nets, c: f64) -> Result<()> {
+    for (_, v) in nets.model.optimizer(crate::family::gan::D).params() {
         v.set(&v.as_tensor().clamp(-c, c)?)?;
     }
     Ok(())
@@ -89,8 +89,9 @@ mod tests {
         .unwrap();
         let mut nets = Nets::build(&cfg, &Device::Cpu).unwrap();
         let c = 0.01;
-        let outside = |nets: &Nets| -> usize {
-            nets.opt_d
+        let outside = |nets: &mut Nets| -> usize {
+            nets.model
+                .optimizer(crate::family::gan::D)
                 .params()
                 .iter()
                 .map(|(_, v)| {
@@ -100,7 +101,7 @@ mod tests {
                 .sum()
         };
         assert!(
-            outside(&nets) > 0,
+            outside(&mut nets) > 0,
             "DCGAN's N(0, 0.02) init has weights beyond 0.01"
         );
         let mut rng = Rng::new(0, 0);
@@ -113,7 +114,7 @@ mod tests {
         let stats = Wgan::new(c, false)
             .d_step(&mut nets, &RealBatch::unlabelled(real.clone()), &mut rng)
             .unwrap();
-        assert_eq!(outside(&nets), 0);
+        assert_eq!(outside(&mut nets), 0);
         let w = stats.iter().find(|(k, _)| *k == "w_dist").unwrap().1;
         let d = stats.iter().find(|(k, _)| *k == "d_loss").unwrap().1;
         assert_eq!(w, -d, "the Wasserstein estimate is minus the critic loss");

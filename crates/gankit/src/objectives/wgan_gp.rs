@@ -1,4 +1,4 @@
-//! WGAN-GP (Gulrajani et al. 2017; seeds 000, 002, 003).
+//! WGAN-GP (Gulrajani et al. 2017; reports 000, 002, 003).
 //!
 //! The critic minimises E[D(G(z))] − E[D(x)] + λ · penalty, the penalty computed on random
 //! interpolates between real and fake samples ([`super::penalty`]); G minimises −E[D(G(z))].
@@ -9,9 +9,28 @@ use super::common::{critic_generator_loss, generator_step, mean, scalar, score_b
 use super::penalty::{self, Penalty};
 use super::wgan::critic_loss;
 use super::{Nets, Objective, RealBatch, Stats};
-use crate::Result;
-use crate::config::{GpConfig, PenaltyMode};
+use crate::config::{Config, Critic, GpConfig, LossKind, Norm, PenaltyMode};
 use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// WGAN-GP penalises each sample's gradient, which batch norm couples across the batch
+/// (Gulrajani et al. 2017 §4 take it out of the critic).
+pub fn check(cfg: &Config) -> Result<()> {
+    let m = &cfg.model;
+    let batch_norm_critic = m.d_norm == Norm::Batch
+        && (m.critic == Critic::Conv4 || m.arch != crate::config::Arch::Mlp);
+    if cfg.train.loss == LossKind::WganGp && batch_norm_critic {
+        return Err(Error::Config(
+            "train.loss = \"wgan-gp\" penalises each sample's gradient, which batch norm couples across the batch: set model.d_norm = \"layer\" (report 000) or \"none\"".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The exact penalty differentiates the critic's input gradient: second order.
+pub fn needs_second_order(cfg: &Config) -> bool {
+    cfg.train.loss == LossKind::WganGp && cfg.gp.mode == PenaltyMode::Exact
+}
 
 pub struct WganGp {
     gp: GpConfig,

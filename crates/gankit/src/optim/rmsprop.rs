@@ -1,6 +1,6 @@
 //! RMSProp, following PyTorch's `torch.optim.RMSprop` (not centred, no weight decay):
 //! v ← α v + (1 − α) g²; with momentum μ > 0, b ← μ b + g / (√v + ε) and p ← p − lr b;
-//! otherwise p ← p − lr g / (√v + ε). WGAN's optimiser (seeds 000, 002).
+//! otherwise p ← p − lr g / (√v + ε). WGAN's optimiser (reports 000, 002).
 
 use candle_core::Tensor;
 

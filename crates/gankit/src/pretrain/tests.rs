@@ -72,12 +72,13 @@ fn dcgan64_pretrains_from_4x4_up() {
 
 #[test]
 fn pretraining_is_refused_where_it_cannot_apply() {
-    let e = Config::from_toml_str(
-        "",
-        "t",
-        &["model.arch=mlp".into(), "pretrain.g_epochs=1".into()],
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(e.contains("mlp"), "{e}");
+    for (sets, needle) in [
+        (["model.arch=mlp", "pretrain.g_epochs=1"], "mlp"),
+        (["model.classes=10", "pretrain.d_epochs=1"], "conditional"),
+    ] {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let cfg = Config::from_toml_str("", "t", &sets).unwrap();
+        let e = crate::family::check(&cfg).unwrap_err().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
 }

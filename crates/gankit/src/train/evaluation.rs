@@ -1,11 +1,12 @@
 //! Evaluation during training: every `eval.every` iterations the generator's samples are
-//! scored against the run's data with the evaluator, and the best-FID checkpoint is kept.
+//! scored against the run's data with the evaluator (the session keeps the best-FID
+//! checkpoint).
 
 use crate::Result;
 use crate::config::Config;
 use crate::data::ImageSet;
 use crate::evaluator::{self, EvalReport, Evaluator, RealFeatures};
-use crate::nets::Nets;
+use crate::family::{self, Draw, Family, latent};
 use crate::rng::{Rng, stream};
 
 /// Columns added to metrics.csv when evaluation is on.
@@ -17,17 +18,11 @@ pub struct Evaluation {
     real: RealFeatures,
     n: usize,
     seed: u64,
-    /// Lowest FID so far.
-    pub best_fid: Option<f64>,
 }
 
 impl Evaluation {
     /// Load the evaluator the config names and the features of `n` real images.
-    pub fn prepare(
-        cfg: &Config,
-        data: &ImageSet,
-        best_fid: Option<f64>,
-    ) -> Result<Option<Evaluation>> {
+    pub fn prepare(cfg: &Config, data: &ImageSet) -> Result<Option<Evaluation>> {
         if cfg.eval.every == 0 {
             return Ok(None);
         }
@@ -45,28 +40,27 @@ impl Evaluation {
             real,
             n: cfg.eval.n,
             seed,
-            best_fid,
         }))
     }
 
     /// Score `n` fresh samples (their own random stream, evaluation mode: training is not
-    /// disturbed). Returns the report and whether its FID is the best so far.
-    pub fn run(&mut self, nets: &Nets) -> Result<(EvalReport, bool)> {
-        nets.refresh_ema_statistics()?;
-        let images = nets.generate(self.n, None, &mut Rng::new(self.seed, stream::EVAL))?;
-        let classes = nets.sample_classes(self.n, None);
-        let report = evaluator::score(
+    /// disturbed), from the weight average when there is one.
+    pub fn run(&mut self, family: &dyn Family) -> Result<EvalReport> {
+        family.prepare_sampling()?;
+        let classes = latent::cycle_classes(self.n, family.classes(), None);
+        let draw = Draw {
+            classes: classes.as_deref(),
+            truncation: None,
+        };
+        let mut rng = Rng::new(self.seed, stream::EVAL);
+        let images = family::generate(family, self.n, &draw, &mut rng, true)?;
+        evaluator::score(
             &self.evaluator,
             &self.real,
             &images,
             self.n,
             classes.as_deref(),
             self.seed,
-        )?;
-        let best = self.best_fid.is_none_or(|b| report.fid < b);
-        if best {
-            self.best_fid = Some(report.fid);
-        }
-        Ok((report, best))
+        )
     }
 }

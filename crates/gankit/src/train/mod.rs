@@ -1,10 +1,12 @@
-//! The training loop, generic over the objective.
+//! The training loop, generic over the model family.
 //!
-//! One iteration: `d_steps` times { next real batch → `Objective::d_step` }, then `g_steps`
-//! times `Objective::g_step`; then logging, sample grids and checkpoints on their schedules.
-//! A [`Session`] is created by [`Session::start`] (a new run) or [`Session::resume`] (from the
-//! newest checkpoint of a run), and [`Session::run`] drives it to the end or until `stop` is
-//! raised, which saves a checkpoint first.
+//! One iteration: `d_steps` times { next real batch → `Family::d_step` }, then `g_steps`
+//! times `Family::g_step` (on every `g_every`-th iteration); then logging, sample grids
+//! and checkpoints on their schedules. A [`Session`] is created by [`Session::start`] (a
+//! new run) or [`Session::resume`] (from the newest checkpoint of a run), and
+//! [`Session::run`] drives it to the end or until `stop` is raised, which saves a
+//! checkpoint first. Everything it checkpoints is the family's [`Model`] and one
+//! [`RunState`].
 
 mod evaluation;
 mod run_dir;
@@ -17,12 +19,11 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use crate::checkpoint::{self, CheckpointState};
+use crate::checkpoint::{self, CheckpointState, RunState};
 use crate::config::{Config, OnNan};
 use crate::data::{self, Batcher, ImageSet};
-use crate::nets::Nets;
-use crate::nn::Mode;
-use crate::objectives::{self, Objective, RealBatch, Stats};
+use crate::family::{self, Draw, Family, Model, latent};
+use crate::objectives::{RealBatch, Stats};
 use crate::report::{grid, metrics, metrics::MetricsLog, plot};
 use crate::rng::{Rng, stream};
 use crate::{Error, Result};
@@ -50,8 +51,8 @@ pub struct RunInfo {
     pub images: usize,
     pub start_step: u64,
     pub total_steps: u64,
-    pub g_params: usize,
-    pub d_params: usize,
+    /// Trainable parameters of each network, by name (`g`, `d`, ...).
+    pub params: Vec<(&'static str, usize)>,
 }
 
 /// How [`Session::run`] ended.
@@ -79,35 +80,34 @@ fn real_batch(cfg: &Config, batch: data::Batch, device: &Device) -> Result<RealB
     Ok(RealBatch { images, labels })
 }
 
-/// The update steps of one iteration (1-based `iteration`): `d_steps` D steps, each on a
-/// batch from `next_real`, then `g_steps` G steps when `iteration` is a multiple of
-/// `g_every`. Returns the averaged statistics and the last real batch. Shared by the
-/// training loop and the benchmark, so both time the same work.
+/// The update steps of one iteration (1-based `iteration`): `d_steps` discriminator-side
+/// steps, each on a batch from `next_real`, then `g_steps` generator-side steps when
+/// `iteration` is a multiple of `g_every`, after which the weight averages are updated.
+/// Returns the averaged statistics and the last real batch. Shared by the training loop and
+/// the benchmark, so both time the same work.
 pub fn iteration_steps(
-    objective: &mut dyn Objective,
-    nets: &mut Nets,
+    family: &mut dyn Family,
     next_real: &mut dyn FnMut() -> Result<RealBatch>,
     rng: &mut Rng,
     t: &crate::config::TrainConfig,
     iteration: u64,
 ) -> Result<(Stats, RealBatch)> {
-    objective.begin_iteration(iteration);
-    nets.d_inputs.set_iteration(iteration);
+    family.begin_iteration(iteration);
     let mut stats = Stats::new();
     let mut real = None;
     for _ in 0..t.d_steps {
         let r = next_real()?;
-        merge(&mut stats, objective.d_step(nets, &r, rng)?, t.d_steps);
+        merge(&mut stats, family.d_step(&r, rng)?, t.d_steps);
         real = Some(r);
     }
     let real = real.expect("d_steps ≥ 1");
     // Iterations without a G update (train.g_every > 1) log NaN for G's columns.
     if iteration % t.g_every == 0 {
         for _ in 0..t.g_steps {
-            let s = objective.g_step(nets, &real, rng)?;
+            let s = family.g_step(&real, rng)?;
             merge(&mut stats, s, t.g_steps);
         }
-        nets.update_ema(iteration)?;
+        family.model().update_ema(iteration)?;
     }
     Ok((stats, real))
 }
@@ -116,63 +116,45 @@ pub fn iteration_steps(
 pub struct Session {
     cfg: Config,
     dir: RunDir,
-    nets: Nets,
-    objective: Box<dyn Objective>,
+    family: Box<dyn Family>,
     data: Arc<ImageSet>,
     batcher: Batcher,
+    /// The run's state; its `rng` and `batches` are refreshed from `rng` and `batcher`
+    /// when a checkpoint is written ([`Session::run_state`]).
+    state: RunState,
+    /// The noise / dropout generator, at `state.rng` when the session was made.
     rng: Rng,
-    fixed_noise: Tensor,
+    /// The generator's input for the sample grids (one fixed batch).
+    fixed_latent: Tensor,
     metrics: MetricsLog,
     /// Fingerprint of RUN/config.toml, stored in each checkpoint.
     config_hash: String,
-    /// Factor on the configured learning rates, lowered by each NaN rollback.
-    lr_scale: f64,
-    rollbacks: u32,
-    /// Whether `[pretrain]` has run.
-    pretrained: bool,
-    step: u64,
-    elapsed_s: f64,
     evaluation: Option<Evaluation>,
 }
 
-/// Where a session starts: iteration, data position, noise generator, time so far, best FID.
-struct Position {
-    step: u64,
-    batches: u64,
-    rng: Rng,
-    elapsed_s: f64,
-    best_fid: Option<f64>,
-    /// Learning-rate factor and count of NaN rollbacks so far.
-    lr_scale: f64,
-    rollbacks: u32,
-    pretrained: bool,
-}
-
-impl Position {
-    /// Iteration 0 of a new run.
-    fn start(cfg: &Config) -> Position {
-        Position {
-            step: 0,
-            batches: 0,
-            rng: Rng::new(cfg.train.seed, stream::NOISE),
-            elapsed_s: 0.0,
-            best_fid: None,
-            lr_scale: 1.0,
-            rollbacks: 0,
-            pretrained: false,
-        }
+/// The state of iteration 0 of a new run.
+fn fresh_state(cfg: &Config) -> RunState {
+    RunState {
+        step: 0,
+        batches: 0,
+        rng: Rng::new(cfg.train.seed, stream::NOISE).state(cfg.train.seed),
+        elapsed_s: 0.0,
+        best_fid: None,
+        lr_scale: 1.0,
+        rollbacks: 0,
+        pretrained: false,
     }
 }
 
 /// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
 const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
 
-fn metric_columns(objective: &dyn Objective, cfg: &Config) -> Vec<String> {
+fn metric_columns(family: &dyn Family, cfg: &Config) -> Vec<String> {
     let mut cols: Vec<String> = metrics::BASE_COLUMNS
         .iter()
         .map(|s| s.to_string())
         .collect();
-    cols.extend(objective.columns().iter().map(|s| s.to_string()));
+    cols.extend(family.columns().iter().map(|s| s.to_string()));
     if cfg.log.lipschitz_every > 0 {
         cols.extend(LIPSCHITZ_COLUMNS.iter().map(|s| s.to_string()));
     }
@@ -183,16 +165,38 @@ fn metric_columns(objective: &dyn Objective, cfg: &Config) -> Vec<String> {
     cols
 }
 
+/// Refuse a checkpoint whose state cannot belong to `cfg`'s run.
+fn check_resumable(st: &RunState, cfg: &Config, path: &std::path::Path) -> Result<()> {
+    if st.rng.seed != cfg.train.seed || st.rng.stream != stream::NOISE {
+        return Err(Error::Run(format!(
+            "{}: its noise generator (seed {}, stream {}) is not this run's (seed {}): the checkpoint is damaged or from another run",
+            path.display(),
+            st.rng.seed,
+            st.rng.stream,
+            cfg.train.seed
+        )));
+    }
+    if st.step > cfg.train.steps {
+        return Err(Error::Run(format!(
+            "{} is at iteration {}, past train.steps = {}: the checkpoint is damaged or from another run",
+            path.display(),
+            st.step,
+            cfg.train.steps
+        )));
+    }
+    Ok(())
+}
+
 impl Session {
     /// Start a new run of `cfg` in `dir` (created; must not hold a run already).
     pub fn start(cfg: Config, dir: RunDir, device: &Device) -> Result<Session> {
-        cfg.validate()?;
+        family::check(&cfg)?;
         let data = Arc::new(data::load(&cfg.data)?);
         dir.create(&cfg)?;
         crate::fault::point("start");
-        let nets = Nets::build(&cfg, device)?;
-        let start = Position::start(&cfg);
-        Self::assemble(cfg, dir, nets, data, start, false)
+        let family = family::build(&cfg, device)?;
+        let state = fresh_state(&cfg);
+        Self::assemble(cfg, dir, family, data, state, false)
     }
 
     /// Continue the run in `dir` from its newest checkpoint. A run stopped before its first
@@ -202,12 +206,12 @@ impl Session {
         let cfg = dir.load_config()?;
         crate::fault::point("start");
         dir.remove_stale_temporaries()?;
+        family::check(&cfg)?;
         if checkpoint::list(&dir.checkpoints())?.is_empty() {
-            cfg.validate()?;
             let data = Arc::new(data::load(&cfg.data)?);
-            let nets = Nets::build(&cfg, device)?;
-            let start = Position::start(&cfg);
-            return Self::assemble(cfg, dir, nets, data, start, true);
+            let family = family::build(&cfg, device)?;
+            let state = fresh_state(&cfg);
+            return Self::assemble(cfg, dir, family, data, state, true);
         }
         checkpoint::recover(&dir.checkpoints(), checkpoint::BEST)?;
         let loaded = checkpoint::load(&dir.checkpoints(), None, device)?;
@@ -229,59 +233,23 @@ impl Session {
                 loaded.path.display()
             )));
         }
-        if st.rng.seed != cfg.train.seed || st.rng.stream != stream::NOISE {
-            return Err(Error::Run(format!(
-                "{}: its noise generator (seed {}, stream {}) is not this run's (seed {}): the checkpoint is damaged or from another run",
-                loaded.path.display(),
-                st.rng.seed,
-                st.rng.stream,
-                cfg.train.seed
-            )));
-        }
-        if st.step > cfg.train.steps {
-            return Err(Error::Run(format!(
-                "{} is at iteration {}, past train.steps = {}: the checkpoint is damaged or from another run",
-                loaded.path.display(),
-                st.step,
-                cfg.train.steps
-            )));
-        }
+        check_resumable(&st.run, &cfg, &loaded.path)?;
         let data = Arc::new(data::load(&cfg.data)?);
-        let mut nets = Nets::build(&cfg, device)?;
-        nets.restore(&loaded.tensors)?;
-        let at = Position {
-            step: st.step,
-            batches: st.batches,
-            rng: Rng::from_state(&st.rng)?,
-            elapsed_s: st.elapsed_s,
-            best_fid: st.best_fid,
-            lr_scale: st.lr_scale,
-            rollbacks: st.rollbacks,
-            pretrained: st.pretrained,
-        };
-        Self::assemble(cfg, dir, nets, data, at, true)
+        let mut family = family::build(&cfg, device)?;
+        family.model_mut().restore(&loaded.tensors)?;
+        Self::assemble(cfg, dir, family, data, st.run.clone(), true)
     }
 
-    /// Build a session at `at`; a resumed one cuts metrics.csv back to `at.step`.
+    /// Build a session at `state`; a resumed one cuts metrics.csv back to `state.step`.
     fn assemble(
         cfg: Config,
         dir: RunDir,
-        nets: Nets,
+        mut family: Box<dyn Family>,
         data: Arc<ImageSet>,
-        at: Position,
+        state: RunState,
         resumed: bool,
     ) -> Result<Session> {
-        let Position {
-            step,
-            batches,
-            rng,
-            elapsed_s,
-            best_fid,
-            lr_scale,
-            rollbacks,
-            pretrained,
-        } = at;
-        let keep_metrics_through = resumed.then_some(step);
+        let keep_metrics_through = resumed.then_some(state.step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
             return Err(Error::Data(
                 "loaded images do not match data.channels / image_size".into(),
@@ -289,57 +257,54 @@ impl Session {
         }
         check_labels(&cfg, &data)?;
         let seed = cfg.train.seed;
-        let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, batches)?;
-        let objective = objectives::build(&cfg);
-        let evaluation = Evaluation::prepare(&cfg, &data, best_fid)?;
-        let grid_labels = match nets.grid_classes(cfg.log.grid) {
-            Some(c) => Some(nets.labels(&c)?),
-            None => None,
-        };
-        let fixed_noise = nets.latent(
-            &mut Rng::new(seed, stream::FIXED_NOISE),
+        let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, state.batches)?;
+        let evaluation = Evaluation::prepare(&cfg, &data)?;
+        let grid_classes = latent::grid_classes(cfg.log.grid, family.classes());
+        let fixed_latent = family.latent(
             cfg.log.grid,
-            grid_labels.as_ref(),
+            &Draw {
+                classes: grid_classes.as_deref(),
+                truncation: None,
+            },
+            &mut Rng::new(seed, stream::FIXED_NOISE),
         )?;
         let metrics = MetricsLog::open(
             &dir.metrics(),
-            metric_columns(objective.as_ref(), &cfg),
+            metric_columns(family.as_ref(), &cfg),
             keep_metrics_through,
         )?;
         let config_hash = dir.config_fingerprint()?;
-        let mut nets = nets;
-        nets.scale_learning_rates(&cfg, lr_scale);
+        family.model_mut().scale_learning_rates(state.lr_scale);
         Ok(Session {
-            lr_scale,
-            rollbacks,
-            pretrained,
+            rng: Rng::from_state(&state.rng)?,
+            state,
             cfg,
             config_hash,
             dir,
-            nets,
-            objective,
+            family,
             data,
             batcher,
-            rng,
-            fixed_noise,
+            fixed_latent,
             metrics,
-            step,
-            elapsed_s,
             evaluation,
         })
     }
 
     /// Iterations completed.
     pub fn step(&self) -> u64 {
-        self.step
+        self.state.step
     }
 
     pub fn config(&self) -> &Config {
         &self.cfg
     }
 
-    pub fn nets(&self) -> &Nets {
-        &self.nets
+    pub fn family(&self) -> &dyn Family {
+        self.family.as_ref()
+    }
+
+    pub fn model(&self) -> &Model {
+        self.family.model()
     }
 
     pub fn run_dir(&self) -> &RunDir {
@@ -348,9 +313,9 @@ impl Session {
 
     /// One iteration; returns its statistics, the epoch of its last batch and that batch.
     fn iterate(&mut self) -> Result<(Stats, u64, RealBatch)> {
-        let iteration = self.step + 1;
+        let iteration = self.state.step + 1;
         let mut epoch = 0;
-        let device = self.nets.device.clone();
+        let device = self.fixed_latent.device().clone();
         let (batcher, cfg) = (&mut self.batcher, &self.cfg);
         let mut next_real = || {
             let b = batcher.next_batch();
@@ -358,8 +323,7 @@ impl Session {
             real_batch(cfg, b, &device)
         };
         let (stats, real) = iteration_steps(
-            self.objective.as_mut(),
-            &mut self.nets,
+            self.family.as_mut(),
             &mut next_real,
             &mut self.rng,
             &self.cfg.train,
@@ -368,7 +332,8 @@ impl Session {
         let bad = match stats.iter().find(|(_, v)| !v.is_finite()) {
             Some((name, v)) => Some(format!("{name} = {v}")),
             None => self
-                .nets
+                .family
+                .model()
                 .first_non_finite_weight()?
                 .map(|w| format!("weight {w} is not finite")),
         };
@@ -381,20 +346,27 @@ impl Session {
         Ok((stats, epoch, real))
     }
 
-    /// D's Lipschitz upper bound and the max input-gradient norm on interpolates between
-    /// `real` and fresh fakes. Uses its own random stream and evaluation mode, so tracking
-    /// never changes the training itself.
+    /// The critic's Lipschitz upper bound and the max input-gradient norm on interpolates
+    /// between `real` and fresh fakes, for families with a critic (NaN without). Uses its
+    /// own random stream and evaluation mode, so tracking never changes the training.
     fn lipschitz(&self, real: &RealBatch) -> Result<[f64; 2]> {
         use crate::metrics::lipschitz::{max_input_gradient, upper_bound};
-        let mut rng = Rng::new(self.cfg.train.seed ^ self.step, stream::LIPSCHITZ);
+        let Some(critic) = self.family.critic() else {
+            return Ok([f64::NAN; 2]);
+        };
+        let mut rng = Rng::new(self.cfg.train.seed ^ self.state.step, stream::LIPSCHITZ);
         let labels = real.labels();
-        let z = self.nets.latent(&mut rng, real.images.dim(0)?, labels)?;
-        let fake = self.nets.g.forward(&z, &mut Mode::Eval)?;
-        let bound = upper_bound(&self.nets.d_params, 20)?;
-        let d = self.nets.d.as_ref();
+        let classes = labels.map(|l| l.to_vec1::<u32>()).transpose()?;
+        let draw = Draw {
+            classes: classes.as_deref(),
+            truncation: None,
+        };
+        let z = self.family.latent(real.images.dim(0)?, &draw, &mut rng)?;
+        let fake = self.family.render(&z, false)?;
+        let bound = upper_bound(&self.family.model().network(critic.network).params, 20)?;
         Ok([
             bound,
-            max_input_gradient(d, &real.images, &fake, labels, &mut rng)?,
+            max_input_gradient(critic.d, &real.images, &fake, labels, &mut rng)?,
         ])
     }
 
@@ -404,24 +376,20 @@ impl Session {
             run_dir: self.dir.root.clone(),
             data_source: self.data.source.clone(),
             images: self.data.len,
-            start_step: self.step,
+            start_step: self.state.step,
             total_steps: self.cfg.train.steps,
-            g_params: self.nets.g_params.num_params(),
-            d_params: self.nets.d_params.num_params(),
+            params: self.family.model().param_counts(),
         });
-        if self.step == 0 && self.cfg.pretrain.enabled() && !self.pretrained {
-            crate::pretrain::run(
-                &self.cfg,
-                &mut self.nets,
-                &self.data,
-                &self.dir.root,
-                &mut |m| observer.note(m),
-            )?;
-            self.pretrained = true;
+        if self.state.step == 0 && self.cfg.pretrain.enabled() && !self.state.pretrained {
+            self.family
+                .pretrain(&self.cfg, &self.data, &self.dir.root, &mut |m| {
+                    observer.note(m)
+                })?;
+            self.state.pretrained = true;
             // Kept, so that a resume goes on from here instead of pretraining again.
             self.save_checkpoint()?;
         }
-        if self.step == 0 {
+        if self.state.step == 0 {
             self.write_samples()?;
             if self.cfg.train.on_nan == OnNan::Rollback {
                 // Something to roll back to, should the first iterations diverge.
@@ -429,7 +397,7 @@ impl Session {
             }
         }
         let images_per_iter = (self.cfg.train.batch_size * self.cfg.train.d_steps) as f64;
-        while self.step < self.cfg.train.steps {
+        while self.state.step < self.cfg.train.steps {
             let t0 = Instant::now();
             let (stats, epoch, real) = match self.iterate() {
                 Ok(done) => done,
@@ -440,16 +408,13 @@ impl Session {
                 Err(e) => return Err(e),
             };
             let dt = t0.elapsed().as_secs_f64();
-            self.elapsed_s += dt;
-            self.step += 1;
-            observer.iteration(self.step, &stats);
-            if self.step % self.cfg.log.every == 0 {
-                let mut row = vec![
-                    self.step as f64,
-                    epoch as f64,
-                    images_per_iter / dt.max(1e-9),
-                ];
-                for name in self.objective.columns() {
+            self.state.elapsed_s += dt;
+            self.state.step += 1;
+            let step = self.state.step;
+            observer.iteration(step, &stats);
+            if step % self.cfg.log.every == 0 {
+                let mut row = vec![step as f64, epoch as f64, images_per_iter / dt.max(1e-9)];
+                for name in self.family.columns() {
                     row.push(
                         stats
                             .iter()
@@ -459,27 +424,27 @@ impl Session {
                 }
                 let every = self.cfg.log.lipschitz_every;
                 if every > 0 {
-                    if self.step % every == 0 {
+                    if step % every == 0 {
                         row.extend(self.lipschitz(&real)?);
                     } else {
                         row.extend([f64::NAN; 2]);
                     }
                 }
                 row.extend(self.evaluate(observer)?);
-                row.push(self.elapsed_s);
+                row.push(self.state.elapsed_s);
                 self.metrics.write(&row)?;
             }
-            let last = self.step == self.cfg.train.steps;
-            if self.step % self.cfg.log.sample_every == 0 || last {
+            let last = step == self.cfg.train.steps;
+            if step % self.cfg.log.sample_every == 0 || last {
                 self.write_samples()?;
             }
             let stopping = stop.load(Ordering::SeqCst);
-            if self.step % self.cfg.checkpoint.every == 0 || last || stopping {
+            if step % self.cfg.checkpoint.every == 0 || last || stopping {
                 let path = self.save_checkpoint()?;
                 observer.note(&format!("checkpoint {}", path.display()));
             }
             if stopping && !last {
-                return Ok(Outcome::Stopped(self.step));
+                return Ok(Outcome::Stopped(step));
             }
         }
         Ok(Outcome::Finished)
@@ -492,69 +457,86 @@ impl Session {
         let Some(ev) = self.evaluation.as_mut() else {
             return Ok(vec![]);
         };
-        if self.step % every != 0 {
+        if self.state.step % every != 0 {
             return Ok(vec![f64::NAN; evaluation::COLUMNS.len()]);
         }
-        let (r, best) = ev.run(&self.nets)?;
+        let r = ev.run(self.family.as_ref())?;
         observer.note(&format!(
             "iteration {}: FID {:.3}, precision {:.3}, recall {:.3}",
-            self.step, r.fid, r.precision, r.recall
+            self.state.step, r.fid, r.precision, r.recall
         ));
-        if best {
+        if self.state.best_fid.is_none_or(|b| r.fid < b) {
+            self.state.best_fid = Some(r.fid);
             let state = self.checkpoint_state();
             let path = checkpoint::save_as(
                 &self.dir.checkpoints(),
                 checkpoint::BEST,
                 state,
-                &self.nets.checkpoint_tensors()?,
+                &self.family.model().checkpoint_tensors()?,
             )?;
             observer.note(&format!("best FID so far: {}", path.display()));
         }
         Ok(vec![r.fid, r.kid, r.precision, r.recall])
     }
 
-    /// Go back to the newest checkpoint after a divergence (`what`), with both learning
-    /// rates multiplied by `train.rollback_lr_factor`; fails once `train.max_rollbacks` are
+    /// Go back to the newest checkpoint after a divergence (`what`), with every learning
+    /// rate multiplied by `train.rollback_lr_factor`; fails once `train.max_rollbacks` are
     /// used up. metrics.csv is cut back to the checkpoint's iteration.
     fn rollback(&mut self, what: &str, observer: &mut dyn Observer) -> Result<()> {
         let t = &self.cfg.train;
-        if self.rollbacks >= t.max_rollbacks {
+        if self.state.rollbacks >= t.max_rollbacks {
             return Err(Error::Diverged(format!(
                 "{what} (after {} rollbacks, train.max_rollbacks)",
-                self.rollbacks
+                self.state.rollbacks
             )));
         }
-        let loaded = checkpoint::load(&self.dir.checkpoints(), None, &self.nets.device)?;
-        let st = loaded.state;
-        self.nets.restore(&loaded.tensors)?;
-        self.step = st.step;
-        self.rng = Rng::from_state(&st.rng)?;
-        self.batcher = Batcher::new(self.data.clone(), t.batch_size, t.seed, st.batches)?;
-        let columns = metric_columns(self.objective.as_ref(), &self.cfg);
-        self.metrics = MetricsLog::open(&self.dir.metrics(), columns, Some(st.step))?;
-        self.rollbacks += 1;
-        self.lr_scale *= self.cfg.train.rollback_lr_factor;
-        self.nets.scale_learning_rates(&self.cfg, self.lr_scale);
+        let device = self.fixed_latent.device().clone();
+        let loaded = checkpoint::load(&self.dir.checkpoints(), None, &device)?;
+        self.family.model_mut().restore(&loaded.tensors)?;
+        // Training goes back to the checkpoint's position; the count of rollbacks, the
+        // lowered rates, the best FID (its checkpoint stays on disk) and the seconds spent
+        // go on.
+        let back = loaded.state.run;
+        self.state = RunState {
+            step: back.step,
+            batches: back.batches,
+            rng: back.rng,
+            pretrained: back.pretrained,
+            rollbacks: self.state.rollbacks + 1,
+            lr_scale: self.state.lr_scale * t.rollback_lr_factor,
+            ..self.state.clone()
+        };
+        self.rng = Rng::from_state(&self.state.rng)?;
+        self.batcher = Batcher::new(self.data.clone(), t.batch_size, t.seed, self.state.batches)?;
+        let columns = metric_columns(self.family.as_ref(), &self.cfg);
+        self.metrics = MetricsLog::open(&self.dir.metrics(), columns, Some(self.state.step))?;
+        self.family
+            .model_mut()
+            .scale_learning_rates(self.state.lr_scale);
         observer.note(&format!(
             "{what}: rolled back to iteration {}, learning rates × {} (rollback {} of {})",
-            st.step, self.lr_scale, self.rollbacks, self.cfg.train.max_rollbacks
+            self.state.step, self.state.lr_scale, self.state.rollbacks, t.max_rollbacks
         ));
         Ok(())
     }
 
-    fn checkpoint_state(&self) -> CheckpointState {
-        CheckpointState {
-            step: self.step,
+    /// The run's state now: its counters with the noise generator's and the data's
+    /// positions.
+    fn run_state(&self) -> RunState {
+        RunState {
             batches: self.batcher.position(),
             rng: self.rng.state(self.cfg.train.seed),
-            elapsed_s: self.elapsed_s,
+            ..self.state.clone()
+        }
+    }
+
+    fn checkpoint_state(&self) -> CheckpointState {
+        CheckpointState {
+            format: checkpoint::FORMAT,
+            run: self.run_state(),
             config_hash: self.config_hash.clone(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             files: Default::default(),
-            best_fid: self.evaluation.as_ref().and_then(|e| e.best_fid),
-            lr_scale: self.lr_scale,
-            rollbacks: self.rollbacks,
-            pretrained: self.pretrained,
             config: Some(self.cfg.to_toml()),
         }
     }
@@ -567,21 +549,18 @@ impl Session {
         checkpoint::save(
             &self.dir.checkpoints(),
             state,
-            &self.nets.checkpoint_tensors()?,
+            &self.family.model().checkpoint_tensors()?,
             self.cfg.checkpoint.keep,
         )
     }
 
     fn write_samples(&mut self) -> Result<()> {
-        self.nets.refresh_ema_statistics()?;
-        let x = self
-            .nets
-            .sampler()
-            .forward(&self.fixed_noise, &mut Mode::Eval)?;
+        self.family.prepare_sampling()?;
+        let x = self.family.render(&self.fixed_latent, true)?;
         let data = x.flatten_all()?.to_vec1::<f32>()?;
         let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
         grid::write_png(
-            &self.dir.sample_grid(self.step),
+            &self.dir.sample_grid(self.state.step),
             &data,
             self.cfg.log.grid,
             c,
@@ -597,7 +576,7 @@ impl Session {
         let col = |name: &str| header.iter().position(|h| h == name);
         let steps: Vec<f64> = rows.iter().map(|r| r[0]).collect();
         let series: Vec<(&str, Vec<f64>)> = self
-            .objective
+            .family
             .columns()
             .into_iter()
             .filter(|n| n.ends_with("_loss"))

@@ -181,8 +181,8 @@ fn resume_is_bit_identical(extra: &[&str]) -> HashMap<String, HashMap<String, Te
             "{f} differs after resume ({extra:?})"
         );
     }
-    assert_eq!(a.state.rng, b.state.rng);
-    assert_eq!(a.state.batches, b.state.batches);
+    assert_eq!(a.state.run.rng, b.state.run.rng);
+    assert_eq!(a.state.run.batches, b.state.run.batches);
     assert_eq!(
         losses(&straight),
         losses(&split),
@@ -272,10 +272,12 @@ fn samples_never_go_through_d_input_transform() {
             "instance_noise.std=0.5",
         ],
     );
-    let a = Nets::build(&on, &Device::Cpu).unwrap();
-    let b = Nets::build(&tiny(1, &[]), &Device::Cpu).unwrap();
-    let draw = |n: &Nets| n.generate(8, None, &mut Rng::new(0, 0)).unwrap();
-    assert_eq!(draw(&a), draw(&b));
+    let a = family::build(&on, &Device::Cpu).unwrap();
+    let b = family::build(&tiny(1, &[]), &Device::Cpu).unwrap();
+    let draw = |f: &dyn Family| {
+        family::generate(f, 8, &Draw::default(), &mut Rng::new(0, 0), true).unwrap()
+    };
+    assert_eq!(draw(a.as_ref()), draw(b.as_ref()));
 }
 
 #[test]
@@ -414,13 +416,13 @@ fn divergence_stops_with_the_iteration_and_what_went_wrong() {
     );
 }
 
-#[test]
-fn rollback_reloads_the_last_checkpoint_with_lower_learning_rates() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = RunDir::new(tmp.path().join("run"));
-    let mut extra = EXPLODE.to_vec();
-    extra.extend(["train.on_nan=rollback", "train.rollback_lr_factor=1e-38"]);
-    let mut s = Session::start(tiny(6, &extra), dir.clone(), &Device::Cpu).unwrap();
+/// A 6-iteration run whose D explodes at once, with `train.on_nan = "rollback"` and a
+/// factor that tames it: it must finish after rolling back to iteration 0.
+fn rolled_back_run(extra: &[&str], dir: &RunDir) -> Session {
+    let mut sets = EXPLODE.to_vec();
+    sets.extend(["train.on_nan=rollback", "train.rollback_lr_factor=1e-38"]);
+    sets.extend(extra);
+    let mut s = Session::start(tiny(6, &sets), dir.clone(), &Device::Cpu).unwrap();
     let mut notes = Notes::default();
     assert_eq!(
         s.run(&mut notes, &Default::default()).unwrap(),
@@ -434,6 +436,14 @@ fn rollback_reloads_the_last_checkpoint_with_lower_learning_rates() {
         "{:?}",
         notes.0
     );
+    s
+}
+
+#[test]
+fn rollback_reloads_the_last_checkpoint_with_lower_learning_rates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    rolled_back_run(&[], &dir);
     // metrics.csv: iterations 1..=6 once each, every value finite.
     let (h, rows) = metrics::read(&dir.metrics()).unwrap();
     let steps: Vec<f64> = rows.iter().map(|r| r[0]).collect();
@@ -444,11 +454,12 @@ fn rollback_reloads_the_last_checkpoint_with_lower_learning_rates() {
         }
     }
     let last = checkpoint::load(&dir.checkpoints(), None, &Device::Cpu).unwrap();
-    assert_eq!(last.state.rollbacks, 1);
-    assert!((last.state.lr_scale - 1e-38).abs() < 1e-45);
+    assert_eq!(last.state.run.rollbacks, 1);
+    assert!((last.state.run.lr_scale - 1e-38).abs() < 1e-45);
     // A resume keeps the lowered learning rates.
-    let resumed = Session::resume(dir.clone(), &Device::Cpu).unwrap();
-    assert!((resumed.nets().opt_d.lr() - 1e35 * 1e-38).abs() < 1e-6);
+    let mut resumed = Session::resume(dir.clone(), &Device::Cpu).unwrap();
+    let lr = resumed.family.model_mut().optimizer("d").lr();
+    assert!((lr - 1e35 * 1e-38).abs() < 1e-6);
 }
 
 #[test]
@@ -508,7 +519,7 @@ fn pretraining_runs_once_before_iteration_one_and_a_resume_skips_it() {
     assert_eq!(pretrain_notes(&notes), 4, "{:?}", notes.0);
     let zero = checkpoint::load(&dir.checkpoints(), Some(0), &Device::Cpu);
     // keep = 3 of 0, 3, 4: the step-0 checkpoint is there and marks the pretraining.
-    assert!(zero.unwrap().state.pretrained);
+    assert!(zero.unwrap().state.run.pretrained);
     // A run stopped after pretraining resumes without pretraining again.
     let dir2 = RunDir::new(tmp.path().join("run2"));
     let stop = Arc::new(AtomicBool::new(false));
@@ -520,4 +531,45 @@ fn pretraining_runs_once_before_iteration_one_and_a_resume_skips_it() {
     again.run(&mut notes, &Default::default()).unwrap();
     assert_eq!(pretrain_notes(&notes), 0, "{:?}", notes.0);
     assert!(dir2.root.join("pretrain/stage_3_28x28.png").is_file());
+}
+
+/// The test family: three networks (`g`, `d`, `q`), optimiser `gq` over G, Q and D's body.
+const THREE: &str = "model.family=three-net-test";
+
+#[test]
+fn a_three_network_family_checkpoints_resumes_averages_and_rolls_back_generically() {
+    // Trains and resumes bit for bit, its weight average included.
+    let files = resume_is_bit_identical(&[THREE, "ema.decay=0.9"]);
+    let mut names: Vec<&String> = files.keys().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "d.safetensors",
+            "g.safetensors",
+            "g_ema.safetensors",
+            "opt_d.safetensors",
+            "opt_gq.safetensors",
+            "q.safetensors"
+        ]
+    );
+    // The shared body has moments in both optimisers; Q's head only in `gq`.
+    let gq = &files["opt_gq.safetensors"];
+    assert!(gq.contains_key("m.d.body.weight") && gq.contains_key("m.q.head.weight"));
+    assert!(!gq.contains_key("m.d.head.weight"));
+    assert!(files["opt_d.safetensors"].contains_key("m.body.weight"));
+    assert_ne!(
+        bits(&files["g.safetensors"]),
+        bits(&files["g_ema.safetensors"]),
+        "the average lags G"
+    );
+    // An injected divergence (D's learning rate explodes) is rolled back.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let mut s = rolled_back_run(&[THREE], &dir);
+    let lr = s.family.model_mut().optimizer("d").lr();
+    assert!((lr - 1e35 * 1e-38).abs() < 1e-6, "{lr}");
+    let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+    assert_eq!(h[3..6], ["d_loss", "g_loss", "code_loss"]);
+    assert!(rows.iter().flatten().all(|v| v.is_finite()));
 }

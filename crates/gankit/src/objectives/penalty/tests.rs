@@ -41,7 +41,7 @@ const CRITICS: [(&str, &[&str]); 7] = [
         ],
     ),
     (
-        "seed 004 conv critic",
+        "report 004 conv critic",
         &["model.critic=conv4", "model.d_norm=none"],
     ),
     (
@@ -251,7 +251,7 @@ fn critics_own_input_gradients_match_the_backward_pass_to_second_order() {
             }
             checked += 1;
         }
-        // dcgan28 with layer norm and without, dcgan64 with layer norm, seed 004's conv critic.
+        // dcgan28 with layer norm and without, dcgan64 with layer norm, report 004's conv critic.
         assert_eq!(
             checked, 4,
             "the conv critics without spectral norm build their own"

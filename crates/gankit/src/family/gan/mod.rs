@@ -1,0 +1,112 @@
+//! The GAN family: one generator and one discriminator (Goodfellow et al. 2014), trained
+//! with any of the objectives (`train.loss`: minimax, non-saturating, WGAN, WGAN-GP, LSGAN,
+//! hinge), optionally conditional (a projection discriminator, Miyato & Koyama 2018; report
+//! 002's "training with labels"), with report 001's pretraining.
+
+mod nets;
+
+pub use nets::{D, G, Nets, STATISTICS_BATCHES};
+
+use candle_core::{Device, Tensor};
+
+use super::latent::Draw;
+use super::model::Model;
+use super::{Critic, Family};
+use crate::config::{Arch, Config};
+use crate::data::ImageSet;
+use crate::nn::Mode;
+use crate::objectives::{self, Objective, RealBatch, Stats};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// The generator and discriminator with the objective that trains them.
+pub struct Gan {
+    pub nets: Nets,
+    objective: Box<dyn Objective>,
+}
+
+impl Gan {
+    pub fn build(cfg: &Config, device: &Device) -> Result<Gan> {
+        Ok(Gan {
+            nets: Nets::build(cfg, device)?,
+            objective: objectives::build(cfg),
+        })
+    }
+}
+
+/// What this family refuses in a config: its objective's rules, and pretraining where it
+/// cannot run.
+pub fn check(cfg: &Config) -> Result<()> {
+    objectives::check(cfg)?;
+    if cfg.pretrain.enabled() {
+        if cfg.model.arch == Arch::Mlp {
+            return Err(Error::Config("pretrain: the mlp generator has no upsampling stages to pretrain; use dcgan28 or dcgan64, or set pretrain.g_epochs = pretrain.d_epochs = 0".into()));
+        }
+        if cfg.model.classes > 0 {
+            return Err(Error::Config(
+                "pretrain is not available for conditional runs (model.classes > 0)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Family for Gan {
+    fn model(&self) -> &Model {
+        &self.nets.model
+    }
+
+    fn model_mut(&mut self) -> &mut Model {
+        &mut self.nets.model
+    }
+
+    fn columns(&self) -> Vec<&'static str> {
+        self.objective.columns()
+    }
+
+    fn begin_iteration(&mut self, iteration: u64) {
+        self.objective.begin_iteration(iteration);
+        self.nets.d_inputs.set_iteration(iteration);
+    }
+
+    fn d_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
+        self.objective.d_step(&mut self.nets, real, rng)
+    }
+
+    fn g_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
+        self.objective.g_step(&mut self.nets, real, rng)
+    }
+
+    fn classes(&self) -> usize {
+        self.nets.classes
+    }
+
+    fn latent(&self, n: usize, draw: &Draw, rng: &mut Rng) -> Result<Tensor> {
+        self.nets.latent_of(rng, n, draw.classes, draw.truncation)
+    }
+
+    fn render(&self, latent: &Tensor, ema: bool) -> Result<Tensor> {
+        Ok(self.nets.sampler(ema).forward(latent, &mut Mode::Eval)?)
+    }
+
+    fn prepare_sampling(&self) -> Result<()> {
+        self.nets.refresh_ema_statistics()
+    }
+
+    fn critic(&self) -> Option<Critic<'_>> {
+        Some(Critic {
+            network: D,
+            d: self.nets.d.as_ref(),
+        })
+    }
+
+    fn pretrain(
+        &mut self,
+        cfg: &Config,
+        data: &ImageSet,
+        dir: &std::path::Path,
+        note: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        crate::pretrain::run(cfg, &mut self.nets, data, dir, note).map(|_| ())
+    }
+}

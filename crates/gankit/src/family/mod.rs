@@ -1,0 +1,142 @@
+//! Model families: what is trained. A family owns its named networks, the optimisers over
+//! their parameter groups (a [`Model`]) and its discriminator and generator steps, which
+//! compose the reusable losses (`losses`, `objectives`). The trainer, checkpoints, resume,
+//! the NaN check and rollback, weight averages, Lipschitz tracking, `gankit bench`,
+//! `sample` and `eval` work through the [`Family`] trait and the [`Model`] registry without
+//! knowing which family runs.
+//!
+//! | `model.family` | networks | module |
+//! |---|---|---|
+//! | `"gan"` (default) | `g`, `d` | [`gan`]: every objective of `train.loss` |
+
+pub mod gan;
+pub mod latent;
+pub mod model;
+#[cfg(test)]
+mod testing;
+
+pub use latent::Draw;
+pub use model::{Model, Network, Select};
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+
+use crate::config::{Config, FamilyKind};
+use crate::data::ImageSet;
+use crate::models::Discriminator;
+use crate::objectives::{RealBatch, Stats};
+use crate::rng::Rng;
+use crate::{Error, Result};
+
+/// A critic whose Lipschitz constant `log.lipschitz_every` tracks: the module, and the
+/// network in the [`Model`] holding its weights.
+pub struct Critic<'a> {
+    pub network: &'static str,
+    pub d: &'a dyn Discriminator,
+}
+
+/// One model family. Images are (n, C, H, W) in [-1, 1].
+pub trait Family: Send {
+    /// The networks and optimisers (checkpointed, averaged, counted by the trainer).
+    fn model(&self) -> &Model;
+    fn model_mut(&mut self) -> &mut Model;
+
+    /// The names of every statistic the steps report, for the metrics header.
+    fn columns(&self) -> Vec<&'static str>;
+    /// Called before each iteration (1-based), for schedules.
+    fn begin_iteration(&mut self, _iteration: u64) {}
+    /// The discriminator-side update on one real batch.
+    fn d_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats>;
+    /// The generator-side update; `real` is the iteration's last real batch.
+    fn g_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats>;
+
+    /// Classes of a conditional family; 0 when unconditional.
+    fn classes(&self) -> usize {
+        0
+    }
+    /// The generator's input for `n` images, drawn from `rng` as `draw` says (truncation
+    /// applies to the noise part only).
+    fn latent(&self, n: usize, draw: &Draw, rng: &mut Rng) -> Result<Tensor>;
+    /// Images from a latent, in evaluation mode; from the weight average when `ema` and
+    /// the family keeps one.
+    fn render(&self, latent: &Tensor, ema: bool) -> Result<Tensor>;
+    /// Make the weight average ready to draw (e.g. its batch-norm statistics); called
+    /// before grids, `sample` and evaluation.
+    fn prepare_sampling(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The critic whose Lipschitz constant can be tracked, if any.
+    fn critic(&self) -> Option<Critic<'_>> {
+        None
+    }
+    /// Pretraining before iteration 1 (`[pretrain]`); families without one refuse it in
+    /// their config check.
+    fn pretrain(
+        &mut self,
+        _cfg: &Config,
+        _data: &ImageSet,
+        _dir: &Path,
+        _note: &mut dyn FnMut(&str),
+    ) -> Result<()> {
+        Err(Error::Config(
+            "[pretrain] is not available for this model.family".into(),
+        ))
+    }
+}
+
+/// Build the family `cfg` asks for, its weights initialised from `train.seed`.
+pub fn build(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
+    Ok(match cfg.model.family {
+        FamilyKind::Gan => Box::new(gan::Gan::build(cfg, device)?),
+        #[cfg(test)]
+        FamilyKind::ThreeNetTest => Box::new(testing::ThreeNets::build(cfg, device)?),
+    })
+}
+
+/// The family's and its objective's rules on top of the config's own ranges: what they
+/// refuse (e.g. a batch-norm critic with a gradient penalty), with what to change.
+pub fn check(cfg: &Config) -> Result<()> {
+    cfg.validate()?;
+    match cfg.model.family {
+        FamilyKind::Gan => gan::check(cfg),
+        #[cfg(test)]
+        FamilyKind::ThreeNetTest => Ok(()),
+    }
+}
+
+/// Whether training differentiates a gradient (WGAN-GP's exact penalty), which candle
+/// supports only with `CANDLE_GRAD_DO_NOT_DETACH=1` set before the thread's first backward
+/// pass. Without it candle detaches each gradient as it goes, which frees intermediate
+/// gradients sooner: set it only when needed.
+pub fn needs_second_order(cfg: &Config) -> bool {
+    crate::objectives::needs_second_order(cfg)
+}
+
+/// Images per generator call of [`generate`].
+const BATCH: usize = 256;
+
+/// `n` images from `family`, in batches of 256, noise from `rng`; `draw.classes` holds one
+/// class per image in a conditional family.
+pub fn generate(
+    family: &dyn Family,
+    n: usize,
+    draw: &Draw,
+    rng: &mut Rng,
+    ema: bool,
+) -> Result<Vec<f32>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let b = BATCH.min(n - start);
+        let part = Draw {
+            classes: draw.classes.map(|c| &c[start..start + b]),
+            ..*draw
+        };
+        let z = family.latent(b, &part, rng)?;
+        out.extend(family.render(&z, ema)?.flatten_all()?.to_vec1::<f32>()?);
+        start += b;
+    }
+    Ok(out)
+}
