@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q
-bin="$PWD/target/release/gankit"
 out="${1:-runs-quality}"
 mkdir -p "$out"
+# A copy, so a rebuild while this runs cannot change the binary half way.
+cp target/release/gankit "$out/gankit"
+bin="$out/gankit"
 export GANKIT_HOME="$out/home"   # nothing trained there: the built-in evaluator scores
 threads=2
 
@@ -23,10 +25,13 @@ print(f"| {sys.argv[1]}{extra} | {r['fid']:.2f} | {r['precision']:.3f} | {r['rec
 PY
 }
 
-train() { # name, config, extra args...
+train() { # name, config, extra args... (an interrupted run is resumed, a finished one kept)
   local name="$1" config="$2"; shift 2
-  [ -f "$out/$name/checkpoints/step_00003000/state.json" ] ||
+  if [ -f "$out/$name/config.toml" ]; then
+    "$bin" resume "$out/$name" --threads "$threads" >/dev/null 2>>"$out/$name.log"
+  else
     "$bin" train --config "configs/$config" --out "$out" --name "$name" --threads "$threads" "$@" >/dev/null 2>"$out/$name.log"
+  fi
 }
 
 score() { # name, run, extra eval args...
