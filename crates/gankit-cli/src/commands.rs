@@ -44,9 +44,9 @@ pub struct SampleArgs {
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Number of images.
-    #[arg(long)]
-    n: usize,
+    /// Number of images (not with --traverse).
+    #[arg(long, required_unless_present = "traverse")]
+    n: Option<usize>,
     /// Output file: .png (a grid) or .npy (float32 (N, C, H, W) in [-1, 1]).
     #[arg(long)]
     out: PathBuf,
@@ -57,6 +57,30 @@ pub struct SampleArgs {
     /// Draw from G's own weights, not their average, in a run with [ema].
     #[arg(long)]
     no_ema: bool,
+    /// Truncation trick (Brock et al. 2019): draw the noise from N(0, I) truncated at ±ψ
+    /// (values beyond are drawn again); codes and classes are untouched.
+    #[arg(long, value_name = "PSI")]
+    truncation: Option<f64>,
+    /// InfoGAN runs: write the traversal figure instead (one row per categorical value,
+    /// columns sweeping continuous code --code from −2 to 2, the noise fixed).
+    #[arg(long)]
+    traverse: bool,
+    /// The continuous code a traversal sweeps.
+    #[arg(long, default_value_t = 0, requires = "traverse")]
+    code: usize,
+    /// Columns of a traversal.
+    #[arg(long, default_value_t = 10, requires = "traverse")]
+    columns: usize,
+}
+
+/// A truncation ψ must be a positive number (about 0.5 to 2 is useful).
+pub fn check_truncation(psi: Option<f64>) -> Result<()> {
+    match psi {
+        Some(p) if !(p > 0.0 && p.is_finite()) => Err(Error::Config(format!(
+            "--truncation {p} must be a positive number (0.5 to 2 is the useful range)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Set what candle reads from the environment once, before any worker thread starts or
@@ -133,11 +157,25 @@ pub fn resume(run_dir: PathBuf, threads: Option<usize>) -> Result<()> {
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {
-    let trained = gankit::sample::load(&args.run_dir, args.step, !args.no_ema, &Device::Cpu)?;
-    trained.write(args.n, args.class, args.seed, &args.out)?;
+    check_truncation(args.truncation)?;
+    let mut trained = gankit::sample::load(&args.run_dir, args.step, !args.no_ema, &Device::Cpu)?;
+    trained.truncation = args.truncation;
+    if args.traverse {
+        trained.write_traversal(args.code, args.columns, args.seed, &args.out)?;
+        eprintln!(
+            "wrote the traversal of code {} from iteration {} to {}",
+            args.code,
+            trained.step,
+            args.out.display()
+        );
+        return Ok(());
+    }
+    let n = args
+        .n
+        .ok_or_else(|| Error::Config("--n: how many images to draw".into()))?;
+    trained.write(n, args.class, args.seed, &args.out)?;
     eprintln!(
-        "wrote {} images from iteration {} to {}",
-        args.n,
+        "wrote {n} images from iteration {} to {}",
         trained.step,
         args.out.display()
     );

@@ -74,6 +74,13 @@ pub struct EvalArgs {
     /// Seed of the generated noise and of the real subset.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Truncation trick for a run's samples: noise from N(0, I) truncated at ±ψ.
+    #[arg(long, value_name = "PSI", conflicts_with = "fake")]
+    truncation: Option<f64>,
+    /// Images per code value for the code purity of a run with a categorical code
+    /// (InfoGAN).
+    #[arg(long, default_value_t = 1000)]
+    purity_n: usize,
     /// Where to write eval.json (default: the run directory, or beside --fake).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -202,7 +209,9 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     }
     let (fake, [n_fake, c, s, _], default_out, auto) = match (&args.run_dir, &args.fake) {
         (Some(run), None) => {
-            let trained = gankit::sample::load(run, args.step, !args.no_ema, &Device::Cpu)?;
+            crate::commands::check_truncation(args.truncation)?;
+            let mut trained = gankit::sample::load(run, args.step, !args.no_ema, &Device::Cpu)?;
+            trained.truncation = args.truncation;
             let d = &trained.cfg.data;
             let shape = [args.n, d.channels, d.image_size, d.image_size];
             let auto = evaluator::default_for(d);
@@ -277,9 +286,27 @@ pub fn eval(args: EvalArgs) -> Result<()> {
             let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::SAMPLE);
             let features = evaluator::extract_in_chunks(&ev, n_fake, per, |start, count| {
                 let cls = classes.as_ref().map(|c| &c[start..start + count]);
-                trained.draw(count, cls, &mut rng)
+                trained.draw(count, cls, None, &mut rng)
             })?;
-            evaluator::score_features(&ev, &real, &features, classes.as_deref(), args.seed)?
+            let mut report =
+                evaluator::score_features(&ev, &real, &features, classes.as_deref(), args.seed)?;
+            let codes = trained.family.codes();
+            if codes > 0 {
+                if !(10..=100_000).contains(&args.purity_n) {
+                    return Err(Error::Config(format!(
+                        "--purity-n {}: draw 10 to 100000 images per code value",
+                        args.purity_n
+                    )));
+                }
+                let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::EVAL);
+                report.code_purity = Some(evaluator::code_purity(
+                    &ev,
+                    codes,
+                    args.purity_n,
+                    |v, n| trained.draw(n, None, Some(&vec![v; n]), &mut rng),
+                )?);
+            }
+            report
         }
     };
     print!("{}", report.table());

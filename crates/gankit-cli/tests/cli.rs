@@ -482,3 +482,101 @@ fn an_unwritable_output_folder_is_one_clear_line() {
         "{e}"
     );
 }
+
+#[test]
+fn infogan_draws_its_traversal_and_eval_reports_the_code_purity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "train",
+        "--config",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/infogan-fashion.toml"
+        ),
+        "--name",
+        "i",
+    ];
+    args.extend(TINY);
+    args.extend(["--set", "log.grid=20"]);
+    let o = gankit(&args, tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gankit(
+        &[
+            "sample",
+            "runs/i",
+            "--traverse",
+            "--code",
+            "1",
+            "--columns",
+            "5",
+            "--out",
+            "t.png",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 10 rows (categorical values) × 5 columns of 28 px tiles, 2 px borders.
+    assert_eq!(image_dims(&tmp.path().join("t.png")), (152, 302));
+    assert_user_error(
+        &[
+            "sample",
+            "runs/i",
+            "--traverse",
+            "--code",
+            "2",
+            "--out",
+            "t.png",
+        ],
+        tmp.path(),
+        "continuous codes 0 to 1",
+    );
+    let o = gankit(
+        &[
+            "sample",
+            "runs/i",
+            "--n",
+            "6",
+            "--truncation",
+            "0.5",
+            "--out",
+            "s.npy",
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_user_error(
+        &[
+            "sample",
+            "runs/i",
+            "--n",
+            "6",
+            "--truncation",
+            "0",
+            "--out",
+            "s.npy",
+        ],
+        tmp.path(),
+        "positive",
+    );
+    let o = gankit(
+        &["eval", "runs/i", "--n", "50", "--purity-n", "20"],
+        tmp.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("code purity"), "{out}");
+    let json = std::fs::read_to_string(tmp.path().join("runs/i/eval.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let p = v["code_purity"]["purity"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&p), "{p}");
+    assert_eq!(v["code_purity"]["counts"].as_array().unwrap().len(), 10);
+    // A plain GAN has no traversal.
+    let mut args = vec!["train", "--name", "g"];
+    args.extend(TINY);
+    assert!(gankit(&args, tmp.path()).status.success());
+    assert_user_error(
+        &["sample", "runs/g", "--traverse", "--out", "t.png"],
+        tmp.path(),
+        "infogan",
+    );
+}

@@ -72,7 +72,12 @@ impl Trained {
     /// in a conditional run all of `class`, or every class in turn.
     pub fn generate(&self, n: usize, class: Option<u32>, seed: u64) -> Result<Vec<f32>> {
         let classes = self.classes_of(n, class)?;
-        self.draw(n, classes.as_deref(), &mut Rng::new(seed, stream::SAMPLE))
+        self.draw(
+            n,
+            classes.as_deref(),
+            None,
+            &mut Rng::new(seed, stream::SAMPLE),
+        )
     }
 
     /// The classes of `n` images: all `class`, or (conditional runs) each in turn.
@@ -94,13 +99,56 @@ impl Trained {
         Ok(latent::cycle_classes(n, classes, class))
     }
 
-    /// `n` images of `classes` (one per image in a conditional run), noise from `rng`.
-    pub fn draw(&self, n: usize, classes: Option<&[u32]>, rng: &mut Rng) -> Result<Vec<f32>> {
+    /// `n` images of `classes` (one per image in a conditional run) and categorical
+    /// `codes` (one per image, in a family with a code; drawn when `None`), noise from
+    /// `rng`.
+    pub fn draw(
+        &self,
+        n: usize,
+        classes: Option<&[u32]>,
+        codes: Option<&[u32]>,
+        rng: &mut Rng,
+    ) -> Result<Vec<f32>> {
         let draw = Draw {
             classes,
+            codes,
             truncation: self.truncation,
         };
         family::generate(self.family.as_ref(), n, &draw, rng, self.ema)
+    }
+
+    /// The traversal figure of a family with codes (InfoGAN, Chen et al. 2016 Fig. 2): one
+    /// row per categorical value, `columns` columns sweeping continuous code `code` from
+    /// −2 to 2, the noise fixed (drawn from `seed`); written as a PNG grid.
+    pub fn write_traversal(
+        &self,
+        code: usize,
+        columns: usize,
+        seed: u64,
+        out: &Path,
+    ) -> Result<()> {
+        if !(2..=64).contains(&columns) {
+            return Err(Error::Config(format!(
+                "--columns {columns}: a traversal has 2 to 64 columns"
+            )));
+        }
+        let mut rng = Rng::new(seed, stream::SAMPLE);
+        let Some(z) = self.family.traversal(code, columns, &mut rng)? else {
+            return Err(Error::Config(
+                "--traverse needs a run with latent codes (model.family = \"infogan\")".into(),
+            ));
+        };
+        let n = z.dim(0)?;
+        let images = self.family.render(&z, self.ema)?;
+        let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
+        grid::write_png_columns(
+            out,
+            &images.flatten_all()?.to_vec1::<f32>()?,
+            n,
+            columns,
+            c,
+            s,
+        )
     }
 
     /// Generate `n` images (of `class`, see [`Trained::generate`]) and write them to `out`:
@@ -128,10 +176,12 @@ impl Trained {
         }
         match ext.as_deref() {
             Some("png") => {
+                // One class (or categorical code) per row, unless --class picks one.
                 let images = match class {
                     None => self.draw(
                         n,
                         latent::grid_classes(n, self.family.classes()).as_deref(),
+                        latent::grid_classes(n, self.family.codes()).as_deref(),
                         &mut Rng::new(seed, stream::SAMPLE),
                     )?,
                     Some(_) => self.generate(n, class, seed)?,
@@ -146,7 +196,7 @@ impl Trained {
                 while start < n {
                     let count = CHUNK.min(n - start);
                     let cls = classes.as_ref().map(|k| &k[start..start + count]);
-                    w.write(&self.draw(count, cls, &mut rng)?)?;
+                    w.write(&self.draw(count, cls, None, &mut rng)?)?;
                     start += count;
                 }
                 w.finish()

@@ -13,10 +13,12 @@ use sha2::{Digest, Sha256};
 use crate::error::IoContext;
 use crate::{Error, Result};
 
+mod families;
 pub mod limits;
 mod objective;
 mod stabilize;
 
+pub use families::{InfoGanConfig, SigmaMode};
 pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
@@ -43,6 +45,7 @@ pub struct Config {
     pub augment: AugmentConfig,
     pub instance_noise: InstanceNoiseConfig,
     pub pretrain: PretrainConfig,
+    pub infogan: InfoGanConfig,
 }
 
 /// Evaluation during training (`gankit evaluator train` must have made the evaluator).
@@ -87,6 +90,8 @@ pub enum Arch {
 pub enum FamilyKind {
     /// A generator and a discriminator, trained with `train.loss`.
     Gan,
+    /// InfoGAN: G's latent adds codes that a Q head on D predicts (`[infogan]`).
+    Infogan,
     /// Three networks and a shared-body parameter group, for the trainer's tests.
     #[cfg(test)]
     ThreeNetTest,
@@ -95,7 +100,7 @@ pub enum FamilyKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// The model family: "gan". Default "gan".
+    /// The model family: "gan" or "infogan". Default "gan".
     pub family: FamilyKind,
     /// Architecture: "dcgan28", "dcgan64" or "mlp". Default "dcgan28".
     pub arch: Arch,

@@ -7,6 +7,7 @@
 
 mod classifier;
 pub mod input;
+mod purity;
 mod report;
 mod training;
 
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use classifier::{Classifier, FEATURES, classifier};
+pub use purity::{CodePurity, code_purity};
 pub use report::{
     CHUNK, EvalReport, FakeFeatures, RealFeatures, extract_in_chunks, real_features, sample_images,
     score, score_features,

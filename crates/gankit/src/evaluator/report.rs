@@ -37,6 +37,9 @@ pub struct EvalReport {
     /// What the numbers can be compared with, when the extractor is the fallback.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub caveat: Option<String>,
+    /// Families with a categorical code (InfoGAN): how well its values found the classes.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub code_purity: Option<super::CodePurity>,
     /// What makes these numbers less reliable than usual (e.g. a singular covariance).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub warnings: Vec<String>,
@@ -246,15 +249,7 @@ pub fn score_features(
     let (precision, recall) = metrics::precision_recall(r, f, 3);
     let (density, coverage) = metrics::density_coverage(r, f, 5);
     let (is, is_std) = metrics::inception_score(probs, 10);
-    let predicted: Vec<usize> = probs
-        .row_iter()
-        .map(|row| {
-            row.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map_or(0, |(i, _)| i)
-        })
-        .collect();
+    let predicted = metrics::argmax_rows(probs);
     let hist = modes::histogram(&predicted, probs.ncols());
     let class_agreement = fake_classes.map(|want| {
         let hits = want
@@ -282,6 +277,7 @@ pub fn score_features(
         class_agreement,
         class_histogram: hist,
         caveat: ev.caveat().map(str::to_string),
+        code_purity: None,
         warnings,
     })
 }
@@ -327,6 +323,21 @@ impl EvalReport {
             ),
         ];
         let mut t: String = rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect();
+        if let Some(p) = &self.code_purity {
+            let map: Vec<String> = p
+                .mapping
+                .iter()
+                .enumerate()
+                .map(|(v, c)| format!("{v}→{}", c.map_or("-".into(), |c| c.to_string())))
+                .collect();
+            t += &format!(
+                "{:<18} {:.4} ({} images per code value; code → class {})\n",
+                "code purity",
+                p.purity,
+                p.images_per_code,
+                map.join(" ")
+            );
+        }
         if let Some(c) = &self.caveat {
             t += &format!("note: {c}\n");
         }

@@ -52,16 +52,10 @@ pub fn accuracy(ev: &Evaluator, set: &ImageSet) -> Result<f64> {
         set.write_scaled(i, &mut images[i * per..(i + 1) * per]);
     }
     let (_, probs) = ev.features(&images, set.len)?;
-    let hits = probs
-        .row_iter()
+    let hits = crate::metrics::argmax_rows(&probs)
+        .into_iter()
         .zip(&labels)
-        .filter(|(row, l)| {
-            row.iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .map(|(i, _)| i)
-                == Some(**l as usize)
-        })
+        .filter(|(p, l)| *p == **l as usize)
         .count();
     Ok(hits as f64 / set.len as f64)
 }

@@ -15,6 +15,9 @@ pub struct Draw<'a> {
     pub classes: Option<&'a [u32]>,
     /// Truncate the noise at ±ψ (resampling beyond it); `None` draws plain N(0, I).
     pub truncation: Option<f64>,
+    /// The categorical code of each image, in a family that has one (InfoGAN); `None`
+    /// draws them.
+    pub codes: Option<&'a [u32]>,
 }
 
 /// `n` × `dim` samples of N(0, 1) from `rng`; with `truncation` ψ, every sample beyond ±ψ

@@ -8,8 +8,10 @@
 //! | `model.family` | networks | module |
 //! |---|---|---|
 //! | `"gan"` (default) | `g`, `d` | [`gan`]: every objective of `train.loss` |
+//! | `"infogan"` | `g`, `d`, `q` | [`infogan`]: codes in G's latent, a Q head on D's features |
 
 pub mod gan;
+pub mod infogan;
 pub mod latent;
 pub mod model;
 #[cfg(test)]
@@ -55,6 +57,17 @@ pub trait Family: Send {
     fn classes(&self) -> usize {
         0
     }
+    /// Values of the family's categorical latent code ([`Draw::codes`] sets it); 0 when it
+    /// has none.
+    fn codes(&self) -> usize {
+        0
+    }
+    /// The latent of a traversal figure: one row per categorical value, `columns` columns
+    /// sweeping continuous code `code` from −2 to 2, the noise fixed; `None` for families
+    /// without codes.
+    fn traversal(&self, _code: usize, _columns: usize, _rng: &mut Rng) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
     /// The generator's input for `n` images, drawn from `rng` as `draw` says (truncation
     /// applies to the noise part only).
     fn latent(&self, n: usize, draw: &Draw, rng: &mut Rng) -> Result<Tensor>;
@@ -90,6 +103,7 @@ pub trait Family: Send {
 pub fn build(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
     Ok(match cfg.model.family {
         FamilyKind::Gan => Box::new(gan::Gan::build(cfg, device)?),
+        FamilyKind::Infogan => Box::new(infogan::InfoGan::build(cfg, device)?),
         #[cfg(test)]
         FamilyKind::ThreeNetTest => Box::new(testing::ThreeNets::build(cfg, device)?),
     })
@@ -101,6 +115,7 @@ pub fn check(cfg: &Config) -> Result<()> {
     cfg.validate()?;
     match cfg.model.family {
         FamilyKind::Gan => gan::check(cfg),
+        FamilyKind::Infogan => infogan::check(cfg),
         #[cfg(test)]
         FamilyKind::ThreeNetTest => Ok(()),
     }
@@ -132,6 +147,7 @@ pub fn generate(
         let b = BATCH.min(n - start);
         let part = Draw {
             classes: draw.classes.map(|c| &c[start..start + b]),
+            codes: draw.codes.map(|c| &c[start..start + b]),
             ..*draw
         };
         let z = family.latent(b, &part, rng)?;

@@ -12,6 +12,7 @@
 //! Features come from an extractor (a classifier's penultimate layer, later Inception-v3);
 //! these functions do not care which.
 
+pub mod assignment;
 mod fid;
 mod kid;
 mod knn;
@@ -25,6 +26,19 @@ pub use knn::{density_coverage, knn_radii, precision_recall};
 pub use score::inception_score;
 
 use nalgebra::DMatrix;
+
+/// The most probable class of each row of probabilities (n, classes).
+pub fn argmax_rows(probs: &DMatrix<f64>) -> Vec<usize> {
+    probs
+        .row_iter()
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i)
+        })
+        .collect()
+}
 
 /// Feature rows (n, d) from a row-major slice.
 pub fn features(data: &[f64], n: usize, d: usize) -> DMatrix<f64> {

@@ -99,8 +99,18 @@ pub fn build(
 /// (`model.classes` > 0) takes z joined to the one-hot class, so its first layer learns the
 /// class embedding.
 pub fn build_generator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Generator>> {
+    let m = &cfg.model;
+    generator_with_input(cfg, m.z_dim + m.classes, vb)
+}
+
+/// The generator of `cfg`'s architecture taking inputs of `input` values (a family that
+/// joins codes to the noise, such as InfoGAN, sizes it).
+pub fn generator_with_input(
+    cfg: &Config,
+    input: usize,
+    vb: VarBuilder,
+) -> Result<Box<dyn Generator>> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
-    let input = m.z_dim + m.classes;
     Ok(match m.arch {
         Arch::Dcgan28 => Box::new(dcgan28::generator(input, m.g_width, shape, vb)?),
         Arch::Dcgan64 => Box::new(dcgan64::generator(input, m.g_width, shape, vb)?),
@@ -111,9 +121,25 @@ pub fn build_generator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Generator
 /// The discriminator of `cfg` (`model.critic` picks the architecture's own or report 004's),
 /// wrapped in a projection discriminator when the run is conditional.
 pub fn build_discriminator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Discriminator>> {
+    let (d, features) = discriminator_and_features(cfg, vb.clone())?;
+    let m = &cfg.model;
+    if m.classes == 0 {
+        return Ok(d);
+    }
+    Ok(Box::new(projection::projection(
+        d, m.classes, features, vb,
+    )?))
+}
+
+/// The unconditional discriminator of `cfg` and the width of its features (the
+/// activations feeding its last layer, `DOutput::features`), for heads built on them.
+pub fn discriminator_and_features(
+    cfg: &Config,
+    vb: VarBuilder,
+) -> Result<(Box<dyn Discriminator>, usize)> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
     let sn = m.spectral_norm;
-    let v = vb.clone();
+    let v = vb;
     let (d, features): (Box<dyn Discriminator>, usize) = match (m.critic, m.arch) {
         (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm, sn, shape, v)?),
         (Critic::Default, Arch::Dcgan28) => {
@@ -128,12 +154,7 @@ pub fn build_discriminator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Discr
             (Box::new(d), f)
         }
     };
-    if m.classes == 0 {
-        return Ok(d);
-    }
-    Ok(Box::new(projection::projection(
-        d, m.classes, features, vb,
-    )?))
+    Ok((d, features))
 }
 
 fn boxed(d: ConvDiscriminator) -> (Box<dyn Discriminator>, usize) {

@@ -3,6 +3,7 @@
 //! discriminator pair ([`Nets`]), names the statistics it logs, and states its own rules on
 //! the config ([`check`]) and whether it needs second-order gradients.
 
+pub mod adversarial;
 mod bce;
 pub(crate) mod common;
 mod hinge;

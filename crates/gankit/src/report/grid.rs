@@ -7,14 +7,25 @@ use image::{DynamicImage, GenericImage};
 use crate::data::images::planes_to_image;
 use crate::{Error, Result};
 
-/// Tile `n` images (n, C, H, W) in [-1, 1] into a roughly square grid with a 2-pixel border.
 /// Columns of the grid of `n` images: ⌈√n⌉.
 pub fn columns(n: usize) -> usize {
     (n as f64).sqrt().ceil().max(1.0) as usize
 }
 
+/// Tile `n` images (n, C, H, W) in [-1, 1] into a roughly square grid with a 2-pixel border.
 pub fn grid_image(data: &[f32], n: usize, channels: usize, size: usize) -> DynamicImage {
-    let cols = columns(n);
+    grid_image_columns(data, n, columns(n), channels, size)
+}
+
+/// Tile `n` images into a grid of `cols` columns.
+pub fn grid_image_columns(
+    data: &[f32],
+    n: usize,
+    cols: usize,
+    channels: usize,
+    size: usize,
+) -> DynamicImage {
+    let cols = cols.max(1);
     let rows = n.div_ceil(cols).max(1);
     let pad = 2;
     let (w, h) = (cols * (size + pad) + pad, rows * (size + pad) + pad);
@@ -43,7 +54,19 @@ pub fn grid_image(data: &[f32], n: usize, channels: usize, size: usize) -> Dynam
 
 /// Write a grid PNG (atomically).
 pub fn write_png(path: &Path, data: &[f32], n: usize, channels: usize, size: usize) -> Result<()> {
-    let img = grid_image(data, n, channels, size);
+    write_png_columns(path, data, n, columns(n), channels, size)
+}
+
+/// Write a grid PNG of `cols` columns (atomically).
+pub fn write_png_columns(
+    path: &Path,
+    data: &[f32],
+    n: usize,
+    cols: usize,
+    channels: usize,
+    size: usize,
+) -> Result<()> {
+    let img = grid_image_columns(data, n, cols, channels, size);
     let mut bytes = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut bytes),

@@ -50,7 +50,7 @@ impl Evaluation {
         let classes = latent::cycle_classes(self.n, family.classes(), None);
         let draw = Draw {
             classes: classes.as_deref(),
-            truncation: None,
+            ..Default::default()
         };
         let mut rng = Rng::new(self.seed, stream::EVAL);
         let images = family::generate(family, self.n, &draw, &mut rng, true)?;

@@ -259,11 +259,14 @@ impl Session {
         let seed = cfg.train.seed;
         let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, state.batches)?;
         let evaluation = Evaluation::prepare(&cfg, &data)?;
+        // One class (or categorical code) per row of the grid, in a family with them.
         let grid_classes = latent::grid_classes(cfg.log.grid, family.classes());
+        let grid_codes = latent::grid_classes(cfg.log.grid, family.codes());
         let fixed_latent = family.latent(
             cfg.log.grid,
             &Draw {
                 classes: grid_classes.as_deref(),
+                codes: grid_codes.as_deref(),
                 truncation: None,
             },
             &mut Rng::new(seed, stream::FIXED_NOISE),
@@ -359,7 +362,7 @@ impl Session {
         let classes = labels.map(|l| l.to_vec1::<u32>()).transpose()?;
         let draw = Draw {
             classes: classes.as_deref(),
-            truncation: None,
+            ..Default::default()
         };
         let z = self.family.latent(real.images.dim(0)?, &draw, &mut rng)?;
         let fake = self.family.render(&z, false)?;

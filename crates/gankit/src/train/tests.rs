@@ -533,6 +533,18 @@ fn pretraining_runs_once_before_iteration_one_and_a_resume_skips_it() {
     assert!(dir2.root.join("pretrain/stage_3_28x28.png").is_file());
 }
 
+/// A checkpoint of networks g, d, q (g averaged) and optimisers `opt_d` and `other`.
+fn assert_files(files: &HashMap<String, HashMap<String, Tensor>>, other: &str) {
+    let mut names: Vec<String> = files.keys().cloned().collect();
+    names.sort();
+    let mut want: Vec<String> = ["d", "g", "g_ema", "opt_d", other, "q"]
+        .iter()
+        .map(|f| format!("{f}.safetensors"))
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+}
+
 /// The test family: three networks (`g`, `d`, `q`), optimiser `gq` over G, Q and D's body.
 const THREE: &str = "model.family=three-net-test";
 
@@ -540,19 +552,7 @@ const THREE: &str = "model.family=three-net-test";
 fn a_three_network_family_checkpoints_resumes_averages_and_rolls_back_generically() {
     // Trains and resumes bit for bit, its weight average included.
     let files = resume_is_bit_identical(&[THREE, "ema.decay=0.9"]);
-    let mut names: Vec<&String> = files.keys().collect();
-    names.sort();
-    assert_eq!(
-        names,
-        [
-            "d.safetensors",
-            "g.safetensors",
-            "g_ema.safetensors",
-            "opt_d.safetensors",
-            "opt_gq.safetensors",
-            "q.safetensors"
-        ]
-    );
+    assert_files(&files, "opt_gq");
     // The shared body has moments in both optimisers; Q's head only in `gq`.
     let gq = &files["opt_gq.safetensors"];
     assert!(gq.contains_key("m.d.body.weight") && gq.contains_key("m.q.head.weight"));
@@ -572,4 +572,121 @@ fn a_three_network_family_checkpoints_resumes_averages_and_rolls_back_genericall
     let (h, rows) = metrics::read(&dir.metrics()).unwrap();
     assert_eq!(h[3..6], ["d_loss", "g_loss", "code_loss"]);
     assert!(rows.iter().flatten().all(|v| v.is_finite()));
+}
+
+#[test]
+fn infogan_resumes_bit_identically() {
+    let files =
+        resume_is_bit_identical(&["model.family=infogan", "model.z_dim=16", "ema.decay=0.9"]);
+    assert_files(&files, "opt_g");
+    // Optimiser d spans D and Q.
+    let d = &files["opt_d.safetensors"];
+    assert!(d.contains_key("m.d.conv1.weight") && d.contains_key("m.q.fc2.weight"));
+}
+
+/// IDX files of the first `n` embedded test images with their labels, or with the labels
+/// shuffled.
+fn labelled_idx(dir: &std::path::Path, n: usize, shuffle: bool) -> std::path::PathBuf {
+    let (images, labels) = crate::data::fashion::embedded().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let mut img = vec![0, 0, 8, 3];
+    for d in [n as u32, 28, 28] {
+        img.extend_from_slice(&d.to_be_bytes());
+    }
+    img.extend_from_slice(&images.data[..n * 784]);
+    let mut lab: Vec<u8> = labels.data[..n].to_vec();
+    if shuffle {
+        lab.reverse();
+        lab.iter_mut().for_each(|l| *l = 9 - *l);
+    }
+    let mut l = vec![0, 0, 8, 1];
+    l.extend_from_slice(&(n as u32).to_be_bytes());
+    l.extend(lab);
+    let p = dir.join("x-images-idx3-ubyte");
+    std::fs::write(&p, img).unwrap();
+    std::fs::write(dir.join("x-labels-idx1-ubyte"), l).unwrap();
+    p
+}
+
+#[test]
+fn infogan_never_reads_the_labels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |shuffle: bool| {
+        let idx = labelled_idx(&tmp.path().join(format!("data{shuffle}")), 256, shuffle);
+        let cfg = tiny(
+            4,
+            &[
+                "model.family=infogan",
+                "model.z_dim=16",
+                "data.dataset=idx",
+                &format!("data.path={}", idx.display()),
+            ],
+        );
+        let dir = RunDir::new(tmp.path().join(format!("run{shuffle}")));
+        Session::start(cfg, dir.clone(), &Device::Cpu)
+            .unwrap()
+            .run(&mut Silent, &Default::default())
+            .unwrap();
+        checkpoint::load(&dir.checkpoints(), Some(4), &Device::Cpu).unwrap()
+    };
+    let (a, b) = (run(false), run(true));
+    for f in a.tensors.keys() {
+        assert!(
+            bits(&a.tensors[f]) == bits(&b.tensors[f]),
+            "{f}: the labels changed training"
+        );
+    }
+    // And the family refuses to be made conditional.
+    let cfg = tiny(1, &["model.family=infogan", "model.classes=10"]);
+    let e = crate::family::check(&cfg).unwrap_err().to_string();
+    assert!(e.contains("without labels"), "{e}");
+}
+
+#[test]
+fn truncation_bounds_the_noise_and_leaves_codes_and_classes_alone() {
+    use crate::family::Draw;
+    // InfoGAN: noise, one-hot code, continuous codes.
+    let cfg = tiny(1, &["model.family=infogan", "model.z_dim=16"]);
+    let f = family::build(&cfg, &Device::Cpu).unwrap();
+    let codes: Vec<u32> = (0..64).map(|i| i % 10).collect();
+    let z = |psi| {
+        let d = Draw {
+            codes: Some(&codes),
+            truncation: psi,
+            ..Default::default()
+        };
+        f.latent(64, &d, &mut Rng::new(3, 0))
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+    };
+    let (plain, cut) = (z(None), z(Some(0.5)));
+    for (p, c) in plain.iter().zip(&cut) {
+        assert!(c[..16].iter().all(|v| v.abs() <= 0.5));
+        assert_eq!(p[16..26], c[16..26], "the one-hot code is untouched");
+    }
+    let cont: Vec<f32> = cut.iter().flat_map(|r| r[26..28].to_vec()).collect();
+    assert!(
+        cont.iter().any(|v| v.abs() > 0.5),
+        "continuous codes are not truncated"
+    );
+    // A conditional GAN: the one-hot class is untouched.
+    let cfg = tiny(1, &["model.classes=10"]);
+    let f = family::build(&cfg, &Device::Cpu).unwrap();
+    let classes: Vec<u32> = (0..8).collect();
+    let d = Draw {
+        classes: Some(&classes),
+        truncation: Some(1.0),
+        ..Default::default()
+    };
+    let z = f
+        .latent(8, &d, &mut Rng::new(3, 0))
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    for (i, row) in z.iter().enumerate() {
+        assert!(row[..100].iter().all(|v| v.abs() <= 1.0));
+        assert_eq!(row[100 + i], 1.0);
+        assert_eq!(row[100..].iter().sum::<f32>(), 1.0);
+    }
 }
