@@ -73,6 +73,39 @@ pub struct SampleArgs {
     columns: usize,
 }
 
+#[derive(Args)]
+pub struct AttentionArgs {
+    /// The run directory.
+    run_dir: PathBuf,
+    /// Output PNG.
+    #[arg(long)]
+    out: PathBuf,
+    /// Images (rows of the figure).
+    #[arg(long, default_value_t = 4)]
+    n: usize,
+    /// The map side of the attention layer to show (default: the first of model.attention).
+    #[arg(long)]
+    side: Option<usize>,
+    /// Checkpoint step (default: the newest).
+    #[arg(long)]
+    step: Option<u64>,
+    /// Seed of the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn attention(args: AttentionArgs) -> Result<()> {
+    let trained = gankit::sample::load(&args.run_dir, args.step, true, &Device::Cpu)?;
+    trained.write_attention(args.n, args.side, args.seed, &args.out)?;
+    eprintln!(
+        "wrote the attention maps of {} images from iteration {} to {}",
+        args.n,
+        trained.step,
+        args.out.display()
+    );
+    Ok(())
+}
+
 /// A truncation ψ must be a positive number (about 0.5 to 2 is useful).
 pub fn check_truncation(psi: Option<f64>) -> Result<()> {
     match psi {

@@ -38,6 +38,9 @@ enum Command {
     },
     /// Draw images from a trained generator: a .png grid or a .npy float32 array.
     Sample(commands::SampleArgs),
+    /// Draw the attention maps of a run with self-attention (SAGAN): where each query
+    /// point of generated images looks.
+    Attention(commands::AttentionArgs),
     /// List the datasets gankit knows and where each was found.
     Datasets,
     /// Score generated images: FID, KID, precision / recall, density / coverage, IS, modes.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train(args),
         Command::Resume { run_dir, threads } => commands::resume(run_dir, threads),
         Command::Sample(args) => commands::sample(args),
+        Command::Attention(args) => commands::attention(args),
         Command::Datasets => commands::datasets(),
         Command::Eval(args) => evaluate::eval(args),
         Command::Bench(args) => bench::bench(args),

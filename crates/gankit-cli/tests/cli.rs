@@ -580,3 +580,41 @@ fn infogan_draws_its_traversal_and_eval_reports_the_code_purity() {
         "infogan",
     );
 }
+
+#[test]
+fn sagan_trains_and_draws_its_attention_maps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "train",
+        "--config",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../configs/sagan-fashion.toml"
+        ),
+        "--name",
+        "s",
+    ];
+    args.extend(TINY);
+    let o = gankit(&args, tmp.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gankit(
+        &["attention", "runs/s", "--n", "3", "--out", "maps.png"],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // 3 rows × (image + 4 query panels) of 28 px × 3, 4 px borders.
+    assert_eq!(image_dims(&tmp.path().join("maps.png")), (444, 268));
+    assert_user_error(
+        &["attention", "runs/s", "--side", "7", "--out", "m.png"],
+        tmp.path(),
+        "attention at [14]",
+    );
+    let mut args = vec!["train", "--name", "g"];
+    args.extend(TINY);
+    assert!(gankit(&args, tmp.path()).status.success());
+    assert_user_error(
+        &["attention", "runs/g", "--out", "m.png"],
+        tmp.path(),
+        "no self-attention",
+    );
+}

@@ -117,6 +117,55 @@ impl Trained {
         family::generate(self.family.as_ref(), n, &draw, rng, self.ema)
     }
 
+    /// The attention-map figure of `n` generated images (see `report::attention`) for the
+    /// generator's self-attention layer after its map of side `side` (the first listed in
+    /// `model.attention` when `None`).
+    pub fn write_attention(
+        &self,
+        n: usize,
+        side: Option<usize>,
+        seed: u64,
+        out: &Path,
+    ) -> Result<()> {
+        let sides = &self.cfg.model.attention;
+        let Some(side) = side.or(sides.first().copied()) else {
+            return Err(Error::Config(
+                "this run has no self-attention layer (model.attention is empty)".into(),
+            ));
+        };
+        if !(1..=64).contains(&n) {
+            return Err(Error::Config(format!("--n {n}: draw 1 to 64 images")));
+        }
+        let classes = self.classes_of(n, None)?;
+        let draw = Draw {
+            classes: classes.as_deref(),
+            ..Default::default()
+        };
+        let z = self
+            .family
+            .latent(n, &draw, &mut Rng::new(seed, stream::SAMPLE))?;
+        let Some((images, maps)) = self.family.attention_map(&z, side)? else {
+            return Err(Error::Config(format!(
+                "--side {side}: the generator has attention at {sides:?}"
+            )));
+        };
+        let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
+        let keys = maps.dim(2)?;
+        let key_side = (keys as f64).sqrt().round() as usize;
+        let scale = (96 / s).max(1);
+        crate::report::attention::write(
+            out,
+            &images.flatten_all()?.to_vec1::<f32>()?,
+            n,
+            c,
+            s,
+            &maps.flatten_all()?.to_vec1::<f32>()?,
+            side,
+            key_side,
+            scale,
+        )
+    }
+
     /// The traversal figure of a family with codes (InfoGAN, Chen et al. 2016 Fig. 2): one
     /// row per categorical value, `columns` columns sweeping continuous code `code` from
     /// −2 to 2, the noise fixed (drawn from `seed`); written as a PNG grid.

@@ -56,6 +56,15 @@ fn tiny(cfg: &Config, folder: &Path) -> Vec<String> {
             s.push(format!("data.path={}", folder.display()));
             if cfg.model.arch == Arch::Dcgan64 {
                 s.push("data.image_size=32".into());
+                // Attention layers follow their maps to the smaller image.
+                let scale = cfg.data.image_size / 32;
+                let sides: Vec<String> = cfg
+                    .model
+                    .attention
+                    .iter()
+                    .map(|a| (a / scale).to_string())
+                    .collect();
+                s.push(format!("model.attention=[{}]", sides.join(",")));
             }
         }
         DatasetKind::FashionMnist => s.push("data.split=test".into()),

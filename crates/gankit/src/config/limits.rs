@@ -2,7 +2,7 @@
 //! a config or `--set` can hold makes gankit allocate without bound, overflow a size or
 //! start a thread pool it cannot create. Each bound is far above any real experiment.
 
-use super::{Arch, Config};
+use super::{Arch, AttentionVariant, Config};
 use crate::{Error, Result};
 
 /// Most worker threads (`train.threads`, `--threads`).
@@ -76,8 +76,27 @@ pub fn estimated_bytes(cfg: &Config) -> f64 {
         Arch::Mlp => (8 * m.mlp_hidden) as f64 + pixels * d.channels as f64,
         Arch::Dcgan28 | Arch::Dcgan64 => pixels * (m.g_width + m.d_width + d.channels) as f64,
     };
+    // Self-attention maps: N × N_keys per image and layer, in G and in D.
+    let maps: usize = m
+        .attention
+        .iter()
+        .map(|&side| 2 * attention_map_bytes(1, side, m.attention_variant))
+        .sum();
     // f32 values, kept for backward and matched by a gradient.
-    b * per_image * 4.0 * 2.0
+    b * (per_image * 4.0 * 2.0 + maps as f64)
+}
+
+/// Bytes of the self-attention maps (`nn::attention`) one training step holds for a batch
+/// of `batch` images at a `side` × `side` map in one network: the scores, their
+/// exponentials and β, each kept for the backward pass, and β's gradient (4 maps of
+/// N × N_keys f32 per image; N_keys = N / 4 with the official variant's pooling).
+pub fn attention_map_bytes(batch: usize, side: usize, variant: AttentionVariant) -> usize {
+    let n = side * side;
+    let keys = match variant {
+        AttentionVariant::Paper => n,
+        AttentionVariant::Official => n / 4,
+    };
+    4 * batch * n * keys * 4
 }
 
 /// Physical memory of this machine, where the OS says (Linux: /proc/meminfo).

@@ -123,10 +123,30 @@ pub struct ModelConfig {
     /// Spectrally normalise every layer of the discriminator (Miyato et al. 2018; one
     /// power-iteration step per training pass, u saved in checkpoints). Default false.
     pub spectral_norm: bool,
+    /// Spectrally normalise every layer of the generator too (SAGAN, Zhang et al. 2019).
+    /// Default false.
+    pub g_spectral_norm: bool,
+    /// Feature-map sides at which G and D get a self-attention layer (SAGAN; report 003
+    /// §5.2), e.g. [14] or [16, 32]; each must be a hidden map side of both networks.
+    /// Default [] (none).
+    pub attention: Vec<usize>,
+    /// "paper" (an N × N map, values of C channels) or "official" (the authors' code: keys
+    /// and values max-pooled 2×2, values of C/2 channels and a 1×1 convolution back).
+    /// Default "paper".
+    pub attention_variant: AttentionVariant,
     /// Classes of a conditional GAN (report 002, "train with labels"): G gets the one-hot
     /// class joined to z, D is a projection discriminator; needs labelled data
     /// (fashion-mnist, or idx with its labels file). 0 = unconditional. Default 0.
     pub classes: usize,
+}
+
+/// The self-attention layer's form (`model.attention_variant`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttentionVariant {
+    #[default]
+    Paper,
+    Official,
 }
 
 /// Normalisation of the discriminator's hidden layers.
@@ -159,6 +179,9 @@ impl Default for ModelConfig {
             d_norm: Norm::Batch,
             critic: Critic::Default,
             spectral_norm: false,
+            g_spectral_norm: false,
+            attention: Vec::new(),
+            attention_variant: AttentionVariant::Paper,
             classes: 0,
         }
     }

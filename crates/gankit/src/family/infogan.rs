@@ -350,6 +350,11 @@ impl Family for InfoGan {
         Ok(Some(self.join(&z, &codes)?))
     }
 
+    fn attention_map(&self, latent: &Tensor, side: usize) -> Result<Option<(Tensor, Tensor)>> {
+        let g = self.g_ema.as_ref().unwrap_or(&self.g);
+        Ok(g.attention_map(latent, side)?)
+    }
+
     fn critic(&self) -> Option<Critic<'_>> {
         Some(Critic {
             network: "d",

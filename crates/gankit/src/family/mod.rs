@@ -80,6 +80,13 @@ pub trait Family: Send {
         Ok(())
     }
 
+    /// In evaluation mode: the images of `latent` and the attention map β (n, N, N_keys)
+    /// of the generator's self-attention layer after its hidden map of side `side`; `None`
+    /// without one.
+    fn attention_map(&self, _latent: &Tensor, _side: usize) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(None)
+    }
+
     /// The critic whose Lipschitz constant can be tracked, if any.
     fn critic(&self) -> Option<Critic<'_>> {
         None
@@ -113,6 +120,7 @@ pub fn build(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
 /// refuse (e.g. a batch-norm critic with a gradient penalty), with what to change.
 pub fn check(cfg: &Config) -> Result<()> {
     cfg.validate()?;
+    crate::models::attention::check(cfg)?;
     match cfg.model.family {
         FamilyKind::Gan => gan::check(cfg),
         FamilyKind::Infogan => infogan::check(cfg),

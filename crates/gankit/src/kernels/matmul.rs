@@ -31,6 +31,98 @@ pub fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
         .apply_op2(&b.contiguous()?, MatMul { ta, tb })
 }
 
+/// Batched op(a)·op(b) for rank-3 a (batch, ·, ·) and b (batch, ·, ·): one product per
+/// batch element, the elements spread over candle's threads (SAGAN's attention products).
+pub fn bmm(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tensor> {
+    if !ours(a) {
+        let t = |x: &Tensor, f: bool| if f { x.transpose(1, 2) } else { Ok(x.clone()) };
+        return t(a, ta)?.matmul(&t(b, tb)?);
+    }
+    a.contiguous()?
+        .apply_op2(&b.contiguous()?, BatchMatMul { ta, tb })
+}
+
+/// C = op(A)·op(B), batched over the first dimension.
+struct BatchMatMul {
+    ta: bool,
+    tb: bool,
+}
+
+impl Kernel2 for BatchMatMul {
+    fn run<T: Element>(&self, a: &[T], sa: &Shape, b: &[T], sb: &Shape) -> Result<(Vec<T>, Shape)> {
+        let (&[batch, ra, ca], &[batch_b, rb, cb]) = (sa.dims(), sb.dims()) else {
+            candle_core::bail!("bmm: rank-3 operands expected, got {sa:?} and {sb:?}")
+        };
+        if batch != batch_b {
+            candle_core::bail!("bmm: batches {batch} and {batch_b} differ");
+        }
+        let one = MatMul {
+            ta: self.ta,
+            tb: self.tb,
+        };
+        let (m, k, n) = one.dims(&Shape::from((ra, ca)), &Shape::from((rb, cb)))?;
+        if k == 0 || m * n == 0 {
+            return Ok((vec![T::zero(); batch * m * n], Shape::from((batch, m, n))));
+        }
+        let c = parallel::filled(batch * m * n, m * n, |i, dst| {
+            let (a, b) = (&a[i * m * k..], &b[i * k * n..]);
+            let lhs = if self.ta {
+                Mat::transposed(a, m)
+            } else {
+                Mat::rows(a, k)
+            };
+            let rhs = if self.tb {
+                Mat::transposed(b, k)
+            } else {
+                Mat::rows(b, n)
+            };
+            gemm_into(m, n, k, dst, false, lhs, rhs);
+        });
+        Ok((c, Shape::from((batch, m, n))))
+    }
+}
+
+impl CustomOp2 for BatchMatMul {
+    fn name(&self) -> &'static str {
+        "gankit-bmm"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        apply2(self, s1, l1, s2, l2)
+    }
+
+    /// The gradients of [`MatMul`], per batch element.
+    fn bwd(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        _c: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (ta, tb) = (self.ta, self.tb);
+        let da = when(a, || {
+            if ta {
+                bmm(b, g, tb, true)
+            } else {
+                bmm(g, b, false, !tb)
+            }
+        })?;
+        let db = when(b, || {
+            if tb {
+                bmm(g, a, true, ta)
+            } else {
+                bmm(a, g, !ta, false)
+            }
+        })?;
+        Ok((da, db))
+    }
+}
+
 /// C = op(A)·op(B).
 struct MatMul {
     ta: bool,
@@ -186,6 +278,51 @@ mod tests {
                     for (i, (p, q)) in ours.iter().zip(&theirs).enumerate() {
                         let err = max_rel(p, q);
                         assert!(err < 1e-12, "{m}×{k}×{n} {ta} {tb} #{i}: {err:e}");
+                    }
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn batched_products_and_gradients_to_second_order_match_candle() {
+        crate::objectives::penalty::with_second_order(|| {
+            for (bs, m, k, n) in [(3, 5, 4, 6), (1, 7, 2, 9), (4, 16, 8, 49)] {
+                for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                    let sa = if ta { [bs, k, m] } else { [bs, m, k] };
+                    let sb = if tb { [bs, n, k] } else { [bs, k, n] };
+                    let a = Var::from_tensor(&rand(&sa, 3, DType::F64)).unwrap();
+                    let b = Var::from_tensor(&rand(&sb, 4, DType::F64)).unwrap();
+                    let r = rand(&[bs, m, n], 5, DType::F64);
+                    let orders = |f: &dyn Fn(&Tensor, &Tensor) -> Tensor| {
+                        let c = f(a.as_tensor(), b.as_tensor());
+                        let g = (&c * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                        let (ga, gb) = (g.get(&a).unwrap().clone(), g.get(&b).unwrap().clone());
+                        let gg = (ga.sqr().unwrap().sum_all().unwrap()
+                            + gb.sqr().unwrap().sum_all().unwrap())
+                        .unwrap()
+                        .backward()
+                        .unwrap();
+                        [
+                            c,
+                            ga,
+                            gb,
+                            gg.get(&a).unwrap().clone(),
+                            gg.get(&b).unwrap().clone(),
+                        ]
+                    };
+                    let t = |x: &Tensor, f: bool| {
+                        if f {
+                            x.transpose(1, 2).unwrap().contiguous().unwrap()
+                        } else {
+                            x.clone()
+                        }
+                    };
+                    let ours = orders(&|x, y| bmm(x, y, ta, tb).unwrap());
+                    let theirs = orders(&|x, y| t(x, ta).matmul(&t(y, tb)).unwrap());
+                    for (i, (p, q)) in ours.iter().zip(&theirs).enumerate() {
+                        let err = max_rel(p, q);
+                        assert!(err < 1e-12, "{bs}×{m}×{k}×{n} {ta} {tb} #{i}: {err:e}");
                     }
                 }
             }

@@ -35,7 +35,7 @@ pub use batch_norm::{Statistics, channel_moments, normalize};
 pub use bias::{add_channel_bias, channel_sum, scale_channels};
 pub use layer_norm::{LayerNormInputGrad, layer_norm_act, layer_norm_act_traced};
 pub use leaky_relu::{leaky_relu, leaky_relu_grad};
-pub use matmul::matmul;
+pub use matmul::{bmm, matmul};
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias, conv2d_bias_leaky};
 pub use tanh::tanh;
 

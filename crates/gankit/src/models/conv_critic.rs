@@ -7,6 +7,7 @@ use candle_core::Result;
 use candle_nn::VarBuilder;
 
 use super::ImageShape;
+use super::attention::AttentionSpec;
 use super::conv_discriminator::{ConvDiscriminator, conv_discriminator};
 use crate::config::Norm;
 use crate::nn::Conv2dConfig;
@@ -23,8 +24,17 @@ pub fn critic(
     norm: Norm,
     spectral_norm: bool,
     shape: ImageShape,
+    attention: &AttentionSpec,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
     let chans = [shape.channels, 16, 32, 64, 128];
-    conv_discriminator(&chans, K3S2P1, norm, spectral_norm, shape.size, vb)
+    conv_discriminator(
+        &chans,
+        K3S2P1,
+        norm,
+        spectral_norm,
+        shape.size,
+        attention,
+        vb,
+    )
 }

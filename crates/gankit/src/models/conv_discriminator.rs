@@ -5,6 +5,7 @@
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
+use super::attention::{AttentionSpec, Attentions};
 use super::{DOutput, Discriminator};
 use crate::config::Norm;
 use crate::nn::{Conv2d, Conv2dConfig, Linear, Mode, Norm2d, conv2d, dcgan_init, linear, norm2d};
@@ -16,22 +17,28 @@ pub struct ConvDiscriminator {
     convs: Vec<Conv2d>,
     norms: Vec<Norm2d>,
     fc: Linear,
+    /// Self-attention after blocks whose output side `model.attention` names.
+    attention: Attentions,
+    /// The output side of each block.
+    sides: Vec<usize>,
 }
 
 /// Conv blocks `chans[0] → chans[1] → …` with kernels `conv` (its `bias` is ignored: a conv
 /// has a bias unless a normalisation follows it), weights `conv1`, `bn2` / `ln2`, …, `fc`.
 /// `side` is the input image side. With `spectral_norm` every conv and the linear layer are
-/// spectrally normalised.
+/// spectrally normalised; `attention` puts self-attention layers after blocks.
 pub fn conv_discriminator(
     chans: &[usize],
     conv: Conv2dConfig,
     norm: Norm,
     spectral_norm: bool,
     side: usize,
+    attention: &AttentionSpec,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
     let mut convs = Vec::new();
     let mut norms = Vec::new();
+    let mut sides = Vec::new();
     let mut side = side;
     for i in 0..chans.len() - 1 {
         let cfg = Conv2dConfig {
@@ -50,12 +57,21 @@ pub fn conv_discriminator(
             norms.push(norm2d(norm, chans[i + 1], vb.pp(name))?);
         }
         side = (side + 2 * conv.padding - conv.kernel) / conv.stride + 1;
+        sides.push(side);
     }
+    let maps: Vec<(usize, usize)> = sides
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| (chans[i + 1], s))
+        .collect();
+    let attention = Attentions::build(attention, &maps, spectral_norm, &vb)?;
     let features = chans[chans.len() - 1] * side * side;
     let fc = linear(features, 1, true, dcgan_init(), vb.pp("fc"))?;
     Ok(ConvDiscriminator {
         convs,
         norms,
+        attention,
+        sides,
         fc: if spectral_norm {
             fc.spectrally_normalised(vb.pp("fc"))?
         } else {
@@ -81,6 +97,7 @@ impl Discriminator for ConvDiscriminator {
                 None | Some(Norm2d::None) => conv.forward_activated(&h, SLOPE, mode)?,
                 Some(norm) => norm.forward_activated(&conv.forward_t(&h, mode)?, SLOPE, mode)?,
             };
+            h = self.attention.apply(h, self.sides[i], mode)?;
         }
         let features = h.flatten_from(1)?;
         let logits = self.fc.forward_t(&features, mode)?.squeeze(1)?;
@@ -90,7 +107,7 @@ impl Discriminator for ConvDiscriminator {
     /// The forward pass keeps, for each layer, what its input gradient needs (the LeakyReLU's
     /// output, the layer norm's statistics); the gradient of Σ D(x) then runs back through
     /// the fc weight, each activation's gradient op and each transposed convolution. Only
-    /// without spectral or batch norm, on gankit's CPU kernels.
+    /// without spectral or batch norm or attention, on gankit's CPU kernels.
     fn input_gradient(
         &self,
         x: &Tensor,
@@ -99,7 +116,8 @@ impl Discriminator for ConvDiscriminator {
     ) -> Result<Option<Tensor>> {
         // Spectral norm's weights (and power iteration) live in the forward pass: checked
         // before any forward pass runs, so the fallback runs the only one.
-        let plain = !self.fc.is_spectrally_normalised()
+        let plain = self.attention.is_empty()
+            && !self.fc.is_spectrally_normalised()
             && !self.convs.iter().any(|c| c.is_spectrally_normalised())
             && self
                 .norms

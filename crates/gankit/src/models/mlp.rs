@@ -5,7 +5,7 @@
 //! dropout after each hidden layer (report 004 found it helps against collapse).
 //! Weights use PyTorch's default `nn.Linear` initialisation, U(±1/√fan_in).
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::{DOutput, Discriminator, Generator, ImageShape};
@@ -37,24 +37,34 @@ pub struct MlpGenerator {
     shape: ImageShape,
 }
 
+/// With `spectral_norm` every layer is spectrally normalised (SAGAN's G).
 pub fn generator(
     z_dim: usize,
     h: usize,
+    spectral_norm: bool,
     shape: ImageShape,
     vb: VarBuilder,
 ) -> Result<MlpGenerator> {
     let dims = [z_dim, h, 2 * h, 4 * h, shape.numel()];
     let layers = (0..4)
-        .map(|i| torch_linear(dims[i], dims[i + 1], vb.pp(format!("fc{}", i + 1))))
+        .map(|i| {
+            let vb = vb.pp(format!("fc{}", i + 1));
+            let l = torch_linear(dims[i], dims[i + 1], vb.clone())?;
+            if spectral_norm {
+                l.spectrally_normalised(vb)
+            } else {
+                Ok(l)
+            }
+        })
         .collect::<Result<_>>()?;
     Ok(MlpGenerator { layers, shape })
 }
 
 impl Generator for MlpGenerator {
-    fn forward(&self, z: &Tensor, _mode: &mut Mode) -> Result<Tensor> {
+    fn forward(&self, z: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let mut h = z.clone();
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(&h)?;
+            h = l.forward_t(&h, mode)?;
             h = if i < 3 {
                 leaky_relu(&h, 0.2)?
             } else {

@@ -1,6 +1,7 @@
 //! Generators and discriminators. Each architecture is a pair of structs built from the
 //! config by [`build`]; the trainer only sees the [`Generator`] and [`Discriminator`] traits.
 
+pub mod attention;
 mod conv_critic;
 mod conv_discriminator;
 mod dcgan28;
@@ -32,6 +33,11 @@ pub trait Generator: Send {
     /// The hidden activations of stage `stage` (an index into [`Generator::stages`]).
     fn forward_stage(&self, _z: &Tensor, _stage: usize, _mode: &mut Mode) -> Result<Tensor> {
         candle_core::bail!("this generator has no pretraining stages")
+    }
+    /// In evaluation mode: the images of `z` and the attention map β (n, N, N_keys) of the
+    /// self-attention layer after the hidden map of side `side`; `None` without one there.
+    fn attention_map(&self, _z: &Tensor, _side: usize) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(None)
     }
 }
 
@@ -112,9 +118,15 @@ pub fn generator_with_input(
 ) -> Result<Box<dyn Generator>> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
     Ok(match m.arch {
-        Arch::Dcgan28 => Box::new(dcgan28::generator(input, m.g_width, shape, vb)?),
-        Arch::Dcgan64 => Box::new(dcgan64::generator(input, m.g_width, shape, vb)?),
-        Arch::Mlp => Box::new(mlp::generator(input, m.mlp_hidden, shape, vb)?),
+        Arch::Dcgan28 => Box::new(dcgan28::generator(input, cfg, vb)?),
+        Arch::Dcgan64 => Box::new(dcgan64::generator(input, cfg, vb)?),
+        Arch::Mlp => Box::new(mlp::generator(
+            input,
+            m.mlp_hidden,
+            m.g_spectral_norm,
+            shape,
+            vb,
+        )?),
     })
 }
 
@@ -139,15 +151,16 @@ pub fn discriminator_and_features(
 ) -> Result<(Box<dyn Discriminator>, usize)> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
     let sn = m.spectral_norm;
+    let att = attention::AttentionSpec::of(cfg);
     let v = vb;
     let (d, features): (Box<dyn Discriminator>, usize) = match (m.critic, m.arch) {
-        (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm, sn, shape, v)?),
-        (Critic::Default, Arch::Dcgan28) => {
-            boxed(dcgan28::discriminator(m.d_width, m.d_norm, sn, shape, v)?)
-        }
-        (Critic::Default, Arch::Dcgan64) => {
-            boxed(dcgan64::discriminator(m.d_width, m.d_norm, sn, shape, v)?)
-        }
+        (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm, sn, shape, &att, v)?),
+        (Critic::Default, Arch::Dcgan28) => boxed(dcgan28::discriminator(
+            m.d_width, m.d_norm, sn, shape, &att, v,
+        )?),
+        (Critic::Default, Arch::Dcgan64) => boxed(dcgan64::discriminator(
+            m.d_width, m.d_norm, sn, shape, &att, v,
+        )?),
         (Critic::Default, Arch::Mlp) => {
             let d = mlp::discriminator(m.mlp_hidden, m.d_dropout, sn, shape, v)?;
             let f = d.feature_dim();

@@ -242,6 +242,7 @@ pub struct ConvTranspose2d {
     weight: Tensor,
     bias: Option<Tensor>,
     cfg: Conv2dConfig,
+    sn: Option<SpectralNorm>,
 }
 
 /// A transposed convolution `c_in → c_out` with DCGAN initialisation.
@@ -258,14 +259,40 @@ pub fn conv_transpose2d(
     } else {
         None
     };
-    Ok(ConvTranspose2d { weight, bias, cfg })
+    Ok(ConvTranspose2d {
+        weight,
+        bias,
+        cfg,
+        sn: None,
+    })
+}
+
+impl ConvTranspose2d {
+    /// The same layer with its weight spectrally normalised. As PyTorch does for transposed
+    /// convolutions, σ is that of the weight seen as (out, in·k·k), and u has `out` values.
+    pub fn spectrally_normalised(self, vb: VarBuilder) -> candle_core::Result<Self> {
+        let sn = Some(spectral_norm(self.weight.dim(1)?, vb)?);
+        Ok(ConvTranspose2d { sn, ..self })
+    }
+
+    /// The layer in `mode` (spectral norm's power iteration runs in training mode only).
+    pub fn forward_t(&self, x: &Tensor, mode: &Mode) -> candle_core::Result<Tensor> {
+        let w = match &self.sn {
+            None => self.weight.clone(),
+            Some(sn) => sn
+                .apply(&self.weight.transpose(0, 1)?, mode)?
+                .transpose(0, 1)?
+                .contiguous()?,
+        };
+        let c = &self.cfg;
+        let y = kernels::conv_transpose2d(x, &w, c.stride, c.padding, c.output_padding)?;
+        add_channel_bias(y, &self.bias)
+    }
 }
 
 impl Module for ConvTranspose2d {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let c = &self.cfg;
-        let y = kernels::conv_transpose2d(x, &self.weight, c.stride, c.padding, c.output_padding)?;
-        add_channel_bias(y, &self.bias)
+        self.forward_t(x, &Mode::Eval)
     }
 }
 

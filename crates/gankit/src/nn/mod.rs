@@ -4,6 +4,7 @@
 //! silently stop gradients), so the second backward pass of a gradient penalty goes through.
 
 mod activation;
+pub mod attention;
 mod batch_norm;
 mod layers;
 mod norm;
@@ -11,6 +12,7 @@ mod spectral_norm;
 pub mod store;
 
 pub use activation::{Dropout, leaky_relu};
+pub use attention::{SelfAttention, self_attention};
 pub use batch_norm::{BatchNorm, BatchNormConfig, batch_norm};
 pub use layers::{
     Conv2d, Conv2dConfig, ConvTranspose2d, Linear, conv_transpose2d, conv2d, dcgan_init, linear,

@@ -1,6 +1,7 @@
 //! What a run writes for people and other tools: metrics.csv, the loss-curve PNG, sample
 //! grids and NumPy arrays. (Evaluation metrics such as FID plug in beside these.)
 
+pub mod attention;
 pub mod grid;
 pub mod metrics;
 pub mod npy;

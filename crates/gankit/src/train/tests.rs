@@ -575,6 +575,54 @@ fn a_three_network_family_checkpoints_resumes_averages_and_rolls_back_genericall
 }
 
 #[test]
+fn sagan_with_spectral_norm_on_g_and_its_average_resumes_bit_identically() {
+    let files = resume_is_bit_identical(&[
+        "model.attention=[7]",
+        "model.g_spectral_norm=true",
+        "model.spectral_norm=true",
+        "model.d_norm=none",
+        "train.loss=hinge",
+        "ema.decay=0.9",
+    ]);
+    for f in ["g.safetensors", "g_ema.safetensors"] {
+        for name in [
+            "fc.weight_u",
+            "deconv1.weight_u",
+            "attn7.f.weight_u",
+            "attn7.gamma",
+        ] {
+            assert!(files[f].contains_key(name), "{f} lacks {name}");
+        }
+    }
+    assert!(files["d.safetensors"].contains_key("attn7.h.weight"));
+    // γ has moved off 0 in both networks.
+    for f in ["g.safetensors", "d.safetensors"] {
+        let gamma = files[f]["attn7.gamma"].to_vec1::<f32>().unwrap()[0];
+        assert!(gamma != 0.0, "{f}: γ = {gamma}");
+    }
+}
+
+#[test]
+fn attention_sides_must_exist_in_both_networks() {
+    for (sets, needle) in [
+        (&["model.attention=[13]"][..], "use some of [7, 14]"),
+        (
+            &["model.arch=mlp", "model.attention=[14]"],
+            "use some of []",
+        ),
+        (
+            &["model.attention=[7]", "model.attention_variant=official"],
+            "even sides",
+        ),
+    ] {
+        let e = crate::family::check(&tiny(1, sets))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+}
+
+#[test]
 fn infogan_resumes_bit_identically() {
     let files =
         resume_is_bit_identical(&["model.family=infogan", "model.z_dim=16", "ema.decay=0.9"]);

@@ -93,6 +93,10 @@ impl Family for Gan {
         self.nets.refresh_ema_statistics()
     }
 
+    fn attention_map(&self, latent: &Tensor, side: usize) -> Result<Option<(Tensor, Tensor)>> {
+        Ok(self.nets.sampler(true).attention_map(latent, side)?)
+    }
+
     fn critic(&self) -> Option<Critic<'_>> {
         Some(Critic {
             network: D,

@@ -22,7 +22,26 @@ fn value(p: &Penalty) -> f64 {
 }
 
 /// (name, --set overrides) of every critic: architectures × normalisations a penalty allows.
-const CRITICS: [(&str, &[&str]); 7] = [
+const CRITICS: [(&str, &[&str]); 9] = [
+    (
+        "dcgan28 + self-attention at 7 (paper)",
+        &[
+            "model.d_norm=none",
+            "model.d_width=8",
+            "model.attention=[7]",
+        ],
+    ),
+    (
+        "dcgan64 (32 px) + layer norm + self-attention at 16 (official)",
+        &[
+            "model.arch=dcgan64",
+            "data.image_size=32",
+            "model.d_norm=layer",
+            "model.d_width=2",
+            "model.attention=[16]",
+            "model.attention_variant=official",
+        ],
+    ),
     (
         "dcgan28 + layer norm",
         &["model.d_norm=layer", "model.d_width=3"],
@@ -73,8 +92,14 @@ fn critic(sets: &[&str]) -> (Box<dyn Discriminator>, ParamStore, usize) {
     let store = ParamStore::new(Rng::new(1, 2), &Device::Cpu);
     let d = build_discriminator(&cfg, store.var_builder_with(DType::F64)).unwrap();
     // Move the weights off DCGAN's tiny N(0, 0.02) scale so the penalty is not ≈ 1 everywhere.
-    for (_, v) in store.trainable() {
-        v.set(&(v.as_tensor() * 25.0).unwrap()).unwrap();
+    for (name, v) in store.trainable() {
+        if name.ends_with("gamma") {
+            // Attention starts switched off (γ = 0); switch it on, so its weights count.
+            v.set(&(v.as_tensor().ones_like().unwrap() * 0.5).unwrap())
+                .unwrap();
+        } else {
+            v.set(&(v.as_tensor() * 25.0).unwrap()).unwrap();
+        }
     }
     (d, store, cfg.data.image_size)
 }
