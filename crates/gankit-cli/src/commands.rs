@@ -215,6 +215,72 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     Ok(())
 }
 
+#[derive(Args)]
+pub struct ReconstructArgs {
+    /// The run directory (a family with an encoder: bigan, bigbigan, vaegan).
+    run_dir: PathBuf,
+    /// Images to reconstruct (held-out ones: the test split for Fashion-MNIST).
+    #[arg(long, default_value_t = 32)]
+    n: usize,
+    /// .png (each row of inputs above its reconstructions) or .npy (the reconstructions).
+    #[arg(long)]
+    out: PathBuf,
+    /// Checkpoint step (default: the newest).
+    #[arg(long)]
+    step: Option<u64>,
+    /// Seed of the choice of images.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use E's and G's own weights, not their averages.
+    #[arg(long)]
+    no_ema: bool,
+}
+
+pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
+    let trained = gankit::sample::load(&args.run_dir, args.step, !args.no_ema, &Device::Cpu)?;
+    trained.write_reconstructions(args.n, args.seed, &args.out)?;
+    eprintln!(
+        "wrote {} reconstructions from iteration {} to {}",
+        args.n,
+        trained.step,
+        args.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EncodeArgs {
+    /// The run directory (a family with an encoder: bigan, bigbigan, vaegan).
+    run_dir: PathBuf,
+    /// Output: float32 (N, z_dim); the labels, when the data has them, go to
+    /// FILE.labels.npy.
+    #[arg(long)]
+    out: PathBuf,
+    /// Encode at most this many images (the first of the data set).
+    #[arg(long, default_value_t = 1_000_000)]
+    n: usize,
+    /// Encode Fashion-MNIST's test split instead of the run's data.
+    #[arg(long)]
+    test: bool,
+    /// Checkpoint step (default: the newest).
+    #[arg(long)]
+    step: Option<u64>,
+    /// Use E's own weights, not their average.
+    #[arg(long)]
+    no_ema: bool,
+}
+
+pub fn encode(args: EncodeArgs) -> Result<()> {
+    let trained = gankit::sample::load(&args.run_dir, args.step, !args.no_ema, &Device::Cpu)?;
+    let n = trained.write_codes(args.n, args.test, &args.out)?;
+    eprintln!(
+        "wrote the codes of {n} images (iteration {}) to {}",
+        trained.step,
+        args.out.display()
+    );
+    Ok(())
+}
+
 pub fn datasets() -> Result<()> {
     for d in gankit::data::known() {
         println!(

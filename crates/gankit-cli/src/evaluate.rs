@@ -77,6 +77,10 @@ pub struct EvalArgs {
     /// Truncation trick for a run's samples: noise from N(0, I) truncated at ±ψ.
     #[arg(long, value_name = "PSI", conflicts_with = "fake")]
     truncation: Option<f64>,
+    /// Families with an encoder: images the linear probe is fitted on, and held-out images
+    /// it and the reconstructions are scored on.
+    #[arg(long, default_value_t = 10_000)]
+    probe_n: usize,
     /// Images per code value for the code purity of a run with a categorical code
     /// (InfoGAN).
     #[arg(long, default_value_t = 1000)]
@@ -306,6 +310,13 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                     |v, n| trained.draw(n, None, Some(&vec![v; n]), &mut rng),
                 )?);
             }
+            if !(10..=100_000).contains(&args.probe_n) {
+                return Err(Error::Config(format!(
+                    "--probe-n {}: fit the probe on 10 to 100000 images",
+                    args.probe_n
+                )));
+            }
+            report.representation = trained.representation(&ev, args.probe_n, args.seed)?;
             report
         }
     };

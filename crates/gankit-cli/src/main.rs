@@ -38,6 +38,10 @@ enum Command {
     },
     /// Draw images from a trained generator: a .png grid or a .npy float32 array.
     Sample(commands::SampleArgs),
+    /// Families with an encoder: held-out images above their reconstructions G(E(x)).
+    Reconstruct(commands::ReconstructArgs),
+    /// Families with an encoder: E(x) of a data set, as a NumPy array.
+    Encode(commands::EncodeArgs),
     /// Draw the attention maps of a run with self-attention (SAGAN): where each query
     /// point of generated images looks.
     Attention(commands::AttentionArgs),
@@ -76,6 +80,8 @@ fn main() -> ExitCode {
         Command::Resume { run_dir, threads } => commands::resume(run_dir, threads),
         Command::Sample(args) => commands::sample(args),
         Command::Attention(args) => commands::attention(args),
+        Command::Reconstruct(args) => commands::reconstruct(args),
+        Command::Encode(args) => commands::encode(args),
         Command::Datasets => commands::datasets(),
         Command::Eval(args) => evaluate::eval(args),
         Command::Bench(args) => bench::bench(args),

@@ -618,3 +618,69 @@ fn sagan_trains_and_draws_its_attention_maps() {
         "no self-attention",
     );
 }
+
+#[test]
+fn encoder_families_reconstruct_encode_and_report_their_representation() {
+    let tmp = tempfile::tempdir().unwrap();
+    for family in ["bigan", "bigbigan", "vaegan"] {
+        let config = format!(
+            "{}/../../configs/{family}-fashion.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut args = vec!["train", "--config", &config, "--name", family];
+        args.extend(TINY);
+        args.extend(["--set", "model.z_dim=8", "--set", "bigan.joint_width=32"]);
+        let o = gankit(&args, tmp.path());
+        assert!(o.status.success(), "{family}: {}", stderr(&o));
+        let run = format!("runs/{family}");
+        let o = gankit(
+            &["reconstruct", &run, "--n", "10", "--out", "r.png"],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{family}: {}", stderr(&o));
+        // 4 columns; 3 row pairs of inputs and reconstructions: 6 rows of 28 px tiles.
+        assert_eq!(image_dims(&tmp.path().join("r.png")), (122, 182));
+        let o = gankit(
+            &["encode", &run, "--n", "50", "--test", "--out", "z.npy"],
+            tmp.path(),
+        );
+        assert!(o.status.success(), "{family}: {}", stderr(&o));
+        let z = gankit::report::npy::read(&tmp.path().join("z.npy")).unwrap();
+        assert_eq!(z.shape, vec![50, 8]);
+        let labels = gankit::report::npy::read(&tmp.path().join("z.labels.npy")).unwrap();
+        assert_eq!(labels.shape, vec![50]);
+        let o = gankit(&["eval", &run, "--n", "50", "--probe-n", "100"], tmp.path());
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{family}: {}", stderr(&o));
+        assert!(
+            out.contains("probe on E(x)") && out.contains("reconstruction"),
+            "{out}"
+        );
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(tmp.path().join(format!("{run}/eval.json"))).unwrap(),
+        )
+        .unwrap();
+        let r = &v["representation"];
+        for key in [
+            "probe_encoder",
+            "probe_pixels",
+            "probe_untrained_encoder",
+            "nearest_neighbour",
+            "reconstruction_class_agreement",
+            "reconstruction_l1",
+            "reconstruction_fid",
+        ] {
+            let x = r[key].as_f64().unwrap_or(f64::NAN);
+            assert!(x.is_finite(), "{family} {key}: {r}");
+        }
+    }
+    // A plain GAN has nothing to reconstruct.
+    let mut args = vec!["train", "--name", "g"];
+    args.extend(TINY);
+    assert!(gankit(&args, tmp.path()).status.success());
+    assert_user_error(
+        &["reconstruct", "runs/g", "--out", "r.png"],
+        tmp.path(),
+        "encoder",
+    );
+}

@@ -6,6 +6,7 @@ use candle_core::Device;
 
 use crate::checkpoint;
 use crate::config::Config;
+use crate::evaluator::representation::{self, Labelled};
 use crate::family::{self, Draw, Family, latent};
 use crate::report::{grid, npy};
 use crate::rng::{Rng, stream};
@@ -164,6 +165,145 @@ impl Trained {
             key_side,
             scale,
         )
+    }
+
+    /// Whether the family has an encoder (BiGAN, BigBiGAN, VAE-GAN).
+    pub fn has_encoder(&self) -> Result<bool> {
+        let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
+        let x = candle_core::Tensor::zeros((2, c, s, s), candle_core::DType::F32, &Device::Cpu)?;
+        Ok(self.family.encode(&x, false)?.is_some())
+    }
+
+    /// The held-out images of the representation numbers and reconstructions: the
+    /// Fashion-MNIST test split for Fashion-MNIST runs, else the `n` images of the run's
+    /// data after the first `n` of a seeded permutation (which the probes are fitted on).
+    fn held_out(&self, data: &crate::data::ImageSet, n: usize, seed: u64) -> Result<Labelled> {
+        if self.cfg.data.dataset == crate::config::DatasetKind::FashionMnist {
+            let test = crate::data::load(&crate::config::DataConfig {
+                split: crate::config::Split::Test,
+                ..self.cfg.data.clone()
+            })?;
+            return Ok(representation::slice_of(&test, 0, n, seed));
+        }
+        Ok(representation::slice_of(data, n, n, seed))
+    }
+
+    /// The representation numbers of a family with an encoder (see
+    /// `evaluator::representation`), fitted on `n` images of the run's data and scored on
+    /// `n` held-out ones; `None` without an encoder.
+    pub fn representation(
+        &self,
+        ev: &dyn crate::evaluator::Extractor,
+        n: usize,
+        seed: u64,
+    ) -> Result<Option<representation::RepresentationReport>> {
+        if !self.has_encoder()? {
+            return Ok(None);
+        }
+        let data = crate::data::load(&self.cfg.data)?;
+        let fit = representation::slice_of(&data, 0, n, seed);
+        let held_out = self.held_out(&data, n, seed)?;
+        if fit.n < 10 || held_out.n < 10 {
+            return Err(Error::Data(format!(
+                "{} has {} images: too few to fit and score a probe",
+                data.source, data.len
+            )));
+        }
+        let untrained = family::build(&self.cfg, &Device::Cpu)?;
+        Ok(Some(representation::evaluate(
+            self.family.as_ref(),
+            untrained.as_ref(),
+            ev,
+            &fit,
+            &held_out,
+            self.ema,
+            seed,
+        )?))
+    }
+
+    /// `n` held-out images (see [`Trained::representation`]) and their reconstructions
+    /// G(E(x)) (μ for a variational encoder): a PNG grid with each row of inputs above its
+    /// row of reconstructions, or (.npy) the reconstructions as float32 (n, C, H, W).
+    pub fn write_reconstructions(&self, n: usize, seed: u64, out: &Path) -> Result<()> {
+        if !self.has_encoder()? {
+            return Err(Error::Config(
+                "reconstruct needs a model family with an encoder (bigan, bigbigan or vaegan)"
+                    .into(),
+            ));
+        }
+        if !(1..=MAX_GRID).contains(&n) {
+            return Err(Error::Config(format!(
+                "--n {n}: reconstruct 1 to {MAX_GRID} images"
+            )));
+        }
+        let data = crate::data::load(&self.cfg.data)?;
+        let held = self.held_out(&data, n, seed)?;
+        let (codes, width) =
+            representation::encode_all(self.family.as_ref(), &held.images, held.n, self.ema)?;
+        let recon =
+            representation::decode_all(self.family.as_ref(), &codes, held.n, width, self.ema)?;
+        let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
+        let ext = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        match ext.as_deref() {
+            Some("npy") => npy::write_f32(out, &recon, &[held.n, c, s, s]),
+            Some("png") => {
+                let per = c * s * s;
+                let cols = grid::columns(held.n).max(1);
+                let mut tiles = Vec::with_capacity(2 * recon.len());
+                for start in (0..held.n).step_by(cols) {
+                    let end = (start + cols).min(held.n);
+                    for src in [&held.images, &recon] {
+                        tiles.extend_from_slice(&src[start * per..end * per]);
+                        // A short last row is filled with mid-grey tiles.
+                        tiles.extend(std::iter::repeat_n(0.0, (cols - (end - start)) * per));
+                    }
+                }
+                let rows = 2 * held.n.div_ceil(cols);
+                grid::write_png_columns(out, &tiles, rows * cols, cols, c, s)
+            }
+            _ => Err(Error::Config(format!(
+                "--out {}: the file name must end in .png (inputs above reconstructions) or .npy",
+                out.display()
+            ))),
+        }
+    }
+
+    /// E(x) of the first `n` images of the run's data (or of the Fashion-MNIST `split`)
+    /// as float32 (n, z), and their labels as float32 (n) in `FILE.labels.npy` when the
+    /// data has them.
+    pub fn write_codes(&self, n: usize, test: bool, out: &Path) -> Result<usize> {
+        if !self.has_encoder()? {
+            return Err(Error::Config(
+                "encode needs a model family with an encoder (bigan, bigbigan or vaegan)".into(),
+            ));
+        }
+        let mut cfg = self.cfg.data.clone();
+        if test {
+            if cfg.dataset != crate::config::DatasetKind::FashionMnist {
+                return Err(Error::Config(
+                    "--test: only Fashion-MNIST runs have a test split; leave it out".into(),
+                ));
+            }
+            cfg.split = crate::config::Split::Test;
+        }
+        let data = crate::data::load(&cfg)?;
+        let n = n.min(data.len);
+        let per = data.image_len();
+        let mut images = vec![0f32; n * per];
+        for i in 0..n {
+            data.write_scaled(i, &mut images[i * per..(i + 1) * per]);
+        }
+        let (codes, width) =
+            representation::encode_all(self.family.as_ref(), &images, n, self.ema)?;
+        npy::write_f32(out, &codes, &[n, width])?;
+        if let Some(labels) = &data.labels {
+            let l: Vec<f32> = labels[..n].iter().map(|&v| v as f32).collect();
+            npy::write_f32(&out.with_extension("labels.npy"), &l, &[n])?;
+        }
+        Ok(n)
     }
 
     /// The traversal figure of a family with codes (InfoGAN, Chen et al. 2016 Fig. 2): one

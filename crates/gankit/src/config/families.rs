@@ -47,3 +47,51 @@ impl Default for InfoGanConfig {
         }
     }
 }
+
+/// BiGAN (Donahue et al. 2017) and BigBiGAN (Donahue & Simonyan 2019; report 003 §3–§5):
+/// the joint discriminator's widths (`[bigan]`, both families).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BiganConfig {
+    /// Width of the latent branch H (two layers). Default 512.
+    pub latent_width: usize,
+    /// Width of the joint layer J. Default 1024.
+    pub joint_width: usize,
+}
+
+impl Default for BiganConfig {
+    fn default() -> Self {
+        BiganConfig {
+            latent_width: 512,
+            joint_width: 1024,
+        }
+    }
+}
+
+/// VAE-GAN (Larsen et al. 2016; report 003 §5.3, `[vaegan]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaeganConfig {
+    /// γ, the weight of the feature reconstruction against the GAN term in the decoder's
+    /// loss (the paper's Algorithm 1: θ_Dec ← −∇(γ L_llike − L_GAN); the paper leaves its
+    /// value open, the authors' code weighted reconstruction 1e-6 to 5e-5 against the GAN
+    /// term with sums over features as here). Default 1e-3.
+    pub gamma: f64,
+    /// The block of D whose output the reconstruction is measured in (1 = the first); 0
+    /// takes the paper's choice: the third of four conv blocks at 64×64, the last of the
+    /// two at 28×28. Default 0.
+    pub feature_block: usize,
+    /// Weight of the KL divergence to the prior in the encoder's loss (the paper: 1).
+    /// Default 1.
+    pub kl_weight: f64,
+}
+
+impl Default for VaeganConfig {
+    fn default() -> Self {
+        VaeganConfig {
+            gamma: 1e-3,
+            feature_block: 0,
+            kl_weight: 1.0,
+        }
+    }
+}

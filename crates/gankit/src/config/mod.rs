@@ -18,7 +18,7 @@ pub mod limits;
 mod objective;
 mod stabilize;
 
-pub use families::{InfoGanConfig, SigmaMode};
+pub use families::{BiganConfig, InfoGanConfig, SigmaMode, VaeganConfig};
 pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
@@ -46,6 +46,8 @@ pub struct Config {
     pub instance_noise: InstanceNoiseConfig,
     pub pretrain: PretrainConfig,
     pub infogan: InfoGanConfig,
+    pub bigan: BiganConfig,
+    pub vaegan: VaeganConfig,
 }
 
 /// Evaluation during training (`gankit evaluator train` must have made the evaluator).
@@ -92,6 +94,13 @@ pub enum FamilyKind {
     Gan,
     /// InfoGAN: G's latent adds codes that a Q head on D predicts (`[infogan]`).
     Infogan,
+    /// BiGAN / ALI: an encoder E and a discriminator of pairs (x, z) (`[bigan]`).
+    Bigan,
+    /// BigBiGAN: BiGAN with the image, latent and joint scores and the hinge loss.
+    Bigbigan,
+    /// VAE-GAN: E gives μ and log σ², G decodes, D's features measure the reconstruction
+    /// (`[vaegan]`).
+    Vaegan,
     /// Three networks and a shared-body parameter group, for the trainer's tests.
     #[cfg(test)]
     ThreeNetTest,
@@ -100,7 +109,7 @@ pub enum FamilyKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelConfig {
-    /// The model family: "gan" or "infogan". Default "gan".
+    /// The model family: "gan", "infogan", "bigan", "bigbigan" or "vaegan". Default "gan".
     pub family: FamilyKind,
     /// Architecture: "dcgan28", "dcgan64" or "mlp". Default "dcgan28".
     pub arch: Arch,

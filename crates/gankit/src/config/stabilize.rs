@@ -12,6 +12,9 @@ pub struct EmaConfig {
     pub decay: f64,
     /// Iterations before averaging begins; until then the average copies G. Default 0.
     pub start: u64,
+    /// Average the encoder too, in the families that have one (BiGAN, BigBiGAN,
+    /// VAE-GAN); `gankit encode` and `reconstruct` then use its average. Default false.
+    pub encoder: bool,
 }
 
 impl Default for EmaConfig {
@@ -19,6 +22,7 @@ impl Default for EmaConfig {
         EmaConfig {
             decay: 0.0,
             start: 0,
+            encoder: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod classifier;
 pub mod input;
 mod purity;
 mod report;
+pub mod representation;
 mod training;
 
 use std::path::{Path, PathBuf};

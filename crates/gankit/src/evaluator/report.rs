@@ -37,6 +37,9 @@ pub struct EvalReport {
     /// What the numbers can be compared with, when the extractor is the fallback.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub caveat: Option<String>,
+    /// Families with an encoder: the linear probe, nearest neighbours and reconstructions.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub representation: Option<super::representation::RepresentationReport>,
     /// Families with a categorical code (InfoGAN): how well its values found the classes.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub code_purity: Option<super::CodePurity>,
@@ -277,6 +280,7 @@ pub fn score_features(
         class_agreement,
         class_histogram: hist,
         caveat: ev.caveat().map(str::to_string),
+        representation: None,
         code_purity: None,
         warnings,
     })
@@ -323,6 +327,11 @@ impl EvalReport {
             ),
         ];
         let mut t: String = rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect();
+        if let Some(r) = &self.representation {
+            for (k, v) in r.rows() {
+                t += &format!("{k:<18} {v}\n");
+            }
+        }
         if let Some(p) = &self.code_purity {
             let map: Vec<String> = p
                 .mapping

@@ -312,16 +312,9 @@ impl Family for InfoGan {
         let (Some(g), Some(e)) = (&self.g_ema, &self.model.network("g").ema) else {
             return Ok(());
         };
-        if !e.params.vars().keys().any(|n| n.ends_with("running_mean")) {
-            return Ok(());
-        }
-        // Standing batch-norm statistics for the average's own weights (see gan::Nets).
-        let mut rng = Rng::new(0, stream::EMA_STATISTICS);
-        for _ in 0..super::gan::STATISTICS_BATCHES {
-            let (z, _) = self.sample_latent(64, &mut rng)?;
-            g.forward(&z, &mut Mode::Train(&mut rng))?;
-        }
-        Ok(())
+        super::standing_statistics(g.as_ref(), &e.params, |rng| {
+            Ok(self.sample_latent(64, rng)?.0)
+        })
     }
 
     fn traversal(&self, code: usize, columns: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

@@ -9,13 +9,17 @@
 //! |---|---|---|
 //! | `"gan"` (default) | `g`, `d` | [`gan`]: every objective of `train.loss` |
 //! | `"infogan"` | `g`, `d`, `q` | [`infogan`]: codes in G's latent, a Q head on D's features |
+//! | `"bigan"`, `"bigbigan"` | `g`, `e`, `d` | [`bigan`]: an encoder and a discriminator of pairs (x, z) |
+//! | `"vaegan"` | `e`, `g`, `d` | [`vaegan`]: a VAE whose decoder is G, reconstruction in D's features |
 
+pub mod bigan;
 pub mod gan;
 pub mod infogan;
 pub mod latent;
 pub mod model;
 #[cfg(test)]
 mod testing;
+pub mod vaegan;
 
 pub use latent::Draw;
 pub use model::{Model, Network, Select};
@@ -87,6 +91,13 @@ pub trait Family: Send {
         Ok(None)
     }
 
+    /// The encoder's codes of images (n, C, H, W) in evaluation mode (E(x), or μ for a
+    /// variational encoder), from its average when `ema` and there is one; `None` for
+    /// families without an encoder.
+    fn encode(&self, _images: &Tensor, _ema: bool) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
     /// The critic whose Lipschitz constant can be tracked, if any.
     fn critic(&self) -> Option<Critic<'_>> {
         None
@@ -111,6 +122,8 @@ pub fn build(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
     Ok(match cfg.model.family {
         FamilyKind::Gan => Box::new(gan::Gan::build(cfg, device)?),
         FamilyKind::Infogan => Box::new(infogan::InfoGan::build(cfg, device)?),
+        FamilyKind::Bigan | FamilyKind::Bigbigan => Box::new(bigan::Bigan::build(cfg, device)?),
+        FamilyKind::Vaegan => Box::new(vaegan::VaeGan::build(cfg, device)?),
         #[cfg(test)]
         FamilyKind::ThreeNetTest => Box::new(testing::ThreeNets::build(cfg, device)?),
     })
@@ -124,6 +137,8 @@ pub fn check(cfg: &Config) -> Result<()> {
     match cfg.model.family {
         FamilyKind::Gan => gan::check(cfg),
         FamilyKind::Infogan => infogan::check(cfg),
+        FamilyKind::Bigan | FamilyKind::Bigbigan => bigan::check(cfg),
+        FamilyKind::Vaegan => vaegan::check(cfg),
         #[cfg(test)]
         FamilyKind::ThreeNetTest => Ok(()),
     }
@@ -135,6 +150,31 @@ pub fn check(cfg: &Config) -> Result<()> {
 /// gradients sooner: set it only when needed.
 pub fn needs_second_order(cfg: &Config) -> bool {
     crate::objectives::needs_second_order(cfg)
+}
+
+/// Batches [`standing_statistics`] runs: with batch norm's momentum 0.1, what is left of
+/// the copied statistics is 0.9⁵⁰ ≈ 0.5 %.
+pub const STATISTICS_BATCHES: usize = 50;
+
+/// Re-estimate the batch-norm running statistics of a generator `g` built over a weight
+/// average (`store`) for the average's own weights ("standing statistics"):
+/// [`STATISTICS_BATCHES`] batches of `latent` (64 inputs drawn from a fixed stream)
+/// through it in training mode. The statistics copied from the trained network belong to
+/// its weights, not the average's. Nothing to do without batch norm.
+pub fn standing_statistics(
+    g: &dyn crate::models::Generator,
+    store: &crate::nn::ParamStore,
+    mut latent: impl FnMut(&mut Rng) -> Result<Tensor>,
+) -> Result<()> {
+    if !store.vars().keys().any(|n| n.ends_with("running_mean")) {
+        return Ok(());
+    }
+    let mut rng = Rng::new(0, crate::rng::stream::EMA_STATISTICS);
+    for _ in 0..STATISTICS_BATCHES {
+        let z = latent(&mut rng)?;
+        g.forward(&z, &mut crate::nn::Mode::Train(&mut rng))?;
+    }
+    Ok(())
 }
 
 /// Images per generator call of [`generate`].
@@ -164,3 +204,5 @@ pub fn generate(
     }
     Ok(out)
 }
+#[cfg(test)]
+mod tests;

@@ -62,6 +62,22 @@ pub fn precision_recall(real: &DMatrix<f64>, fake: &DMatrix<f64>, k: usize) -> (
     (precision, recall)
 }
 
+/// For each row of `query`, the index of its nearest row of `reference` (Euclidean).
+pub fn nearest_rows(query: &DMatrix<f64>, reference: &DMatrix<f64>) -> Vec<usize> {
+    let mut out = vec![0; query.nrows()];
+    distance_blocks(query, reference, |start, d| {
+        for i in 0..d.nrows() {
+            out[start + i] = d
+                .row(i)
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(j, _)| j);
+        }
+    });
+    out
+}
+
 /// (density, coverage) with k-NN balls around the real samples only: density counts how many
 /// real balls each fake falls in (divided by k), coverage the fraction of real balls that
 /// hold at least one fake.
@@ -106,6 +122,13 @@ mod tests {
         let far = x.map(|v| v + 1e6);
         assert_eq!(precision_recall(&x, &far, 3), (0.0, 0.0));
         assert_eq!(density_coverage(&x, &far, 5), (0.0, 0.0));
+    }
+
+    #[test]
+    fn nearest_rows_on_a_line() {
+        let r = DMatrix::from_row_slice(3, 1, &[0.0, 5.0, 9.0]);
+        let q = DMatrix::from_row_slice(4, 1, &[1.0, 4.0, 8.0, -3.0]);
+        assert_eq!(nearest_rows(&q, &r), vec![0, 1, 2, 0]);
     }
 
     #[test]

@@ -18,11 +18,12 @@ mod kid;
 mod knn;
 pub mod lipschitz;
 pub mod modes;
+pub mod probe;
 mod score;
 
 pub use fid::{GaussianStats, fid, fid_from_stats, live_dimensions, sqrtm_psd};
 pub use kid::{kid, kid_unbiased};
-pub use knn::{density_coverage, knn_radii, precision_recall};
+pub use knn::{density_coverage, knn_radii, nearest_rows, precision_recall};
 pub use score::inception_score;
 
 use nalgebra::DMatrix;

@@ -16,11 +16,14 @@ const SLOPE: f64 = 0.2;
 pub struct ConvDiscriminator {
     convs: Vec<Conv2d>,
     norms: Vec<Norm2d>,
-    fc: Linear,
+    /// The score layer; `None` for a body that only gives features (see [`conv_body`]).
+    fc: Option<Linear>,
     /// Self-attention after blocks whose output side `model.attention` names.
     attention: Attentions,
     /// The output side of each block.
     sides: Vec<usize>,
+    /// Length of the flattened last block.
+    features: usize,
 }
 
 /// Conv blocks `chans[0] → chans[1] → …` with kernels `conv` (its `bias` is ignored: a conv
@@ -28,6 +31,35 @@ pub struct ConvDiscriminator {
 /// `side` is the input image side. With `spectral_norm` every conv and the linear layer are
 /// spectrally normalised; `attention` puts self-attention layers after blocks.
 pub fn conv_discriminator(
+    chans: &[usize],
+    conv: Conv2dConfig,
+    norm: Norm,
+    spectral_norm: bool,
+    side: usize,
+    attention: &AttentionSpec,
+    vb: VarBuilder,
+) -> Result<ConvDiscriminator> {
+    let mut d = conv_body(
+        chans,
+        conv,
+        norm,
+        spectral_norm,
+        side,
+        attention,
+        vb.clone(),
+    )?;
+    let fc = linear(d.feature_dim(), 1, true, dcgan_init(), vb.pp("fc"))?;
+    d.fc = Some(if spectral_norm {
+        fc.spectrally_normalised(vb.pp("fc"))?
+    } else {
+        fc
+    });
+    Ok(d)
+}
+
+/// The conv blocks of [`conv_discriminator`] without the score layer: an image body whose
+/// features a family's own heads read (a joint discriminator, an encoder).
+pub fn conv_body(
     chans: &[usize],
     conv: Conv2dConfig,
     norm: Norm,
@@ -65,31 +97,26 @@ pub fn conv_discriminator(
         .map(|(i, &s)| (chans[i + 1], s))
         .collect();
     let attention = Attentions::build(attention, &maps, spectral_norm, &vb)?;
-    let features = chans[chans.len() - 1] * side * side;
-    let fc = linear(features, 1, true, dcgan_init(), vb.pp("fc"))?;
     Ok(ConvDiscriminator {
         convs,
         norms,
         attention,
         sides,
-        fc: if spectral_norm {
-            fc.spectrally_normalised(vb.pp("fc"))?
-        } else {
-            fc
-        },
+        features: chans[chans.len() - 1] * side * side,
+        fc: None,
     })
 }
 
 impl ConvDiscriminator {
     /// Length of the feature vector feeding the last layer.
     pub fn feature_dim(&self) -> usize {
-        self.fc.weight().dims()[1]
+        self.features
     }
-}
 
-impl Discriminator for ConvDiscriminator {
-    fn forward(&self, x: &Tensor, _: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput> {
+    /// Each block's output (after its activation and attention), first to last.
+    pub fn blocks(&self, x: &Tensor, mode: &Mode) -> Result<Vec<Tensor>> {
         let mut h = x.clone();
+        let mut out = Vec::with_capacity(self.convs.len());
         for (i, conv) in self.convs.iter().enumerate() {
             // The first convolution has no norm after it; without one, the convolution,
             // its bias and the activation are one op.
@@ -98,10 +125,34 @@ impl Discriminator for ConvDiscriminator {
                 Some(norm) => norm.forward_activated(&conv.forward_t(&h, mode)?, SLOPE, mode)?,
             };
             h = self.attention.apply(h, self.sides[i], mode)?;
+            out.push(h.clone());
         }
-        let features = h.flatten_from(1)?;
-        let logits = self.fc.forward_t(&features, mode)?.squeeze(1)?;
+        Ok(out)
+    }
+
+    /// The flattened output of the last block (n, [`ConvDiscriminator::feature_dim`]).
+    pub fn features(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
+        let blocks = self.blocks(x, mode)?;
+        blocks.last().expect("at least one block").flatten_from(1)
+    }
+
+    fn fc(&self) -> Result<&Linear> {
+        match &self.fc {
+            Some(fc) => Ok(fc),
+            None => candle_core::bail!("a discriminator body has no score layer"),
+        }
+    }
+}
+
+impl Discriminator for ConvDiscriminator {
+    fn forward(&self, x: &Tensor, _: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput> {
+        let features = self.features(x, mode)?;
+        let logits = self.fc()?.forward_t(&features, mode)?.squeeze(1)?;
         Ok(DOutput { logits, features })
+    }
+
+    fn hidden(&self, x: &Tensor, mode: &mut Mode) -> Result<Vec<Tensor>> {
+        self.blocks(x, mode)
     }
 
     /// The forward pass keeps, for each layer, what its input gradient needs (the LeakyReLU's
@@ -116,8 +167,9 @@ impl Discriminator for ConvDiscriminator {
     ) -> Result<Option<Tensor>> {
         // Spectral norm's weights (and power iteration) live in the forward pass: checked
         // before any forward pass runs, so the fallback runs the only one.
+        let fc = self.fc()?;
         let plain = self.attention.is_empty()
-            && !self.fc.is_spectrally_normalised()
+            && !fc.is_spectrally_normalised()
             && !self.convs.iter().any(|c| c.is_spectrally_normalised())
             && self
                 .norms
@@ -156,7 +208,7 @@ impl Discriminator for ConvDiscriminator {
             h = out;
         }
         // ∂(Σₙ fc(featuresₙ))/∂features: the fc weight's one row on every sample.
-        let w = self.fc.weight();
+        let w = fc.weight();
         let mut g = w
             .broadcast_as((h.dim(0)?, w.dim(1)?))?
             .contiguous()?

@@ -137,13 +137,20 @@ pub fn discriminator(
     attention: &AttentionSpec,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
+    let (chans, kernel) = d_layout(w, shape);
     conv_discriminator(
-        &[shape.channels, w, 2 * w],
-        K4S2P1,
+        &chans,
+        kernel,
         norm,
         spectral_norm,
         shape.size,
         attention,
         vb,
     )
+}
+
+/// The channels and kernel of D's conv blocks (also an encoder's and a joint
+/// discriminator's image body).
+pub fn d_layout(w: usize, shape: ImageShape) -> (Vec<usize>, Conv2dConfig) {
+    (vec![shape.channels, w, 2 * w], K4S2P1)
 }

@@ -157,6 +157,20 @@ pub fn discriminator(
     attention: &AttentionSpec,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
-    let chans = [shape.channels, w, 2 * w, 4 * w, 8 * w];
-    conv_discriminator(&chans, K5S2, norm, spectral_norm, shape.size, attention, vb)
+    let (chans, kernel) = d_layout(w, shape);
+    conv_discriminator(
+        &chans,
+        kernel,
+        norm,
+        spectral_norm,
+        shape.size,
+        attention,
+        vb,
+    )
+}
+
+/// The channels and kernel of D's conv blocks (also an encoder's and a joint
+/// discriminator's image body).
+pub fn d_layout(w: usize, shape: ImageShape) -> (Vec<usize>, Conv2dConfig) {
+    (vec![shape.channels, w, 2 * w, 4 * w, 8 * w], K5S2)
 }

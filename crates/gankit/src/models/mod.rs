@@ -6,6 +6,8 @@ mod conv_critic;
 mod conv_discriminator;
 mod dcgan28;
 mod dcgan64;
+pub mod encoder;
+pub mod joint;
 mod mlp;
 mod projection;
 
@@ -18,7 +20,7 @@ pub use projection::Projection;
 use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::config::{Arch, Config, Critic};
+use crate::config::{Arch, Config, Critic, Norm};
 use crate::nn::{Mode, ParamStore};
 
 /// Maps noise z (batch, z_dim) to images (batch, C, H, W) in [-1, 1].
@@ -54,6 +56,12 @@ pub trait Discriminator: Send {
     /// `labels` (batch, u32) are the images' classes in a conditional run (the projection
     /// discriminator uses them); unconditional discriminators ignore them.
     fn forward(&self, x: &Tensor, labels: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput>;
+
+    /// The outputs of the hidden blocks (VAE-GAN's feature reconstruction reads one);
+    /// empty for discriminators without blocks.
+    fn hidden(&self, _x: &Tensor, _mode: &mut Mode) -> Result<Vec<Tensor>> {
+        Ok(Vec::new())
+    }
 
     /// ∂(Σ D(x))/∂x built forward from differentiable ops, without a backward pass, when
     /// this critic can (the gradient penalty then differentiates a graph of a few fused ops
@@ -168,6 +176,32 @@ pub fn discriminator_and_features(
         }
     };
     Ok((d, features))
+}
+
+/// The conv blocks of `cfg`'s discriminator (dcgan28 / dcgan64 layouts, `d_width` wide)
+/// with normalisation `norm` and no score layer: the image body of an encoder or of a joint
+/// discriminator.
+pub fn image_body(
+    cfg: &Config,
+    norm: Norm,
+    spectral_norm: bool,
+    vb: VarBuilder,
+) -> Result<ConvDiscriminator> {
+    let (m, shape) = (&cfg.model, ImageShape::of(cfg));
+    let (chans, kernel) = match m.arch {
+        Arch::Dcgan28 => dcgan28::d_layout(m.d_width, shape),
+        Arch::Dcgan64 => dcgan64::d_layout(m.d_width, shape),
+        Arch::Mlp => candle_core::bail!("image bodies are convolutional: use dcgan28 or dcgan64"),
+    };
+    conv_discriminator::conv_body(
+        &chans,
+        kernel,
+        norm,
+        spectral_norm,
+        shape.size,
+        &attention::AttentionSpec::of(cfg),
+        vb,
+    )
 }
 
 fn boxed(d: ConvDiscriminator) -> (Box<dyn Discriminator>, usize) {

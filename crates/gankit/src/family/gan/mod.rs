@@ -5,7 +5,7 @@
 
 mod nets;
 
-pub use nets::{D, G, Nets, STATISTICS_BATCHES};
+pub use nets::{D, G, Nets};
 
 use candle_core::{Device, Tensor};
 

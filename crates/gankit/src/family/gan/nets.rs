@@ -10,17 +10,13 @@ use crate::config::Config;
 use crate::family::latent;
 use crate::family::model::{Model, Select};
 use crate::models::{self, Discriminator, Generator};
-use crate::nn::{Mode, ParamStore};
+use crate::nn::ParamStore;
 use crate::rng::{Rng, stream};
 
 /// The generator network's name (its checkpoint file and optimiser).
 pub const G: &str = "g";
 /// The discriminator network's name.
 pub const D: &str = "d";
-
-/// Batches [`Nets::refresh_ema_statistics`] runs: with batch norm's momentum 0.1, what is
-/// left of the copied statistics is 0.9⁵⁰ ≈ 0.5 %.
-pub const STATISTICS_BATCHES: usize = 50;
 
 /// The two networks, their stores and optimisers (in `model`), and what surrounds them.
 pub struct Nets {
@@ -129,24 +125,16 @@ impl Nets {
     }
 
     /// Re-estimate the weight average's batch-norm running statistics for its own weights
-    /// ("standing statistics"): [`STATISTICS_BATCHES`] batches of 64 from a fixed noise
-    /// stream through it in training mode. The statistics copied from G belong to G's
-    /// weights, not the average's; sampling and evaluation call this first. Nothing to do
-    /// without `[ema]` or without batch norm.
+    /// (`family::standing_statistics`); sampling and evaluation call this first. Nothing
+    /// to do without `[ema]`.
     pub fn refresh_ema_statistics(&self) -> Result<()> {
         let (Some(g), Some(e)) = (&self.g_ema, &self.model.network(G).ema) else {
             return Ok(());
         };
-        if !e.params.vars().keys().any(|n| n.ends_with("running_mean")) {
-            return Ok(());
-        }
-        let mut rng = Rng::new(0, stream::EMA_STATISTICS);
-        for _ in 0..STATISTICS_BATCHES {
-            let classes = latent::cycle_classes(64, self.classes, None);
-            let z = self.latent_of(&mut rng, 64, classes.as_deref(), None)?;
-            g.forward(&z, &mut Mode::Train(&mut rng))?;
-        }
-        Ok(())
+        let classes = latent::cycle_classes(64, self.classes, None);
+        crate::family::standing_statistics(g.as_ref(), &e.params, |rng| {
+            self.latent_of(rng, 64, classes.as_deref(), None)
+        })
     }
 
     /// `x` as D sees it: augmented and noised as configured (see [`DInputs`]).
@@ -158,6 +146,7 @@ impl Nets {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nn::Mode;
 
     #[test]
     fn the_weight_average_gets_batch_norm_statistics_of_its_own() {
