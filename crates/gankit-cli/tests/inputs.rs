@@ -44,7 +44,10 @@ fn real_images() -> Vec<f32> {
 #[test]
 fn commands_and_flags() {
     let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
+    // Work one level down, so that `--name ../../x` from `w/runs` would land in our own
+    // temporary folder (never in the shared /tmp, where an `x` may already exist).
+    let d = &tmp.path().join("w");
+    std::fs::create_dir(d).unwrap();
     tiny_run(d);
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["train", "--threads", "100000000"], "at most 1024"),
@@ -92,7 +95,7 @@ fn commands_and_flags() {
         assert_user_error(args, d, needle);
     }
     // Nothing was created outside --out by the refused name.
-    assert!(!d.join("../x").exists());
+    assert!(!tmp.path().join("x").exists());
 }
 
 #[test]
@@ -108,11 +111,16 @@ fn config_values() {
         ("eval.n=2000000", "eval.n"),
         ("augment.policy=rotate", "rotate"),
         ("ema.decay=1", "ema.decay"),
-        ("wgan.clip=0", "wgan.clip"),
+        ("wgan.clip=-0.01", "wgan.clip"),
         ("model.classes=300", "model.classes"),
     ];
     for (set, needle) in cases {
-        assert_user_error(&["train", "--set", set], d, needle);
+        // The tiny settings first, the bad value last (a later --set wins): a value that is
+        // wrongly accepted then fails the test in seconds instead of training a full run.
+        let mut args = vec!["train"];
+        args.extend(TINY);
+        args.extend(["--set", set]);
+        assert_user_error(&args, d, needle);
     }
 }
 
