@@ -73,13 +73,14 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
         Ok(RealBatch {
             images: Tensor::from_vec(px, (b, c, s, s), device)?,
             labels: labels.clone(),
+            epoch: 0,
         })
     };
     let mut rng = Rng::new(cfg.train.seed, stream::NOISE);
     let mut samples_ms = Vec::with_capacity(opts.steps);
     for i in 0..opts.warmup + opts.steps {
         // Every iteration trains G, whatever train.g_every says: one bench iteration is a
-        // full D + G round.
+        // full D + G round (epoch 0 of the synthetic stream is a G epoch).
         let iteration = (i as u64 + 1) * cfg.train.g_every;
         let t0 = Instant::now();
         iteration_steps(

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use candle_core::{Device, Module, Tensor};
 
-use crate::config::Config;
+use crate::config::{Config, PretrainLoss};
 use crate::data::ImageSet;
 use crate::family::gan::Nets;
 use crate::nn::{Conv2d, Conv2dConfig, Mode, ParamStore, conv2d};
@@ -127,6 +127,7 @@ pub fn run(
     std::fs::create_dir_all(&out).map_err(|e| Error::Run(format!("{}: {e}", out.display())))?;
     let mut losses = Vec::new();
     if p.g_epochs > 0 {
+        let loss_fn = StageLoss::of(cfg)?;
         let stages = nets.g.stages();
         let heads = ParamStore::new(Rng::new(seed, stream::PRETRAIN), &nets.device);
         for stage in 0..=stages.len() {
@@ -158,11 +159,13 @@ pub fn run(
                     opt.as_mut(),
                     (stage, side),
                     head.as_ref(),
+                    &loss_fn,
                 )?;
                 note(&format!(
-                    "pretrain G stage {} ({side}×{side}), epoch {}: L1 {loss:.4}",
+                    "pretrain G stage {} ({side}×{side}), epoch {}: {} {loss:.4}",
                     stage + 1,
-                    epoch + 1
+                    epoch + 1,
+                    loss_fn.name()
                 ));
                 losses.push(EpochLoss {
                     phase: "g",
@@ -228,7 +231,45 @@ fn adam(cfg: &Config, params: Vec<(String, candle_core::Var)>) -> Result<Box<dyn
     optim::build(params, &o)
 }
 
-/// One epoch of stage `stage`'s L1 pretraining (images of `side` pixels); returns the mean
+/// The loss between a stage's output and its target: L1, or the perceptual loss on the
+/// reference evaluator's features (`pretrain.loss`).
+enum StageLoss {
+    L1,
+    Perceptual(Box<crate::evaluator::Evaluator>),
+}
+
+impl StageLoss {
+    fn of(cfg: &Config) -> Result<StageLoss> {
+        Ok(match cfg.pretrain.loss {
+            PretrainLoss::L1 => StageLoss::L1,
+            PretrainLoss::Perceptual => {
+                StageLoss::Perceptual(Box::new(crate::evaluator::Evaluator::reference()?))
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            StageLoss::L1 => "L1",
+            StageLoss::Perceptual(_) => "perceptual",
+        }
+    }
+
+    fn loss(&self, x: &Tensor, target: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            StageLoss::L1 => (x - target)?.abs()?.mean_all()?,
+            StageLoss::Perceptual(ev) => {
+                let side = ev.info.size;
+                let up = |t: &Tensor| crate::nn::resample::upsample_to(t, side);
+                let (fx, _) = ev.net.forward(&up(x)?, &mut Mode::Eval)?;
+                let (ft, _) = ev.net.forward(&up(target)?, &mut Mode::Eval)?;
+                (fx - ft.detach())?.sqr()?.mean_all()?
+            }
+        })
+    }
+}
+
+/// One epoch of stage `stage`'s pretraining (images of `side` pixels); returns the mean
 /// loss.
 fn g_epoch(
     cfg: &Config,
@@ -237,6 +278,7 @@ fn g_epoch(
     opt: &mut dyn Optimizer,
     (stage, side): (usize, usize),
     head: Option<&Conv2d>,
+    loss_fn: &StageLoss,
 ) -> Result<f64> {
     let device = nets.device.clone();
     let pool = pairs.data.size / side;
@@ -252,7 +294,7 @@ fn g_epoch(
         let z = pairs.noise(b, &device)?;
         let mut rng = Rng::new(0, 0); // batch norm in training mode draws nothing
         let x = stage_output(nets, &z, stage, head, &mut Mode::Train(&mut rng))?;
-        let loss = (x - target)?.abs()?.mean_all()?;
+        let loss = loss_fn.loss(&x, &target)?;
         opt.step(&loss.backward()?)?;
         total += scalar(&loss)?;
     }

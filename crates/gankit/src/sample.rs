@@ -34,6 +34,7 @@ pub fn load(dir: &Path, step: Option<u64>, ema: bool, device: &Device) -> Result
     refuse_other_architecture(&loaded, &cfg)?;
     let mut family = family::build(&cfg, device)?;
     family.model_mut().restore(&loaded.tensors)?;
+    family.at_step(loaded.state.run.step);
     if ema {
         family.prepare_sampling()?;
     }

@@ -8,13 +8,24 @@ use candle_core::Device;
 use gankit::config::{Arch, Config, DatasetKind};
 use gankit::train::{RunDir, Session, Silent};
 
+/// Every `.toml` under configs/, sub-folders included (configs/reports/ holds the reports'
+/// own settings).
 fn configs() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "toml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"),
+        &mut out,
+    );
     out.sort();
     out
 }
@@ -54,7 +65,7 @@ fn tiny(cfg: &Config, folder: &Path) -> Vec<String> {
     match cfg.data.dataset {
         DatasetKind::Folder => {
             s.push(format!("data.path={}", folder.display()));
-            if cfg.model.arch == Arch::Dcgan64 {
+            if !matches!(cfg.model.arch, Arch::Dcgan28 | Arch::Mlp) && cfg.data.image_size > 32 {
                 s.push("data.image_size=32".into());
                 // Attention layers follow their maps to the smaller image.
                 let scale = cfg.data.image_size / 32;
@@ -76,6 +87,13 @@ fn tiny(cfg: &Config, folder: &Path) -> Vec<String> {
             "pretrain.d_epochs={}",
             cfg.pretrain.d_epochs.min(1)
         ));
+    }
+    if cfg.model.arch == Arch::Progressive {
+        // Grow (and fade) every step, so three steps pass through every phase.
+        s.extend([
+            "progressive.fade_images=8".into(),
+            "progressive.stable_images=8".into(),
+        ]);
     }
     if cfg.log.lipschitz_every > 0 {
         s.push("log.lipschitz_every=2".into());
@@ -100,9 +118,9 @@ fn train_every_config() {
     let tmp = tempfile::tempdir().unwrap();
     let folder = image_folder(tmp.path());
     let files = configs();
-    assert!(files.len() >= 17, "{} configs", files.len());
+    assert!(files.len() >= 40, "{} configs", files.len());
     for path in &files {
-        let name = path.file_stem().unwrap().to_str().unwrap();
+        let name = &path.file_stem().unwrap().to_string_lossy().into_owned();
         let cfg = Config::load(path, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         let small = Config::load(path, &tiny(&cfg, &folder))
             .unwrap_or_else(|e| panic!("{name} (tiny): {e}"));

@@ -13,7 +13,7 @@ pub enum SigmaMode {
     Learned,
 }
 
-/// InfoGAN (Chen et al. 2016; report 003 §4): the latent is noise z′ joined to one
+/// InfoGAN (Chen et al. 2016; report 003 §5.1): the latent is noise z′ joined to one
 /// categorical code of `categories` values and `continuous` codes uniform in [−1, 1]; a Q
 /// head on D's features predicts them, and the mutual-information lower bound is added
 /// to D's (with Q) and G's losses (`[infogan]`).
@@ -92,6 +92,35 @@ impl Default for VaeganConfig {
             gamma: 1e-3,
             feature_block: 0,
             kl_weight: 1.0,
+        }
+    }
+}
+
+/// Progressive growing (`model.arch = "progressive"`; Karras et al. 2018, report 001 §2.4).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProgressiveConfig {
+    /// Images over which each new block is faded in (α from 0 to 1). Default 32000.
+    pub fade_images: u64,
+    /// Images trained at the base resolution, and at each later one after its fade.
+    /// Default 32000.
+    pub stable_images: u64,
+    /// Append the minibatch standard deviation to D's last block (Karras et al. §3).
+    /// Default true.
+    pub minibatch_stddev: bool,
+    /// Equalised learning rate: weights drawn from N(0, 1) and scaled by He's constant at
+    /// every use (Karras et al. §4.1); without it they are drawn with that deviation.
+    /// Default true.
+    pub equalized_lr: bool,
+}
+
+impl Default for ProgressiveConfig {
+    fn default() -> Self {
+        ProgressiveConfig {
+            fade_images: 32_000,
+            stable_images: 32_000,
+            minibatch_stddev: true,
+            equalized_lr: true,
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn estimated_bytes(cfg: &Config) -> f64 {
     // near that); the MLP's layers are 1–8 × mlp_hidden wide.
     let per_image = match m.arch {
         Arch::Mlp => (8 * m.mlp_hidden) as f64 + pixels * d.channels as f64,
-        Arch::Dcgan28 | Arch::Dcgan64 => pixels * (m.g_width + m.d_width + d.channels) as f64,
+        _ => pixels * (m.g_width + m.d_width + d.channels) as f64,
     };
     // Self-attention maps: N × N_keys per image and layer, in G and in D.
     let maps: usize = m

@@ -18,13 +18,14 @@ pub mod limits;
 mod objective;
 mod stabilize;
 
-pub use families::{BiganConfig, InfoGanConfig, SigmaMode, VaeganConfig};
+pub use families::{BiganConfig, InfoGanConfig, ProgressiveConfig, SigmaMode, VaeganConfig};
 pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
 };
 pub use stabilize::{
     AugmentConfig, AugmentOp, AugmentPolicy, EmaConfig, InstanceNoiseConfig, PretrainConfig,
+    PretrainLoss,
 };
 
 /// A whole experiment.
@@ -48,6 +49,7 @@ pub struct Config {
     pub infogan: InfoGanConfig,
     pub bigan: BiganConfig,
     pub vaegan: VaeganConfig,
+    pub progressive: ProgressiveConfig,
 }
 
 /// Evaluation during training (`gankit evaluator train` must have made the evaluator).
@@ -84,6 +86,23 @@ pub enum Arch {
     Dcgan64,
     /// Report 004's vanilla GAN: four linear layers on each side.
     Mlp,
+    /// All-convolutional DCGAN (report 002; report 001's 64×64 networks): 4×4 kernels,
+    /// stride 2, padding 1, a transposed convolution from z to the first map and a
+    /// convolution from the last map to the score; 28×28 or any power-of-two side ≥ 16.
+    Allconv,
+    /// Residual blocks (SN-GAN, Miyato et al. 2018; named in reports 002 and 003 §4):
+    /// up-sampling blocks in G, down-sampling blocks in D; 28×28 or a power of two ≥ 16.
+    Resnet,
+    /// Progressive growing (Karras et al. 2018; report 001 §2.4): from 4×4 (7×7 at 28)
+    /// to the image side, a block at a time, each faded in (`[progressive]`).
+    Progressive,
+}
+
+impl Arch {
+    /// The side of the first feature map (and of progressive growing's first phase).
+    pub fn base_side(image_size: usize) -> usize {
+        if image_size == 28 { 7 } else { 4 }
+    }
 }
 
 /// What is trained (`model.family`): see the `family` module.
@@ -111,7 +130,8 @@ pub enum FamilyKind {
 pub struct ModelConfig {
     /// The model family: "gan", "infogan", "bigan", "bigbigan" or "vaegan". Default "gan".
     pub family: FamilyKind,
-    /// Architecture: "dcgan28", "dcgan64" or "mlp". Default "dcgan28".
+    /// Architecture: "dcgan28", "dcgan64", "mlp", "allconv", "resnet" or "progressive".
+    /// Default "dcgan28".
     pub arch: Arch,
     /// Length of the noise vector z ~ N(0, I). Default 100.
     pub z_dim: usize,
@@ -121,10 +141,16 @@ pub struct ModelConfig {
     pub d_width: usize,
     /// Width of the MLP's first generator layer (256 → 512 → 1024). Default 256.
     pub mlp_hidden: usize,
+    /// "allconv": extra 3×3 stride-1 layers at G's last hidden map and after D's first
+    /// block (the DCGAN code's `n_extra_layers`), to make the networks deeper. Default 0.
+    pub extra_layers: usize,
     /// Dropout probability after each hidden layer of the MLP discriminator. Default 0.
     pub d_dropout: f32,
-    /// Normalisation in the discriminator's hidden conv layers: "batch", "layer" or "none".
-    /// Report 000 uses "layer" for WGAN-GP. Default "batch".
+    /// Normalisation in the discriminator's hidden layers: "batch", "layer", "none", or
+    /// "auto": batch norm in the DCGAN discriminators, none in report 004's conv critic and
+    /// MLP (its §2: batch norm did not help; "batch" adds it to the MLP's hidden layers),
+    /// in the residual and progressive ones (as SN-GAN and Karras et al.).
+    /// Report 000 uses "layer" for WGAN-GP. Default "auto".
     pub d_norm: Norm,
     /// "default" (the architecture's own discriminator) or "conv4" (report 004's critic: four
     /// 3×3 stride-2 conv blocks, 16 filters doubling, LeakyReLU 0.2). Default "default".
@@ -143,6 +169,9 @@ pub struct ModelConfig {
     /// and values max-pooled 2×2, values of C/2 channels and a 1×1 convolution back).
     /// Default "paper".
     pub attention_variant: AttentionVariant,
+    /// Networks whose layers are divided by their spectral norm at initialisation, so the
+    /// product bound starts at ≤ 1 (report 004 §3.2), e.g. ["d"]. Default [].
+    pub normalized_init: Vec<String>,
     /// Classes of a conditional GAN (report 002, "train with labels"): G gets the one-hot
     /// class joined to z, D is a projection discriminator; needs labelled data
     /// (fashion-mnist, or idx with its labels file). 0 = unconditional. Default 0.
@@ -162,6 +191,8 @@ pub enum AttentionVariant {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Norm {
+    /// The architecture's own: see [`ModelConfig::d_norm`].
+    Auto,
     Batch,
     Layer,
     None,
@@ -184,14 +215,30 @@ impl Default for ModelConfig {
             g_width: 64,
             d_width: 64,
             mlp_hidden: 256,
+            extra_layers: 0,
             d_dropout: 0.0,
-            d_norm: Norm::Batch,
+            d_norm: Norm::Auto,
             critic: Critic::Default,
             spectral_norm: false,
             g_spectral_norm: false,
             attention: Vec::new(),
             attention_variant: AttentionVariant::Paper,
+            normalized_init: Vec::new(),
             classes: 0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The discriminator's normalisation with "auto" resolved: batch norm for the DCGAN
+    /// discriminators, none for report 004's conv critic and MLP.
+    pub fn d_norm(&self) -> Norm {
+        match (self.d_norm, self.critic, self.arch) {
+            (Norm::Auto, Critic::Conv4, _)
+            | (Norm::Auto, _, Arch::Mlp)
+            | (Norm::Auto, _, Arch::Resnet | Arch::Progressive) => Norm::None,
+            (Norm::Auto, _, _) => Norm::Batch,
+            (n, _, _) => n,
         }
     }
 }
@@ -232,6 +279,24 @@ pub struct DataConfig {
     /// Image files of a folder that cannot be read or decoded: "skip" them (counted in the
     /// run's data line; the default) or "fail" on the first.
     pub unreadable: Unreadable,
+    /// Train class by class (report 002): "none", "sequential" (phase p draws only class
+    /// `class_order[p mod K]`) or "curriculum" (phase p draws classes `class_order[0..=p]`,
+    /// one more each phase). Needs labelled data. Default "none".
+    pub class_schedule: ClassSchedule,
+    /// The classes in schedule order; [] = every class of the data, in label order.
+    /// Default [].
+    pub class_order: Vec<u8>,
+    /// Iterations per phase of the class schedule. Default 1000.
+    pub class_steps: u64,
+}
+
+/// Class-by-class training (`data.class_schedule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassSchedule {
+    None,
+    Sequential,
+    Curriculum,
 }
 
 /// What a folder data set does with files it cannot decode (`data.unreadable`).
@@ -251,6 +316,9 @@ impl Default for DataConfig {
             image_size: 28,
             channels: 1,
             unreadable: Unreadable::Skip,
+            class_schedule: ClassSchedule::None,
+            class_order: Vec::new(),
+            class_steps: 1000,
         }
     }
 }
@@ -269,8 +337,11 @@ pub struct TrainConfig {
     /// The objective: "minimax", "non-saturating", "wgan", "wgan-gp", "lsgan" or "hinge".
     /// Default "non-saturating".
     pub loss: LossKind,
-    /// Update G only on every n-th iteration (report 004). Default 1.
+    /// Update G only on every n-th iteration, or in every n-th epoch (report 004 §2 trains G
+    /// every second epoch), as `g_every_unit` says. Default 1.
     pub g_every: u64,
+    /// "iterations" or "epochs". Default "iterations".
+    pub g_every_unit: GEveryUnit,
     /// D's targets: "none", "one-sided" (real 0.9) or "salimans" (real U[0.7, 1.2], fake
     /// U[0, 0.3]; lsgan only). Default "none".
     pub label_smoothing: LabelSmoothing,
@@ -299,6 +370,7 @@ impl Default for TrainConfig {
             g_steps: 1,
             loss: LossKind::NonSaturating,
             g_every: 1,
+            g_every_unit: GEveryUnit::Iterations,
             label_smoothing: LabelSmoothing::None,
             feature_matching: false,
             seed: 0,
@@ -308,6 +380,14 @@ impl Default for TrainConfig {
             rollback_lr_factor: 0.5,
         }
     }
+}
+
+/// What `train.g_every` counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GEveryUnit {
+    Iterations,
+    Epochs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -370,6 +450,9 @@ pub struct LogConfig {
     pub sample_every: u64,
     /// Images in each sample grid (from one fixed noise batch). Default 64.
     pub grid: usize,
+    /// Log the norm of G's parameter gradient at each G step (`g_grad_norm`; reports 000,
+    /// 002, 003 §1: the minimax loss's saturation shows there). Default false.
+    pub g_grad_norm: bool,
     /// Every this many iterations, log D's Lipschitz upper bound (product of its layers'
     /// spectral norms) and the max ‖∇x D‖ on interpolates (report 004 §3.2); 0 = never.
     /// Default 0.
@@ -382,6 +465,7 @@ impl Default for LogConfig {
             every: 1,
             sample_every: 250,
             grid: 64,
+            g_grad_norm: false,
             lipschitz_every: 0,
         }
     }
@@ -489,6 +573,15 @@ impl Config {
                     d.image_size
                 ));
             }
+            Arch::Allconv | Arch::Resnet | Arch::Progressive
+                if !(d.image_size == 28
+                    || (d.image_size >= 16 && d.image_size.is_power_of_two())) =>
+            {
+                return bad(format!(
+                    "model.arch = {:?} needs data.image_size = 28 or a power of two ≥ 16 (got {})",
+                    m.arch, d.image_size
+                ));
+            }
             _ => {}
         }
         if d.image_size == 0 || d.image_size > 1024 {
@@ -512,6 +605,14 @@ impl Config {
                 "train.rollback_lr_factor = {} must be in (0, 1)",
                 t.rollback_lr_factor
             ));
+        }
+        if d.class_schedule != ClassSchedule::None {
+            let mut seen = d.class_order.clone();
+            seen.sort();
+            seen.dedup();
+            if d.class_steps == 0 || seen.len() != d.class_order.len() {
+                return bad("data.class_steps must be at least 1 and data.class_order must not repeat a class".into());
+            }
         }
         if t.steps == 0 || t.batch_size == 0 || t.d_steps == 0 || t.g_steps == 0 || t.g_every == 0 {
             return bad(
@@ -595,27 +696,31 @@ impl Config {
     /// are the objectives', in `objectives::check`).
     fn validate_objective(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
-        if !(self.wgan.clip > 0.0 && self.wgan.clip.is_finite()) {
+        if !(self.wgan.clip >= 0.0 && self.wgan.clip.is_finite()) {
             return bad(format!(
-                "wgan.clip = {} must be a positive number",
+                "wgan.clip = {} must be ≥ 0 (0 = no clipping)",
                 self.wgan.clip
             ));
+        }
+        if !(self.gp.target >= 0.0 && self.gp.target.is_finite()) {
+            return bad(format!("gp.target = {} must be ≥ 0", self.gp.target));
         }
         if !(self.gp.lambda >= 0.0 && self.gp.lambda.is_finite()) {
             return bad(format!("gp.lambda = {} must be ≥ 0", self.gp.lambda));
         }
-        let a = &self.lsgan.alpha;
-        if !(0.0..=1.0).contains(&a.max) {
-            return bad(format!("lsgan.alpha.max = {} must be in [0, 1]", a.max));
-        }
-        if a.max > 0.0 && a.end <= a.start {
-            return bad(format!(
-                "lsgan.alpha.end = {} must be after lsgan.alpha.start = {}",
-                a.end, a.start
-            ));
-        }
-        if a.levels == 0 {
-            return bad("lsgan.alpha.levels must be at least 1".into());
+        for (section, a) in [("lsgan", &self.lsgan.alpha), ("wgan", &self.wgan.alpha)] {
+            if !(0.0..=1.0).contains(&a.max) {
+                return bad(format!("{section}.alpha.max = {} must be in [0, 1]", a.max));
+            }
+            if a.max > 0.0 && a.end <= a.start {
+                return bad(format!(
+                    "{section}.alpha.end = {} must be after {section}.alpha.start = {}",
+                    a.end, a.start
+                ));
+            }
+            if a.levels == 0 {
+                return bad(format!("{section}.alpha.levels must be at least 1"));
+            }
         }
         Ok(())
     }

@@ -42,13 +42,23 @@ pub enum LabelSmoothing {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WganConfig {
-    /// Every critic weight is clipped to [−clip, clip] after each critic step. Default 0.01.
+    /// Every critic weight is clipped to [−clip, clip] after each critic step; 0 leaves the
+    /// critic unconstrained (report 004 Fig. 2a: its Lipschitz bound grows without end).
+    /// Default 0.01.
     pub clip: f64,
+    /// Report 001 §4.2's regularising factor, tried on WGAN too: the critic minimises
+    /// (1 − α)·E[D(G(z))] − E[D(x)], so α moves the fakes' target towards the reals' (0:
+    /// plain WGAN; 1: fakes ignored). gankit's reading of "α on the fake target" for a
+    /// loss without targets; scheduled like LSGAN's. Default: off.
+    pub alpha: AlphaSchedule,
 }
 
 impl Default for WganConfig {
     fn default() -> Self {
-        WganConfig { clip: 0.01 }
+        WganConfig {
+            clip: 0.01,
+            alpha: AlphaSchedule::default(),
+        }
     }
 }
 
@@ -69,6 +79,9 @@ pub struct GpConfig {
     pub lambda: f64,
     /// "exact" or "finite-difference". Default "exact".
     pub mode: PenaltyMode,
+    /// The gradient norm K the penalty pulls towards: E[(‖∇x̂ D‖ − K)²] (report 003 eq. 18;
+    /// Gulrajani et al. 2017 use 1). Default 1.
+    pub target: f64,
 }
 
 impl Default for GpConfig {
@@ -76,6 +89,7 @@ impl Default for GpConfig {
         GpConfig {
             lambda: 10.0,
             mode: PenaltyMode::Exact,
+            target: 1.0,
         }
     }
 }

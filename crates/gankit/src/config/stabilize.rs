@@ -48,6 +48,20 @@ pub struct PretrainConfig {
     pub lr: f64,
     /// Images paired with a z (the first of a seeded shuffle); 0 = all. Default 0.
     pub images: usize,
+    /// G's pretraining loss: "l1" (report 001 §4.3) or "perceptual" (report 001 §6 proposes
+    /// a feature loss, Johnson et al. 2016): the mean squared difference of the built-in
+    /// fashion-mnist-v1 evaluator's features of the stage's output and of the target, both
+    /// repeated up to 28×28 — no VGG network is available offline, so 28×28 grayscale data
+    /// only. Default "l1".
+    pub loss: PretrainLoss,
+}
+
+/// G's pretraining loss (`pretrain.loss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PretrainLoss {
+    L1,
+    Perceptual,
 }
 
 impl Default for PretrainConfig {
@@ -57,6 +71,7 @@ impl Default for PretrainConfig {
             d_epochs: 0,
             lr: 1e-3,
             images: 0,
+            loss: PretrainLoss::L1,
         }
     }
 }

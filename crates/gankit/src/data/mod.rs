@@ -10,11 +10,36 @@ pub mod images;
 
 use std::path::{Path, PathBuf};
 
-pub use batcher::{Batch, Batcher, batches_per_epoch};
+pub use batcher::{Batch, Batcher, ClassPlan, batches_per_epoch};
 pub use images::ImageSet;
 
 use crate::config::{DataConfig, DatasetKind, Split};
 use crate::{Error, Result};
+
+/// The class-by-class plan of `cfg` (`data.class_schedule`) over `set`'s classes; `None`
+/// without a schedule. A phase lasts `class_steps` iterations of `d_steps` batches.
+pub fn class_plan(cfg: &crate::config::Config, set: &ImageSet) -> Option<ClassPlan> {
+    use crate::config::ClassSchedule;
+    let d = &cfg.data;
+    if d.class_schedule == ClassSchedule::None {
+        return None;
+    }
+    let order = if d.class_order.is_empty() {
+        let top = set
+            .labels
+            .as_ref()
+            .and_then(|l| l.iter().max().copied())
+            .unwrap_or(0);
+        (0..=top).collect()
+    } else {
+        d.class_order.clone()
+    };
+    Some(ClassPlan {
+        order,
+        batches_per_phase: d.class_steps * cfg.train.d_steps as u64,
+        cumulative: d.class_schedule == ClassSchedule::Curriculum,
+    })
+}
 
 /// Load the images a config asks for.
 pub fn load(cfg: &DataConfig) -> Result<ImageSet> {

@@ -1,5 +1,5 @@
 //! BiGAN / ALI (Donahue et al. 2017; Dumoulin et al. 2017; report 003 §3, eqs. 22–23) and
-//! BigBiGAN (Donahue & Simonyan 2019; report 003 §5): a generator G (z → x), an encoder E
+//! BigBiGAN (Donahue & Simonyan 2019; report 003 §4): a generator G (z → x), an encoder E
 //! (x → z) and a discriminator of pairs (`models::joint`), which tells encoder pairs
 //! (x, E(x)) from generator pairs (G(z), z). At the optimum E inverts G.
 //!
@@ -68,9 +68,12 @@ pub fn check(cfg: &Config) -> Result<()> {
 /// The rules every family with an encoder shares.
 pub fn encoder_family_rules(cfg: &Config, family: &str) -> Result<()> {
     let bad = |m: String| Err(Error::Config(m));
-    if cfg.model.arch == crate::config::Arch::Mlp {
+    if !matches!(
+        cfg.model.arch,
+        crate::config::Arch::Dcgan28 | crate::config::Arch::Dcgan64
+    ) {
         return bad(format!(
-            "model.family = \"{family}\" needs a convolutional model.arch (dcgan28 or dcgan64) for its encoder"
+            "model.family = \"{family}\" builds its encoder from D's conv blocks: use model.arch = \"dcgan28\" or \"dcgan64\""
         ));
     }
     if cfg.model.classes > 0 {

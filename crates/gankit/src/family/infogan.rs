@@ -1,4 +1,4 @@
-//! InfoGAN (Chen et al. 2016; report 003 §4): G's input is incompressible noise z′ joined
+//! InfoGAN (Chen et al. 2016; report 003 §5.1): G's input is incompressible noise z′ joined
 //! to structured codes c — one categorical code of K values (one-hot) and M continuous
 //! codes uniform in [−1, 1] — and a head Q on D's features predicts c from G's images.
 //! The variational lower bound of the mutual information I(c; G(z′, c)),
@@ -138,6 +138,9 @@ pub fn check(cfg: &Config) -> Result<()> {
     }
     if !cfg.augment.policy.is_empty() || cfg.instance_noise.std > 0.0 {
         return bad("[augment] and [instance_noise] are for the gan family; InfoGAN's Q reads D's features of the images as G made them".into());
+    }
+    if cfg.model.arch == crate::config::Arch::Progressive {
+        return bad("model.arch = \"progressive\" grows the gan family's networks; infogan takes dcgan28, dcgan64, allconv, resnet or mlp".into());
     }
     if cfg.pretrain.enabled() || cfg.train.feature_matching {
         return bad(

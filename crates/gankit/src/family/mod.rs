@@ -52,6 +52,9 @@ pub trait Family: Send {
     fn columns(&self) -> Vec<&'static str>;
     /// Called before each iteration (1-based), for schedules.
     fn begin_iteration(&mut self, _iteration: u64) {}
+    /// Bring step-dependent state (progressive growing's resolution) to `step` completed
+    /// iterations, for drawing after a start, a resume or a checkpoint load.
+    fn at_step(&mut self, _step: u64) {}
     /// The discriminator-side update on one real batch.
     fn d_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats>;
     /// The generator-side update; `real` is the iteration's last real batch.
@@ -119,6 +122,12 @@ pub trait Family: Send {
 
 /// Build the family `cfg` asks for, its weights initialised from `train.seed`.
 pub fn build(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
+    let family = build_family(cfg, device)?;
+    family.model().normalize_init(&cfg.model.normalized_init)?;
+    Ok(family)
+}
+
+fn build_family(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
     Ok(match cfg.model.family {
         FamilyKind::Gan => Box::new(gan::Gan::build(cfg, device)?),
         FamilyKind::Infogan => Box::new(infogan::InfoGan::build(cfg, device)?),
@@ -133,7 +142,7 @@ pub fn build(cfg: &Config, device: &Device) -> Result<Box<dyn Family>> {
 /// refuse (e.g. a batch-norm critic with a gradient penalty), with what to change.
 pub fn check(cfg: &Config) -> Result<()> {
     cfg.validate()?;
-    crate::models::attention::check(cfg)?;
+    crate::models::check(cfg)?;
     match cfg.model.family {
         FamilyKind::Gan => gan::check(cfg),
         FamilyKind::Infogan => infogan::check(cfg),

@@ -223,6 +223,37 @@ impl Model {
         parts.join(" / ")
     }
 
+    /// Divide every layer weight of networks `names` (rank-2 or rank-4 `*.weight`, the
+    /// convolutions seen as (out, in·k·k)) by its largest singular value, so each layer
+    /// starts 1-Lipschitz and the product bound at ≤ 1 (report 004 §3.2). A projection's
+    /// class embedding is not a layer and is left alone.
+    pub fn normalize_init(&self, names: &[String]) -> Result<()> {
+        for name in names {
+            let Some(net) = self.networks.iter().find(|n| n.name == name.as_str()) else {
+                let have: Vec<&str> = self.networks.iter().map(|n| n.name).collect();
+                return Err(Error::Config(format!(
+                    "model.normalized_init: no network {name:?}; this family has {have:?}"
+                )));
+            };
+            for (var_name, var) in net.params.trainable() {
+                let layer = var_name.ends_with(".weight") && !var_name.starts_with("embed.");
+                if !(layer && matches!(var.rank(), 2 | 4)) {
+                    continue;
+                }
+                let sigma = spectral_norm_exact(var.as_tensor())?;
+                if sigma > 0.0 {
+                    var.set(&(var.as_tensor() / sigma)?)?;
+                }
+            }
+            // A weight average starts as a copy of the network.
+            if let Some(e) = &net.ema {
+                e.params
+                    .assign(&net.params.tensors(), "the weight average")?;
+            }
+        }
+        Ok(())
+    }
+
     /// Trainable scalars per network, in order.
     pub fn param_counts(&self) -> Vec<(&'static str, usize)> {
         self.networks
@@ -287,6 +318,17 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// The largest singular value of a weight seen as (out, everything else), by SVD.
+pub fn spectral_norm_exact(w: &Tensor) -> Result<f64> {
+    let out = w.dim(0)?;
+    let v = w
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
+    let m = nalgebra::DMatrix::from_row_slice(out, v.len() / out, &v);
+    Ok(m.singular_values().max())
 }
 
 /// True when every element of `t` is finite (a sum can overflow where no element does).
@@ -356,6 +398,45 @@ mod tests {
             .unwrap();
         assert_eq!(m.first_non_finite_weight().unwrap().unwrap(), "q head.w");
         let _ = DType::F32;
+    }
+
+    #[test]
+    fn normalised_initialisation_gives_every_layer_spectral_norm_one() {
+        for sets in [
+            &["model.normalized_init=[\"d\"]"][..],
+            &[
+                "model.normalized_init=[\"g\", \"d\"]",
+                "model.arch=mlp",
+                "model.mlp_hidden=8",
+            ],
+            &["model.normalized_init=[\"d\"]", "model.critic=conv4"],
+        ] {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let cfg = crate::config::Config::from_toml_str("", "t", &sets).unwrap();
+            let f = crate::family::build(&cfg, &Device::Cpu).unwrap();
+            let mut layers = 0;
+            for net in &cfg.model.normalized_init {
+                for (name, v) in f.model().network(net).params.trainable() {
+                    if name.ends_with(".weight") && matches!(v.rank(), 2 | 4) {
+                        let s = spectral_norm_exact(v.as_tensor()).unwrap();
+                        assert!((s - 1.0).abs() < 1e-4, "{net} {name}: {s}");
+                        layers += 1;
+                    }
+                }
+            }
+            assert!(layers >= 3, "{sets:?}");
+        }
+        let cfg = crate::config::Config::from_toml_str(
+            "",
+            "t",
+            &["model.normalized_init=[\"q\"]".to_string()],
+        )
+        .unwrap();
+        let e = crate::family::build(&cfg, &Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("no network \"q\""), "{e}");
     }
 
     #[test]

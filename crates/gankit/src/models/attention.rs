@@ -75,7 +75,8 @@ pub fn hidden_sides(cfg: &Config) -> (Vec<usize>, Vec<usize>) {
     let g = match cfg.model.arch {
         Arch::Dcgan28 => vec![7, 14],
         Arch::Dcgan64 => vec![s / 16, s / 8, s / 4, s / 2],
-        Arch::Mlp => vec![],
+        Arch::Allconv => super::allconv::maps(1, s).iter().map(|m| m.1).collect(),
+        Arch::Mlp | Arch::Resnet | Arch::Progressive => vec![],
     };
     let d = match (cfg.model.critic, cfg.model.arch) {
         (Critic::Conv4, _) => {
@@ -89,7 +90,12 @@ pub fn hidden_sides(cfg: &Config) -> (Vec<usize>, Vec<usize>) {
         }
         (Critic::Default, Arch::Dcgan28) => vec![14, 7],
         (Critic::Default, Arch::Dcgan64) => vec![s / 2, s / 4, s / 8, s / 16],
-        (Critic::Default, Arch::Mlp) => vec![],
+        (Critic::Default, Arch::Allconv) => super::allconv::maps(1, s)
+            .iter()
+            .rev()
+            .map(|m| m.1)
+            .collect(),
+        (Critic::Default, Arch::Mlp | Arch::Resnet | Arch::Progressive) => vec![],
     };
     (g, d)
 }

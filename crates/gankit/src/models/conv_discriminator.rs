@@ -15,13 +15,15 @@ const SLOPE: f64 = 0.2;
 
 pub struct ConvDiscriminator {
     convs: Vec<Conv2d>,
+    /// The normalisation after each convolution (none after the first).
     norms: Vec<Norm2d>,
     /// The score layer; `None` for a body that only gives features (see [`conv_body`]).
     fc: Option<Linear>,
     /// Self-attention after blocks whose output side `model.attention` names.
     attention: Attentions,
-    /// The output side of each block.
-    sides: Vec<usize>,
+    /// The output side of each convolution, and whether attention may follow it (not
+    /// after the extra stride-1 layers).
+    sides: Vec<(usize, bool)>,
     /// Length of the flattened last block.
     features: usize,
 }
@@ -46,6 +48,7 @@ pub fn conv_discriminator(
         spectral_norm,
         side,
         attention,
+        0,
         vb.clone(),
     )?;
     let fc = linear(d.feature_dim(), 1, true, dcgan_init(), vb.pp("fc"))?;
@@ -57,8 +60,19 @@ pub fn conv_discriminator(
     Ok(d)
 }
 
+/// 3×3 stride-1 convolutions that keep the side (the DCGAN code's extra layers).
+const EXTRA: Conv2dConfig = Conv2dConfig {
+    kernel: 3,
+    stride: 1,
+    padding: 1,
+    output_padding: 0,
+    bias: true,
+};
+
 /// The conv blocks of [`conv_discriminator`] without the score layer: an image body whose
-/// features a family's own heads read (a joint discriminator, an encoder).
+/// features a family's own heads read (a joint discriminator, an encoder). `extra` stride-1
+/// 3×3 layers (weights `extra1`, …, with the same normalisation) follow the first block.
+#[allow(clippy::too_many_arguments)]
 pub fn conv_body(
     chans: &[usize],
     conv: Conv2dConfig,
@@ -66,35 +80,59 @@ pub fn conv_body(
     spectral_norm: bool,
     side: usize,
     attention: &AttentionSpec,
+    extra: usize,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
     let mut convs = Vec::new();
     let mut norms = Vec::new();
     let mut sides = Vec::new();
     let mut side = side;
-    for i in 0..chans.len() - 1 {
-        let cfg = Conv2dConfig {
-            bias: i == 0 || norm == Norm::None,
-            ..conv
-        };
-        let layer_vb = vb.pp(format!("conv{}", i + 1));
-        let layer = conv2d(chans[i], chans[i + 1], cfg, layer_vb.clone())?;
+    let mut add = |name: String, norm_name: Option<String>, c_in, c_out, cfg: Conv2dConfig| {
+        let layer_vb = vb.pp(&name);
+        let layer = conv2d(c_in, c_out, cfg, layer_vb.clone())?;
         convs.push(if spectral_norm {
             layer.spectrally_normalised(layer_vb)?
         } else {
             layer
         });
-        if i > 0 {
-            let name = format!("{}{}", Norm2d::prefix(norm), i + 1);
-            norms.push(norm2d(norm, chans[i + 1], vb.pp(name))?);
-        }
+        norms.push(match norm_name {
+            Some(n) => norm2d(norm, c_out, vb.pp(n))?,
+            None => Norm2d::None,
+        });
+        Ok::<_, candle_core::Error>(())
+    };
+    for i in 0..chans.len() - 1 {
+        let cfg = Conv2dConfig {
+            bias: i == 0 || norm == Norm::None,
+            ..conv
+        };
+        let norm_name = (i > 0).then(|| format!("{}{}", Norm2d::prefix(norm), i + 1));
+        add(
+            format!("conv{}", i + 1),
+            norm_name,
+            chans[i],
+            chans[i + 1],
+            cfg,
+        )?;
         side = (side + 2 * conv.padding - conv.kernel) / conv.stride + 1;
-        sides.push(side);
+        sides.push((side, true));
+        if i == 0 {
+            for k in 1..=extra {
+                let cfg = Conv2dConfig {
+                    bias: norm == Norm::None,
+                    ..EXTRA
+                };
+                let norm_name = Some(format!("{}extra{k}", Norm2d::prefix(norm)));
+                add(format!("extra{k}"), norm_name, chans[1], chans[1], cfg)?;
+                sides.push((side, false));
+            }
+        }
     }
-    let maps: Vec<(usize, usize)> = sides
+    let maps: Vec<(usize, usize)> = convs
         .iter()
-        .enumerate()
-        .map(|(i, &s)| (chans[i + 1], s))
+        .zip(&sides)
+        .filter(|(_, (_, attend))| *attend)
+        .map(|(c, (s, _))| (c.weight().dim(0).unwrap_or(0), *s))
         .collect();
     let attention = Attentions::build(attention, &maps, spectral_norm, &vb)?;
     Ok(ConvDiscriminator {
@@ -113,18 +151,20 @@ impl ConvDiscriminator {
         self.features
     }
 
-    /// Each block's output (after its activation and attention), first to last.
+    /// Each layer's output (after its activation and attention), first to last.
     pub fn blocks(&self, x: &Tensor, mode: &Mode) -> Result<Vec<Tensor>> {
         let mut h = x.clone();
         let mut out = Vec::with_capacity(self.convs.len());
         for (i, conv) in self.convs.iter().enumerate() {
-            // The first convolution has no norm after it; without one, the convolution,
-            // its bias and the activation are one op.
-            h = match i.checked_sub(1).map(|j| &self.norms[j]) {
-                None | Some(Norm2d::None) => conv.forward_activated(&h, SLOPE, mode)?,
-                Some(norm) => norm.forward_activated(&conv.forward_t(&h, mode)?, SLOPE, mode)?,
+            // Without a norm, the convolution, its bias and the activation are one op.
+            h = match &self.norms[i] {
+                Norm2d::None => conv.forward_activated(&h, SLOPE, mode)?,
+                norm => norm.forward_activated(&conv.forward_t(&h, mode)?, SLOPE, mode)?,
             };
-            h = self.attention.apply(h, self.sides[i], mode)?;
+            let (side, attend) = self.sides[i];
+            if attend {
+                h = self.attention.apply(h, side, mode)?;
+            }
             out.push(h.clone());
         }
         Ok(out)
@@ -188,15 +228,11 @@ impl Discriminator for ConvDiscriminator {
         let mut layers = Vec::new();
         for (i, conv) in self.convs.iter().enumerate() {
             let (_, _, ih, iw) = h.dims4()?;
-            // The first convolution has no norm after it (as in `forward`).
-            let norm = i.checked_sub(1).map(|j| &self.norms[j]);
-            let (out, back) = match norm {
-                Some(Norm2d::Layer(ln)) => {
-                    match ln.forward_traced(&conv.forward_t(&h, mode)?, SLOPE)? {
-                        Some((z, grad)) => (z, Back::Layer(grad)),
-                        None => return Ok(None),
-                    }
-                }
+            let (out, back) = match &self.norms[i] {
+                Norm2d::Layer(ln) => match ln.forward_traced(&conv.forward_t(&h, mode)?, SLOPE)? {
+                    Some((z, grad)) => (z, Back::Layer(grad)),
+                    None => return Ok(None),
+                },
                 // The activation's gradient needs only the sign of its input, which its
                 // output shares.
                 _ => {

@@ -59,7 +59,7 @@ pub fn joint_discriminator(
     vb: VarBuilder,
 ) -> Result<JointDiscriminator> {
     let sn = cfg.model.spectral_norm;
-    let image = super::image_body(cfg, cfg.model.d_norm, sn, vb.pp("image"))?;
+    let image = super::image_body(cfg, cfg.model.d_norm(), sn, vb.pp("image"))?;
     let fx = image.feature_dim();
     Ok(JointDiscriminator {
         latent: vec![

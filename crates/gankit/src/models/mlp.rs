@@ -9,7 +9,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
 use super::{DOutput, Discriminator, Generator, ImageShape};
-use crate::nn::{Dropout, Linear, Mode, leaky_relu};
+use crate::nn::{BatchNorm, Dropout, Linear, Mode, leaky_relu};
 
 fn torch_linear(i: usize, o: usize, vb: VarBuilder) -> Result<Linear> {
     let bound = 1.0 / (i as f64).sqrt();
@@ -78,14 +78,18 @@ impl Generator for MlpGenerator {
 
 pub struct MlpDiscriminator {
     layers: Vec<Linear>,
+    /// Batch norm after each hidden layer (`model.d_norm = "batch"`; report 004 §2 tried it).
+    norms: Vec<BatchNorm>,
     dropout: Dropout,
 }
 
-/// With `spectral_norm` every layer is spectrally normalised.
+/// With `spectral_norm` every layer is spectrally normalised; with `batch_norm` each hidden
+/// layer is followed by batch norm (weights `bn1`–`bn3`).
 pub fn discriminator(
     h: usize,
     p: f32,
     spectral_norm: bool,
+    batch_norm: bool,
     shape: ImageShape,
     vb: VarBuilder,
 ) -> Result<MlpDiscriminator> {
@@ -101,8 +105,22 @@ pub fn discriminator(
             }
         })
         .collect::<Result<_>>()?;
+    let norms = if batch_norm {
+        (0..3)
+            .map(|i| {
+                crate::nn::batch_norm(
+                    dims[i + 1],
+                    Default::default(),
+                    vb.pp(format!("bn{}", i + 1)),
+                )
+            })
+            .collect::<Result<_>>()?
+    } else {
+        Vec::new()
+    };
     Ok(MlpDiscriminator {
         layers,
+        norms,
         dropout: Dropout { p },
     })
 }
@@ -117,10 +135,12 @@ impl MlpDiscriminator {
 impl Discriminator for MlpDiscriminator {
     fn forward(&self, x: &Tensor, _: Option<&Tensor>, mode: &mut Mode) -> Result<DOutput> {
         let mut h = x.flatten_from(1)?;
-        for l in &self.layers[..3] {
-            h = self
-                .dropout
-                .forward(&leaky_relu(&l.forward_t(&h, mode)?, 0.2)?, mode)?;
+        for (i, l) in self.layers[..3].iter().enumerate() {
+            let a = match self.norms.get(i) {
+                Some(bn) => bn.forward_activated(&l.forward_t(&h, mode)?, 0.2, mode)?,
+                None => leaky_relu(&l.forward_t(&h, mode)?, 0.2)?,
+            };
+            h = self.dropout.forward(&a, mode)?;
         }
         let logits = self.layers[3].forward_t(&h, mode)?.squeeze(1)?;
         Ok(DOutput {

@@ -1,6 +1,7 @@
 //! Generators and discriminators. Each architecture is a pair of structs built from the
 //! config by [`build`]; the trainer only sees the [`Generator`] and [`Discriminator`] traits.
 
+pub mod allconv;
 pub mod attention;
 mod conv_critic;
 mod conv_discriminator;
@@ -9,7 +10,9 @@ mod dcgan64;
 pub mod encoder;
 pub mod joint;
 mod mlp;
+pub mod progressive;
 mod projection;
+pub mod resnet;
 
 pub use conv_discriminator::ConvDiscriminator;
 pub use dcgan28::Dcgan28Generator;
@@ -97,15 +100,48 @@ impl ImageShape {
     }
 }
 
+/// What the networks of one run share: progressive growing's schedule.
+#[derive(Clone, Default)]
+pub struct Shared {
+    pub progress: Option<progressive::Progress>,
+}
+
+impl Shared {
+    /// The shared state `cfg`'s networks need.
+    pub fn of(cfg: &Config) -> Shared {
+        Shared {
+            progress: (cfg.model.arch == Arch::Progressive)
+                .then(|| progressive::Progress::new(cfg)),
+        }
+    }
+
+    fn progress(&self, cfg: &Config) -> progressive::Progress {
+        self.progress
+            .clone()
+            .unwrap_or_else(|| progressive::Progress::new(cfg))
+    }
+}
+
 /// Build the generator and discriminator of `cfg`, creating their weights in the two stores.
 pub fn build(
     cfg: &Config,
     g_store: &ParamStore,
     d_store: &ParamStore,
 ) -> Result<(Box<dyn Generator>, Box<dyn Discriminator>)> {
+    build_shared(cfg, &Shared::default(), g_store, d_store)
+}
+
+/// [`build`] with the state the run's networks share.
+pub fn build_shared(
+    cfg: &Config,
+    shared: &Shared,
+    g_store: &ParamStore,
+    d_store: &ParamStore,
+) -> Result<(Box<dyn Generator>, Box<dyn Discriminator>)> {
+    let m = &cfg.model;
     Ok((
-        build_generator(cfg, g_store.var_builder())?,
-        build_discriminator(cfg, d_store.var_builder())?,
+        generator_in(cfg, m.z_dim + m.classes, shared, g_store.var_builder())?,
+        discriminator_in(cfg, shared, d_store.var_builder())?,
     ))
 }
 
@@ -124,10 +160,28 @@ pub fn generator_with_input(
     input: usize,
     vb: VarBuilder,
 ) -> Result<Box<dyn Generator>> {
+    generator_in(cfg, input, &Shared::default(), vb)
+}
+
+/// [`generator_with_input`] with the state the run's networks share.
+pub fn generator_in(
+    cfg: &Config,
+    input: usize,
+    shared: &Shared,
+    vb: VarBuilder,
+) -> Result<Box<dyn Generator>> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
     Ok(match m.arch {
         Arch::Dcgan28 => Box::new(dcgan28::generator(input, cfg, vb)?),
         Arch::Dcgan64 => Box::new(dcgan64::generator(input, cfg, vb)?),
+        Arch::Allconv => Box::new(allconv::generator(input, cfg, vb)?),
+        Arch::Resnet => Box::new(resnet::generator(input, cfg, vb)?),
+        Arch::Progressive => Box::new(progressive::generator(
+            input,
+            cfg,
+            shared.progress(cfg),
+            vb,
+        )?),
         Arch::Mlp => Box::new(mlp::generator(
             input,
             m.mlp_hidden,
@@ -141,7 +195,16 @@ pub fn generator_with_input(
 /// The discriminator of `cfg` (`model.critic` picks the architecture's own or report 004's),
 /// wrapped in a projection discriminator when the run is conditional.
 pub fn build_discriminator(cfg: &Config, vb: VarBuilder) -> Result<Box<dyn Discriminator>> {
-    let (d, features) = discriminator_and_features(cfg, vb.clone())?;
+    discriminator_in(cfg, &Shared::default(), vb)
+}
+
+/// [`build_discriminator`] with the state the run's networks share.
+pub fn discriminator_in(
+    cfg: &Config,
+    shared: &Shared,
+    vb: VarBuilder,
+) -> Result<Box<dyn Discriminator>> {
+    let (d, features) = features_in(cfg, shared, vb.clone())?;
     let m = &cfg.model;
     if m.classes == 0 {
         return Ok(d);
@@ -157,25 +220,80 @@ pub fn discriminator_and_features(
     cfg: &Config,
     vb: VarBuilder,
 ) -> Result<(Box<dyn Discriminator>, usize)> {
+    features_in(cfg, &Shared::default(), vb)
+}
+
+fn features_in(
+    cfg: &Config,
+    shared: &Shared,
+    vb: VarBuilder,
+) -> Result<(Box<dyn Discriminator>, usize)> {
     let (m, shape) = (&cfg.model, ImageShape::of(cfg));
     let sn = m.spectral_norm;
     let att = attention::AttentionSpec::of(cfg);
     let v = vb;
     let (d, features): (Box<dyn Discriminator>, usize) = match (m.critic, m.arch) {
-        (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm, sn, shape, &att, v)?),
+        (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm(), sn, shape, &att, v)?),
         (Critic::Default, Arch::Dcgan28) => boxed(dcgan28::discriminator(
             m.d_width, m.d_norm, sn, shape, &att, v,
         )?),
         (Critic::Default, Arch::Dcgan64) => boxed(dcgan64::discriminator(
             m.d_width, m.d_norm, sn, shape, &att, v,
         )?),
+        (Critic::Default, Arch::Allconv) => {
+            let d = allconv::discriminator(cfg, v)?;
+            let f = d.feature_dim();
+            (Box::new(d), f)
+        }
+        (Critic::Default, Arch::Resnet) => {
+            let d = resnet::discriminator(cfg, v)?;
+            let f = d.feature_dim();
+            (Box::new(d), f)
+        }
+        (Critic::Default, Arch::Progressive) => {
+            let d = progressive::discriminator(cfg, shared.progress(cfg), v)?;
+            let f = d.feature_dim();
+            (Box::new(d), f)
+        }
         (Critic::Default, Arch::Mlp) => {
-            let d = mlp::discriminator(m.mlp_hidden, m.d_dropout, sn, shape, v)?;
+            let bn = m.d_norm() == Norm::Batch;
+            let d = mlp::discriminator(m.mlp_hidden, m.d_dropout, sn, bn, shape, v)?;
             let f = d.feature_dim();
             (Box::new(d), f)
         }
     };
     Ok((d, features))
+}
+
+/// What the models refuse in a config: options an architecture does not have.
+pub fn check(cfg: &Config) -> crate::Result<()> {
+    let m = &cfg.model;
+    let bad = |msg: String| Err(crate::Error::Config(msg));
+    match (m.arch, m.critic, m.d_norm()) {
+        (Arch::Mlp, Critic::Default, Norm::Layer) => {
+            return bad(
+                "model.d_norm = \"layer\": the mlp discriminator takes \"batch\" or \"none\""
+                    .into(),
+            );
+        }
+        (Arch::Resnet | Arch::Progressive, Critic::Default, Norm::Batch | Norm::Layer) => {
+            return bad(format!(
+                "model.arch = {:?} has no normalisation in D: set model.d_norm = \"none\" (or \"auto\")",
+                m.arch
+            ));
+        }
+        _ => {}
+    }
+    if m.extra_layers > 0 && m.arch != Arch::Allconv {
+        return bad("model.extra_layers deepens the \"allconv\" networks only".into());
+    }
+    if m.extra_layers > 16 {
+        return bad(format!(
+            "model.extra_layers = {} must be at most 16",
+            m.extra_layers
+        ));
+    }
+    attention::check(cfg)
 }
 
 /// The conv blocks of `cfg`'s discriminator (dcgan28 / dcgan64 layouts, `d_width` wide)
@@ -191,7 +309,7 @@ pub fn image_body(
     let (chans, kernel) = match m.arch {
         Arch::Dcgan28 => dcgan28::d_layout(m.d_width, shape),
         Arch::Dcgan64 => dcgan64::d_layout(m.d_width, shape),
-        Arch::Mlp => candle_core::bail!("image bodies are convolutional: use dcgan28 or dcgan64"),
+        _ => candle_core::bail!("image bodies are convolutional: use dcgan28 or dcgan64"),
     };
     conv_discriminator::conv_body(
         &chans,
@@ -200,6 +318,7 @@ pub fn image_body(
         spectral_norm,
         shape.size,
         &attention::AttentionSpec::of(cfg),
+        0,
         vb,
     )
 }
@@ -255,6 +374,13 @@ mod tests {
             assert_eq!(feats, 3);
         }
         assert_eq!(shapes("mlp", 28, 1).0, vec![3, 1, 28, 28]);
+        for arch in ["allconv", "resnet"] {
+            for (size, c) in [(28, 1), (16, 3), (64, 1)] {
+                let (x, logits, _) = shapes(arch, size, c);
+                assert_eq!(x, vec![3, c, size, size], "{arch} {size}");
+                assert_eq!(logits, vec![3], "{arch} {size}");
+            }
+        }
         assert_eq!(shapes("mlp", 16, 3).1, vec![3]);
     }
 

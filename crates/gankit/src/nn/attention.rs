@@ -19,6 +19,7 @@
 use candle_core::{D, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
 
+use super::resample::max_pool2x;
 use super::{Conv2d, Conv2dConfig, Mode, conv2d};
 use crate::config::AttentionVariant;
 use crate::kernels::bmm;
@@ -85,19 +86,6 @@ pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     e.broadcast_div(&e.sum_keepdim(D::Minus1)?)
 }
 
-/// 2×2 max-pooling with stride 2 from differentiable ops (a reshape and two maxima; the
-/// gradient goes to the maximum of each window). H and W must be even.
-pub fn max_pool_2x2(x: &Tensor) -> Result<Tensor> {
-    let (b, c, h, w) = x.dims4()?;
-    if h % 2 != 0 || w % 2 != 0 {
-        candle_core::bail!("2×2 max-pooling needs an even side, got {h}×{w}");
-    }
-    x.contiguous()?
-        .reshape((b, c, h / 2, 2, w / 2, 2))?
-        .max(5)?
-        .max(3)
-}
-
 impl SelfAttention {
     /// y = γ·o + x.
     pub fn forward_t(&self, x: &Tensor, mode: &Mode) -> Result<Tensor> {
@@ -112,8 +100,8 @@ impl SelfAttention {
         let mut k = self.g.forward_t(x, mode)?;
         let mut v = self.h.forward_t(x, mode)?;
         if self.variant == AttentionVariant::Official {
-            k = max_pool_2x2(&k)?;
-            v = max_pool_2x2(&v)?;
+            k = max_pool2x(&k)?;
+            v = max_pool2x(&v)?;
         }
         let flat = |t: &Tensor| -> Result<Tensor> {
             let (tb, tc, th, tw) = t.dims4()?;

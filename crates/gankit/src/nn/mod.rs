@@ -8,6 +8,7 @@ pub mod attention;
 mod batch_norm;
 mod layers;
 mod norm;
+pub mod resample;
 mod spectral_norm;
 pub mod store;
 

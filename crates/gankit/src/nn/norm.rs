@@ -60,7 +60,7 @@ pub enum Norm2d {
 /// caller).
 pub fn norm2d(kind: Norm, channels: usize, vb: VarBuilder) -> Result<Norm2d> {
     Ok(match kind {
-        Norm::Batch => Norm2d::Batch(batch_norm(channels, Default::default(), vb)?),
+        Norm::Batch | Norm::Auto => Norm2d::Batch(batch_norm(channels, Default::default(), vb)?),
         Norm::Layer => Norm2d::Layer(layer_norm(channels, vb)?),
         Norm::None => Norm2d::None,
     })
@@ -88,7 +88,7 @@ impl Norm2d {
     /// The weight-name prefix of this kind ("bn", "ln" or "" for none).
     pub fn prefix(kind: Norm) -> &'static str {
         match kind {
-            Norm::Batch => "bn",
+            Norm::Batch | Norm::Auto => "bn",
             Norm::Layer => "ln",
             Norm::None => "norm",
         }

@@ -91,6 +91,25 @@ pub fn generator_step(
     } else {
         loss(&out)?
     };
-    nets.model.step(G, &l.backward()?)?;
-    Ok(vec![("g_loss", scalar(&l)?)])
+    let grads = l.backward()?;
+    let mut stats = vec![("g_loss", scalar(&l)?)];
+    if nets.log_g_grad_norm {
+        stats.push(("g_grad_norm", grad_norm(&grads, &nets.g_params)?));
+    }
+    nets.model.step(G, &grads)?;
+    Ok(stats)
+}
+
+/// ‖∇θ‖₂ over the trainable variables of `params` that have a gradient in `grads`.
+pub fn grad_norm(
+    grads: &candle_core::backprop::GradStore,
+    params: &crate::nn::ParamStore,
+) -> Result<f64> {
+    let mut total = 0.0;
+    for (_, v) in params.trainable() {
+        if let Some(g) = grads.get(&v) {
+            total += scalar(&g.sqr()?.sum_all()?)?;
+        }
+    }
+    Ok(total.sqrt())
 }

@@ -36,6 +36,8 @@ pub type Stats = Vec<(&'static str, f64)>;
 pub struct RealBatch {
     pub images: Tensor,
     pub labels: Option<Tensor>,
+    /// The epoch of the data stream the batch comes from (0-based).
+    pub epoch: u64,
 }
 
 impl RealBatch {
@@ -44,6 +46,7 @@ impl RealBatch {
         RealBatch {
             images,
             labels: None,
+            epoch: 0,
         }
     }
 
@@ -85,7 +88,7 @@ pub fn build(cfg: &Config) -> Box<dyn Objective> {
     match t.loss {
         LossKind::Minimax => Box::new(Bce::new(true, targets, fm)),
         LossKind::NonSaturating => Box::new(Bce::new(false, targets, fm)),
-        LossKind::Wgan => Box::new(Wgan::new(cfg.wgan.clip, fm)),
+        LossKind::Wgan => Box::new(Wgan::new(cfg.wgan.clip, cfg.wgan.alpha.clone(), fm)),
         LossKind::WganGp => Box::new(WganGp::new(cfg.gp.clone(), fm)),
         LossKind::Lsgan => Box::new(Lsgan::new(cfg.lsgan.alpha.clone(), targets, fm)),
         LossKind::Hinge => Box::new(Hinge::new(fm)),

@@ -22,9 +22,18 @@ use crate::{Error, Result};
 
 /// The penalty (a differentiable scalar) and the mean gradient norm it was computed from.
 pub struct Penalty {
-    pub value: Tensor,
-    /// Mean over the batch of ‖∇x̂ D(x̂)‖ (exact) or of the finite-difference slope.
+    /// Per sample: ‖∇x̂ D(x̂)‖ (exact) or the finite-difference slope, in the graph.
+    pub norms: Tensor,
+    /// Their mean over the batch.
     pub mean_norm: f64,
+}
+
+impl Penalty {
+    /// The penalty E[(norm − K)²] with target K (`gp.target`; 1 in Gulrajani et al. 2017,
+    /// the K-Lipschitz form of report 003 eq. 18 otherwise).
+    pub fn value(&self, target: f64) -> Result<Tensor> {
+        Ok((&self.norms - target)?.sqr()?.mean_all()?)
+    }
 }
 
 /// Per-sample ε ~ U[0, 1], shaped (n, 1, 1, 1) to broadcast over images.
@@ -95,7 +104,7 @@ pub fn exact_with(
     let n = norms(&input_gradient(d, &x_hat, labels, mode)?)?;
     let mean_norm = crate::objectives::common::mean(&n)?;
     Ok(Penalty {
-        value: (n - 1.0)?.sqr()?.mean_all()?,
+        norms: n,
         mean_norm,
     })
 }
@@ -129,7 +138,7 @@ pub fn finite_difference_with(
     let slope = ((d1 - d2)?.abs()? / norms(&(x1 - x2)?)?)?;
     let mean_norm = crate::objectives::common::mean(&slope)?;
     Ok(Penalty {
-        value: (slope - 1.0)?.sqr()?.mean_all()?,
+        norms: slope,
         mean_norm,
     })
 }

@@ -9,17 +9,24 @@ use candle_core::Tensor;
 use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
 use super::{Nets, Objective, RealBatch, Stats};
 use crate::Result;
+use crate::config::AlphaSchedule;
 use crate::rng::Rng;
 
 pub struct Wgan {
     clip: f64,
+    alpha: AlphaSchedule,
+    /// α at the current iteration.
+    current: f64,
     feature_matching: bool,
 }
 
 impl Wgan {
-    pub fn new(clip: f64, feature_matching: bool) -> Self {
+    /// Clipping to [−clip, clip] (none when 0), report 001's α on the fakes' term.
+    pub fn new(clip: f64, alpha: AlphaSchedule, feature_matching: bool) -> Self {
         Wgan {
             clip,
+            alpha,
+            current: 0.0,
             feature_matching,
         }
     }
@@ -41,16 +48,31 @@ pub fn clip_weights(nets: &mut Nets, c: f64) -> Result<()> {
 }
 
 impl Objective for Wgan {
+    fn begin_iteration(&mut self, iteration: u64) {
+        self.current = self.alpha.at(iteration);
+    }
+
     fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, _) = score_both(nets, real, rng)?;
-        let (loss, w) = critic_loss(&real_out.logits, &fake_out.logits)?;
+        let (loss, w) = if self.current > 0.0 {
+            // (1 − α)·E[D(G(z))] − E[D(x)]; the estimate stays the plain difference.
+            let fakes = (fake_out.logits.mean_all()? * (1.0 - self.current))?;
+            let loss = (fakes - real_out.logits.mean_all()?)?;
+            let (_, w) = critic_loss(&real_out.logits, &fake_out.logits)?;
+            (loss, w)
+        } else {
+            critic_loss(&real_out.logits, &fake_out.logits)?
+        };
         update_d(nets, &loss)?;
-        clip_weights(nets, self.clip)?;
+        if self.clip > 0.0 {
+            clip_weights(nets, self.clip)?;
+        }
         Ok(vec![
             ("d_loss", scalar(&loss)?),
             ("w_dist", w),
             ("d_real", mean(&real_out.logits)?),
             ("d_fake", mean(&fake_out.logits)?),
+            ("alpha", self.current),
         ])
     }
 
@@ -65,7 +87,11 @@ impl Objective for Wgan {
     }
 
     fn columns(&self) -> Vec<&'static str> {
-        vec!["d_loss", "g_loss", "w_dist", "d_real", "d_fake"]
+        if self.alpha.max > 0.0 {
+            vec!["d_loss", "g_loss", "w_dist", "d_real", "d_fake", "alpha"]
+        } else {
+            vec!["d_loss", "g_loss", "w_dist", "d_real", "d_fake"]
+        }
     }
 }
 
@@ -111,7 +137,7 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let stats = Wgan::new(c, false)
+        let stats = Wgan::new(c, Default::default(), false)
             .d_step(&mut nets, &RealBatch::unlabelled(real.clone()), &mut rng)
             .unwrap();
         assert_eq!(outside(&mut nets), 0);

@@ -6,10 +6,10 @@
 //! batch norm in the critic (configs/wgan-gp.toml).
 
 use super::common::{critic_generator_loss, generator_step, mean, scalar, score_both, update_d};
-use super::penalty::{self, Penalty};
+use super::penalty;
 use super::wgan::critic_loss;
 use super::{Nets, Objective, RealBatch, Stats};
-use crate::config::{Config, Critic, GpConfig, LossKind, Norm, PenaltyMode};
+use crate::config::{Config, GpConfig, LossKind, Norm, PenaltyMode};
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -17,8 +17,7 @@ use crate::{Error, Result};
 /// (Gulrajani et al. 2017 §4 take it out of the critic).
 pub fn check(cfg: &Config) -> Result<()> {
     let m = &cfg.model;
-    let batch_norm_critic = m.d_norm == Norm::Batch
-        && (m.critic == Critic::Conv4 || m.arch != crate::config::Arch::Mlp);
+    let batch_norm_critic = m.d_norm() == Norm::Batch;
     if cfg.train.loss == LossKind::WganGp && batch_norm_critic {
         return Err(Error::Config(
             "train.loss = \"wgan-gp\" penalises each sample's gradient, which batch norm couples across the batch: set model.d_norm = \"layer\" (report 000) or \"none\"".into(),
@@ -50,7 +49,7 @@ impl Objective for WganGp {
     fn d_step(&mut self, nets: &mut Nets, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
         let (real_out, fake_out, fake) = score_both(nets, real, rng)?;
         let (critic, w) = critic_loss(&real_out.logits, &fake_out.logits)?;
-        let Penalty { value, mean_norm } = match self.gp.mode {
+        let penalty = match self.gp.mode {
             PenaltyMode::Exact => {
                 penalty::exact(nets.d.as_ref(), &real.images, &fake, real.labels(), rng)?
             }
@@ -62,6 +61,7 @@ impl Objective for WganGp {
                 rng,
             )?,
         };
+        let (value, mean_norm) = (penalty.value(self.gp.target)?, penalty.mean_norm);
         let loss = (critic + (&value * self.gp.lambda)?)?;
         update_d(nets, &loss)?;
         Ok(vec![

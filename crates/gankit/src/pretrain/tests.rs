@@ -26,16 +26,21 @@ fn losses_of(cfg: &Config) -> (Vec<EpochLoss>, tempfile::TempDir) {
     (l, tmp)
 }
 
+/// The generator's epoch losses at one side of the stack.
+fn g_stage(losses: &[EpochLoss], side: usize) -> Vec<f64> {
+    losses
+        .iter()
+        .filter(|l| l.phase == "g" && l.side == side)
+        .map(|l| l.loss)
+        .collect()
+}
+
 #[test]
 fn each_generator_stage_lowers_its_l1_loss_and_d_learns_real_from_fake() {
     let cfg = tiny(&["pretrain.g_epochs=4", "pretrain.d_epochs=3"]);
     let (losses, tmp) = losses_of(&cfg);
     for side in [7, 14, 28] {
-        let stage: Vec<f64> = losses
-            .iter()
-            .filter(|l| l.phase == "g" && l.side == side)
-            .map(|l| l.loss)
-            .collect();
+        let stage = g_stage(&losses, side);
         assert_eq!(stage.len(), 4, "{side}");
         assert!(stage[3] < stage[0], "{side}×{side}: {stage:?}");
     }
@@ -81,4 +86,32 @@ fn pretraining_is_refused_where_it_cannot_apply() {
         let e = crate::family::check(&cfg).unwrap_err().to_string();
         assert!(e.contains(needle), "{e}");
     }
+}
+
+#[test]
+fn the_perceptual_loss_also_falls_stage_by_stage() {
+    let cfg = tiny(&[
+        "pretrain.g_epochs=3",
+        "pretrain.d_epochs=0",
+        "pretrain.loss=perceptual",
+    ]);
+    crate::family::check(&cfg).unwrap();
+    let (losses, _tmp) = losses_of(&cfg);
+    for side in [7, 14, 28] {
+        let stage = g_stage(&losses, side);
+        assert!(stage[2] < stage[0], "{side}×{side}: {stage:?}");
+    }
+    let rgb = Config::from_toml_str(
+        "",
+        "t",
+        &[
+            "model.arch=dcgan64".into(),
+            "data.image_size=32".into(),
+            "pretrain.g_epochs=1".into(),
+            "pretrain.loss=perceptual".into(),
+        ],
+    )
+    .unwrap();
+    let e = crate::family::check(&rgb).unwrap_err().to_string();
+    assert!(e.contains("28×28 grayscale"), "{e}");
 }

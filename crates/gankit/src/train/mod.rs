@@ -20,7 +20,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint::{self, CheckpointState, RunState};
-use crate::config::{Config, OnNan};
+use crate::config::{Config, GEveryUnit, OnNan};
 use crate::data::{self, Batcher, ImageSet};
 use crate::family::{self, Draw, Family, Model, latent};
 use crate::objectives::{RealBatch, Stats};
@@ -69,6 +69,7 @@ pub enum Outcome {
 fn real_batch(cfg: &Config, batch: data::Batch, device: &Device) -> Result<RealBatch> {
     let (b, c, s) = (cfg.train.batch_size, cfg.data.channels, cfg.data.image_size);
     let images = Tensor::from_vec(batch.images, (b, c, s, s), device)?;
+    let epoch = batch.epoch;
     let labels = match (cfg.model.classes, batch.labels) {
         (0, _) => None,
         (_, Some(l)) => {
@@ -77,7 +78,11 @@ fn real_batch(cfg: &Config, batch: data::Batch, device: &Device) -> Result<RealB
         }
         (_, None) => return Err(Error::Data("a conditional run needs labelled data".into())),
     };
-    Ok(RealBatch { images, labels })
+    Ok(RealBatch {
+        images,
+        labels,
+        epoch,
+    })
 }
 
 /// The update steps of one iteration (1-based `iteration`): `d_steps` discriminator-side
@@ -102,7 +107,11 @@ pub fn iteration_steps(
     }
     let real = real.expect("d_steps ≥ 1");
     // Iterations without a G update (train.g_every > 1) log NaN for G's columns.
-    if iteration % t.g_every == 0 {
+    let g_now = match t.g_every_unit {
+        GEveryUnit::Iterations => iteration % t.g_every == 0,
+        GEveryUnit::Epochs => real.epoch % t.g_every == 0,
+    };
+    if g_now {
         for _ in 0..t.g_steps {
             let s = family.g_step(&real, rng)?;
             merge(&mut stats, s, t.g_steps);
@@ -192,9 +201,10 @@ impl Session {
     pub fn start(cfg: Config, dir: RunDir, device: &Device) -> Result<Session> {
         family::check(&cfg)?;
         let data = Arc::new(data::load(&cfg.data)?);
+        // Built before the run directory exists, so a model that cannot be built leaves none.
+        let family = family::build(&cfg, device)?;
         dir.create(&cfg)?;
         crate::fault::point("start");
-        let family = family::build(&cfg, device)?;
         let state = fresh_state(&cfg);
         Self::assemble(cfg, dir, family, data, state, false)
     }
@@ -250,6 +260,7 @@ impl Session {
         resumed: bool,
     ) -> Result<Session> {
         let keep_metrics_through = resumed.then_some(state.step);
+        family.at_step(state.step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
             return Err(Error::Data(
                 "loaded images do not match data.channels / image_size".into(),
@@ -257,7 +268,14 @@ impl Session {
         }
         check_labels(&cfg, &data)?;
         let seed = cfg.train.seed;
-        let batcher = Batcher::new(data.clone(), cfg.train.batch_size, seed, state.batches)?;
+        let plan = data::class_plan(&cfg, &data);
+        let batcher = Batcher::with_plan(
+            data.clone(),
+            cfg.train.batch_size,
+            seed,
+            state.batches,
+            plan,
+        )?;
         let evaluation = Evaluation::prepare(&cfg, &data)?;
         // One class (or categorical code) per row of the grid, in a family with them.
         let grid_classes = latent::grid_classes(cfg.log.grid, family.classes());
@@ -510,7 +528,14 @@ impl Session {
             ..self.state.clone()
         };
         self.rng = Rng::from_state(&self.state.rng)?;
-        self.batcher = Batcher::new(self.data.clone(), t.batch_size, t.seed, self.state.batches)?;
+        let plan = data::class_plan(&self.cfg, &self.data);
+        self.batcher = Batcher::with_plan(
+            self.data.clone(),
+            t.batch_size,
+            t.seed,
+            self.state.batches,
+            plan,
+        )?;
         let columns = metric_columns(self.family.as_ref(), &self.cfg);
         self.metrics = MetricsLog::open(&self.dir.metrics(), columns, Some(self.state.step))?;
         self.family
@@ -598,23 +623,40 @@ impl Session {
             &steps,
             &series,
         )?;
-        // The FID curve, from the iterations that were evaluated.
-        if let Some(i) = col("fid") {
-            let points: Vec<(f64, f64)> = rows
+        // The FID curve, the Lipschitz bound (report 004 Fig. 2) and G's gradient norm,
+        // from the iterations that logged them.
+        for (file, title, columns) in [
+            ("fid.png", "FID", &["fid"][..]),
+            (
+                "lipschitz.png",
+                "Lipschitz bound",
+                &["lipschitz_bound", "max_grad_norm"],
+            ),
+            ("g_grad_norm.png", "‖∇θ G‖", &["g_grad_norm"]),
+        ] {
+            let present: Vec<(&str, usize)> = columns
                 .iter()
-                .map(|r| (r[0], r[i]))
-                .filter(|(_, v)| v.is_finite())
+                .filter_map(|c| col(c).map(|i| (*c, i)))
                 .collect();
-            if !points.is_empty() {
-                let (x, y): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
-                plot::loss_curves(
-                    &self.dir.root.join("fid.png"),
-                    &format!("{name} — FID"),
-                    "FID",
-                    &x,
-                    &[("fid", y)],
-                )?;
+            let logged = |i: usize| rows.iter().filter(|r| r[i].is_finite()).count();
+            if present.is_empty() || present.iter().all(|&(_, i)| logged(i) == 0) {
+                continue;
             }
+            // Every series over the logged iterations of the first.
+            let first = present[0].1;
+            let kept: Vec<&Vec<f64>> = rows.iter().filter(|r| r[first].is_finite()).collect();
+            let x: Vec<f64> = kept.iter().map(|r| r[0]).collect();
+            let series: Vec<(&str, Vec<f64>)> = present
+                .iter()
+                .map(|&(c, i)| (c, kept.iter().map(|r| r[i]).collect()))
+                .collect();
+            plot::loss_curves(
+                &self.dir.root.join(file),
+                &format!("{name} — {title}"),
+                title,
+                &x,
+                &series,
+            )?;
         }
         Ok(())
     }

@@ -865,3 +865,52 @@ fn every_family_trains_30_iterations_at_28_and_64_pixels() {
         }
     }
 }
+
+#[test]
+fn progressive_growing_resumes_bit_identically_in_the_middle_of_a_fade() {
+    // 16 images per iteration: the base phase ends after iteration 2, the fade to 14×14
+    // runs over iterations 3–6; the interrupted run stops at 4, mid-fade.
+    resume_is_bit_identical(&[
+        "model.arch=progressive",
+        "progressive.fade_images=64",
+        "progressive.stable_images=32",
+    ]);
+}
+
+#[test]
+fn generator_updates_follow_epochs_with_g_every_unit_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    // 256 images, batch 16: 16 iterations an epoch; G only in epochs 0 and 2.
+    let idx = labelled_idx(&tmp.path().join("data"), 256, false);
+    let path = format!("data.path={}", idx.display());
+    let cfg = tiny(
+        40,
+        &[
+            "data.dataset=idx",
+            &path,
+            "train.g_every=2",
+            "train.g_every_unit=epochs",
+            "checkpoint.every=40",
+        ],
+    );
+    Session::start(cfg, dir.clone(), &Device::Cpu)
+        .unwrap()
+        .run(&mut Silent, &Default::default())
+        .unwrap();
+    let (h, rows) = metrics::read(&dir.metrics()).unwrap();
+    let (ep, g) = (
+        h.iter().position(|c| c == "epoch").unwrap(),
+        h.iter().position(|c| c == "g_loss").unwrap(),
+    );
+    for r in &rows {
+        let trained = r[g].is_finite();
+        assert_eq!(
+            trained,
+            r[ep] as u64 % 2 == 0,
+            "epoch {}: g_loss {}",
+            r[ep],
+            r[g]
+        );
+    }
+}

@@ -32,6 +32,18 @@ impl Gan {
             objective: objectives::build(cfg),
         })
     }
+
+    /// The real batch as D sees it: faded to the current resolution under progressive
+    /// growing, as it is otherwise.
+    fn faded(&self, real: &RealBatch) -> Result<RealBatch> {
+        Ok(match &self.nets.progress {
+            Some(p) => RealBatch {
+                images: p.fade_reals(&real.images)?,
+                ..real.clone()
+            },
+            None => real.clone(),
+        })
+    }
 }
 
 /// What this family refuses in a config: its objective's rules, and pretraining where it
@@ -39,13 +51,20 @@ impl Gan {
 pub fn check(cfg: &Config) -> Result<()> {
     objectives::check(cfg)?;
     if cfg.pretrain.enabled() {
-        if cfg.model.arch == Arch::Mlp {
-            return Err(Error::Config("pretrain: the mlp generator has no upsampling stages to pretrain; use dcgan28 or dcgan64, or set pretrain.g_epochs = pretrain.d_epochs = 0".into()));
+        if !matches!(
+            cfg.model.arch,
+            Arch::Dcgan28 | Arch::Dcgan64 | Arch::Allconv
+        ) {
+            return Err(Error::Config(format!("pretrain: the {:?} generator has no upsampling stages to pretrain; use dcgan28, dcgan64 or allconv, or set pretrain.g_epochs = pretrain.d_epochs = 0", cfg.model.arch).to_lowercase()));
         }
         if cfg.model.classes > 0 {
             return Err(Error::Config(
                 "pretrain is not available for conditional runs (model.classes > 0)".into(),
             ));
+        }
+        let gray28 = (cfg.data.image_size, cfg.data.channels) == (28, 1);
+        if cfg.pretrain.loss == crate::config::PretrainLoss::Perceptual && !gray28 {
+            return Err(Error::Config("pretrain.loss = \"perceptual\" measures features of the built-in fashion-mnist-v1 evaluator, which takes 28×28 grayscale images (no VGG network is available offline): use \"l1\" here".into()));
         }
     }
     Ok(())
@@ -61,20 +80,33 @@ impl Family for Gan {
     }
 
     fn columns(&self) -> Vec<&'static str> {
-        self.objective.columns()
+        let mut c = self.objective.columns();
+        if self.nets.log_g_grad_norm {
+            c.push("g_grad_norm");
+        }
+        c
     }
 
     fn begin_iteration(&mut self, iteration: u64) {
         self.objective.begin_iteration(iteration);
         self.nets.d_inputs.set_iteration(iteration);
+        self.at_step(iteration);
+    }
+
+    fn at_step(&mut self, step: u64) {
+        if let Some(p) = &self.nets.progress {
+            p.set_iteration(step);
+        }
     }
 
     fn d_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
-        self.objective.d_step(&mut self.nets, real, rng)
+        let real = self.faded(real)?;
+        self.objective.d_step(&mut self.nets, &real, rng)
     }
 
     fn g_step(&mut self, real: &RealBatch, rng: &mut Rng) -> Result<Stats> {
-        self.objective.g_step(&mut self.nets, real, rng)
+        let real = self.faded(real)?;
+        self.objective.g_step(&mut self.nets, &real, rng)
     }
 
     fn classes(&self) -> usize {

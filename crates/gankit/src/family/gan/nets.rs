@@ -39,6 +39,10 @@ pub struct Nets {
     pub z_dim: usize,
     /// Classes of a conditional run; 0 when unconditional.
     pub classes: usize,
+    /// Progressive growing's schedule (`model.arch = "progressive"`), shared with G and D.
+    pub progress: Option<models::progressive::Progress>,
+    /// Log ‖∇θ_G‖ at each G step (`log.g_grad_norm`).
+    pub log_g_grad_norm: bool,
     pub device: Device,
 }
 
@@ -48,8 +52,9 @@ impl Nets {
         let seed = cfg.train.seed;
         let g_params = ParamStore::new(Rng::new(seed, stream::INIT_G), device);
         let d_params = ParamStore::new(Rng::new(seed, stream::INIT_D), device);
-        let (g, d) = models::build(cfg, &g_params, &d_params)?;
-        let d_frozen = models::build_discriminator(cfg, d_params.frozen_var_builder())?;
+        let shared = models::Shared::of(cfg);
+        let (g, d) = models::build_shared(cfg, &shared, &g_params, &d_params)?;
+        let d_frozen = models::discriminator_in(cfg, &shared, d_params.frozen_var_builder())?;
         let mut model = Model::default();
         model.add_network(G, g_params.clone());
         model.add_network(D, d_params.clone());
@@ -57,13 +62,15 @@ impl Nets {
         model.add_optimizer(D, &[Select::all(D)], &cfg.optim.d)?;
         let g_ema = if cfg.ema.enabled() {
             let store = ParamStore::new(Rng::new(seed, stream::INIT_G), device);
-            let g_ema = models::build_generator(cfg, store.var_builder())?;
+            let input = cfg.model.z_dim + cfg.model.classes;
+            let g_ema = models::generator_in(cfg, input, &shared, store.var_builder())?;
             model.add_ema(G, store, cfg.ema.decay, cfg.ema.start)?;
             Some(g_ema)
         } else {
             None
         };
         Ok(Nets {
+            progress: shared.progress,
             g_ema,
             model,
             d_inputs: DInputs::new(cfg)?,
@@ -74,6 +81,7 @@ impl Nets {
             d_params,
             z_dim: cfg.model.z_dim,
             classes: cfg.model.classes,
+            log_g_grad_norm: cfg.log.g_grad_norm,
             device: device.clone(),
         })
     }

@@ -130,7 +130,7 @@ fn softmax_rows_sum_to_one_and_pooling_keeps_each_window_maximum() {
         assert!((row - 1.0).abs() < 1e-15);
     }
     let x = pattern(&[1, 1, 4, 4], 1.0, 1.3, 0.0);
-    let m = flat(&max_pool_2x2(&x).unwrap());
+    let m = flat(&max_pool2x(&x).unwrap());
     let v = flat(&x);
     let at = |i: usize, j: usize| v[i * 4 + j];
     for (k, (i, j)) in [(0, 0), (0, 2), (2, 0), (2, 2)].into_iter().enumerate() {

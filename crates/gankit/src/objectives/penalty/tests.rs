@@ -18,11 +18,25 @@ fn rand(shape: &[usize], seed: u64) -> Tensor {
 }
 
 fn value(p: &Penalty) -> f64 {
-    p.value.to_scalar::<f64>().unwrap()
+    p.value(1.0).unwrap().to_scalar::<f64>().unwrap()
 }
 
 /// (name, --set overrides) of every critic: architectures × normalisations a penalty allows.
-const CRITICS: [(&str, &[&str]); 9] = [
+const CRITICS: [(&str, &[&str]); 11] = [
+    (
+        "allconv (16 px), no norm, an extra layer",
+        &[
+            "model.arch=allconv",
+            "data.image_size=16",
+            "model.d_norm=none",
+            "model.d_width=2",
+            "model.extra_layers=1",
+        ],
+    ),
+    (
+        "resnet (16 px)",
+        &["model.arch=resnet", "data.image_size=16", "model.d_width=2"],
+    ),
     (
         "dcgan28 + self-attention at 7 (paper)",
         &[
@@ -116,7 +130,7 @@ fn exact_penalty_parameter_gradients_match_finite_differences_for_every_critic()
                 .reshape((3, 1, 1, 1))
                 .unwrap();
             let pen = || exact_with(d.as_ref(), &real, &fake, None, &eps, &mut Mode::Eval).unwrap();
-            let grads = pen().value.backward().unwrap();
+            let grads = pen().value(1.0).unwrap().backward().unwrap();
             let h = 1e-6;
             let (mut worst, mut scale) = (0f64, 0f64);
             for (pname, var) in store.trainable() {
