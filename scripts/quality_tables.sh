@@ -4,14 +4,19 @@
 # seed 0, and scores it with `gankit eval RUN` (10k generated vs 10k real, the built-in
 # fashion-mnist-v1 evaluator). Prints one Markdown row per run. About 45 minutes on 2 cores.
 #
-#   scripts/quality_tables.sh [OUT_DIR]      (default: runs-quality)
+#   [GANKIT_BIN=BINARY] scripts/quality_tables.sh [OUT_DIR]      (default: runs-quality)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q
 out="${1:-runs-quality}"
 mkdir -p "$out"
-# A copy, so a rebuild while this runs cannot change the binary half way.
-cp target/release/gankit "$out/gankit"
+# A copy, so a rebuild while this runs cannot change the binary half way. GANKIT_BIN
+# names a binary already built (else this tree's release build).
+if [ -n "${GANKIT_BIN:-}" ]; then
+  cp "$GANKIT_BIN" "$out/gankit"
+else
+  cargo build --release -q
+  cp target/release/gankit "$out/gankit"
+fi
 bin="$out/gankit"
 export GANKIT_HOME="$out/home"   # nothing trained there: the built-in evaluator scores
 threads=2
