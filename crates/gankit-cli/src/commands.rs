@@ -10,7 +10,7 @@ use gankit::config::Config;
 use gankit::train::{Outcome, RunDir, Session, default_name, run_path};
 use gankit::{Error, Result};
 
-use crate::progress::Bar;
+use crate::progress::{Bar, Decoding};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -179,14 +179,19 @@ pub fn train(args: TrainArgs) -> Result<()> {
     prepare_process(&cfg, cfg.train.threads)?;
     let name = args.name.unwrap_or_else(|| default_name(&cfg));
     let dir = RunDir::new(run_path(&args.out, &name)?);
-    let session = Session::start(cfg, dir, &Device::Cpu)?;
+    let mut decoding = Decoding::new();
+    let session = Session::start_with(cfg, dir, &Device::Cpu, &mut |d, t| decoding.update(d, t))?;
     drive(session)
 }
 
 pub fn resume(run_dir: PathBuf, threads: Option<usize>) -> Result<()> {
     let cfg = RunDir::new(&run_dir).load_config()?;
     prepare_process(&cfg, threads.unwrap_or(cfg.train.threads))?;
-    drive(Session::resume(RunDir::new(run_dir), &Device::Cpu)?)
+    let mut decoding = Decoding::new();
+    let dir = RunDir::new(run_dir);
+    drive(Session::resume_with(dir, &Device::Cpu, &mut |d, t| {
+        decoding.update(d, t)
+    })?)
 }
 
 pub fn sample(args: SampleArgs) -> Result<()> {

@@ -266,9 +266,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         }
         (None, None, Some(run)) => {
             let cfg = gankit::train::RunDir::new(run).load_config()?;
+            let mut decoding = crate::progress::Decoding::new();
             evaluator::real_features(
                 &ev,
-                &data::load(&cfg.data)?,
+                &data::load_with(&cfg.data, &mut |d, t| decoding.update(d, t))?,
                 args.n,
                 args.seed,
                 Some(&cache),

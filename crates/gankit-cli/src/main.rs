@@ -4,6 +4,7 @@
 //! 2 an input the user can fix (one line saying what to change), 1 anything else.
 
 mod bench;
+mod cache;
 mod commands;
 mod evaluate;
 mod progress;
@@ -54,6 +55,9 @@ enum Command {
     /// Manage the feature extractors the metrics use.
     #[command(subcommand)]
     Evaluator(EvaluatorCommand),
+    /// Show, check and remove the decoded-image caches of image folders.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 #[derive(Subcommand)]
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => evaluate::eval(args),
         Command::Bench(args) => bench::bench(args),
         Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),
+        Command::Cache(c) => cache::run(c),
     };
     exit_code(result)
 }

@@ -1,4 +1,5 @@
-//! A progress bar for training (indicatif), as a `train::Observer`.
+//! Progress bars (indicatif): training, as a `train::Observer`, and decoding an image folder
+//! into its cache.
 
 use gankit::family::Model;
 use gankit::train::{Observer, RunInfo};
@@ -52,5 +53,34 @@ impl Observer for Bar {
 impl Drop for Bar {
     fn drop(&mut self) {
         self.bar.finish();
+    }
+}
+
+/// A bar for decoding an image folder into its cache; shown only while one is decoded.
+pub struct Decoding {
+    bar: Option<ProgressBar>,
+}
+
+impl Decoding {
+    pub fn new() -> Self {
+        Decoding { bar: None }
+    }
+
+    /// `done` of `total` images decoded.
+    pub fn update(&mut self, done: usize, total: usize) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "decoding  {bar:30.cyan/blue} {pos}/{len} images  {per_sec}  ETA {eta}",
+                )
+                .expect("valid template"),
+            );
+            bar
+        });
+        bar.set_position(done as u64);
+        if done == total {
+            bar.finish_and_clear();
+        }
     }
 }

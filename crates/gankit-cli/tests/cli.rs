@@ -5,7 +5,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TINY, gankit, stderr};
+use common::{TINY, gankit, stderr, write_fashion_pngs};
 
 #[test]
 fn train_sample_and_resume_through_the_binary() {
@@ -241,16 +241,7 @@ fn ctrl_c_saves_a_checkpoint_and_exits_0() {
 fn dcgan64_trains_on_an_image_folder_in_rgb() {
     // A small real folder: Fashion-MNIST images written as PNGs in nested directories.
     let tmp = tempfile::tempdir().unwrap();
-    let (images, _) = gankit::data::fashion::embedded().unwrap();
-    for i in 0..24 {
-        let dir = tmp.path().join(format!("faces/part{}", i % 3));
-        std::fs::create_dir_all(&dir).unwrap();
-        let px: Vec<f32> = images.data[i * 784..(i + 1) * 784]
-            .iter()
-            .map(|&b| b as f32 / 127.5 - 1.0)
-            .collect();
-        gankit::report::grid::write_png(&dir.join(format!("{i}.png")), &px, 1, 1, 28).unwrap();
-    }
+    write_fashion_pngs(&tmp.path().join("faces"), 24, |i| format!("part{}", i % 3));
     let o = gankit(
         &[
             "train",

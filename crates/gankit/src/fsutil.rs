@@ -1,4 +1,4 @@
-//! File writes that never leave a half-written file behind.
+//! File writes that never leave a half-written file behind, and gankit's home folder.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,4 +31,16 @@ pub fn temp_path(path: &Path) -> PathBuf {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let k = COUNTER.fetch_add(1, Ordering::Relaxed);
     path.with_file_name(format!(".{name}.{}-{k}.tmp", std::process::id()))
+}
+
+/// gankit's folder for what it keeps between runs (evaluators, data caches):
+/// `$GANKIT_HOME`, else `~/.local/share/gankit`.
+pub fn home() -> PathBuf {
+    if let Some(h) = std::env::var_os("GANKIT_HOME") {
+        return PathBuf::from(h);
+    }
+    let base = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join(".local/share/gankit")
 }

@@ -41,3 +41,17 @@ pub const TINY: [&str; 14] = [
     "--set",
     "checkpoint.every=2",
 ];
+
+/// `n` Fashion-MNIST test images as 28×28 grayscale PNGs `dir/<folder(i)>/<i>.png`.
+pub fn write_fashion_pngs(dir: &Path, n: usize, folder: impl Fn(usize) -> String) {
+    let (images, _) = gankit::data::fashion::embedded().unwrap();
+    for i in 0..n {
+        let sub = dir.join(folder(i));
+        std::fs::create_dir_all(&sub).unwrap();
+        let px: Vec<f32> = images.data[i * 784..(i + 1) * 784]
+            .iter()
+            .map(|&b| b as f32 / 127.5 - 1.0)
+            .collect();
+        gankit::report::grid::write_png(&sub.join(format!("{i:02}.png")), &px, 1, 1, 28).unwrap();
+    }
+}

@@ -288,6 +288,21 @@ pub struct DataConfig {
     pub class_order: Vec<u8>,
     /// Iterations per phase of the class schedule. Default 1000.
     pub class_steps: u64,
+    /// Folders: keep the decoded images in a cache file (`<home>/data-cache`, memory-mapped by
+    /// later runs; `data::cache`). false decodes the folder into memory at every start.
+    /// Default true.
+    pub cache: bool,
+    /// Folders: "none", or "folders" to take each image's class from its first sub-folder
+    /// (torchvision's ImageFolder convention), for conditional runs. Default "none".
+    pub labels: FolderLabels,
+}
+
+/// Where a folder's class labels come from (`data.labels`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FolderLabels {
+    None,
+    Folders,
 }
 
 /// Class-by-class training (`data.class_schedule`).
@@ -319,6 +334,8 @@ impl Default for DataConfig {
             class_schedule: ClassSchedule::None,
             class_order: Vec::new(),
             class_steps: 1000,
+            cache: true,
+            labels: FolderLabels::None,
         }
     }
 }
@@ -663,8 +680,12 @@ impl Config {
                 "model.classes = {classes}: labels are bytes, so at most 256 classes"
             ));
         }
-        if classes > 0 && self.data.dataset == DatasetKind::Folder {
-            return bad("model.classes > 0 trains with labels, which an image folder does not have: use fashion-mnist or an idx file with its labels file, or set model.classes = 0".into());
+        let folder = self.data.dataset == DatasetKind::Folder;
+        if classes > 0 && folder && self.data.labels == FolderLabels::None {
+            return bad("model.classes > 0 trains with labels: set data.labels = \"folders\" to take them from the folder's class sub-folders, or set model.classes = 0".into());
+        }
+        if self.data.labels == FolderLabels::Folders && !folder {
+            return bad("data.labels = \"folders\" is for data.dataset = \"folder\"; IDX and Fashion-MNIST labels come from their labels file".into());
         }
         if !(0.0..1.0).contains(&self.ema.decay) {
             return bad(format!(

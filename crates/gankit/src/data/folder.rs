@@ -1,42 +1,16 @@
-//! Folders of PNG / JPEG images (CelebA's img_align_celeba, CUFS), searched recursively.
+//! Folders of PNG / JPEG images (CelebA's img_align_celeba, CUFS), searched recursively:
+//! decoded once into a memory-mapped cache (`cache`), or into memory at every start.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use super::cache::{self, Lookup, Want};
 use super::images::{ImageSet, square_planes};
+use super::listing::Listing;
 use crate::{Error, Result};
-
-const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
-
-/// Every image file under `dir`, sorted so runs are reproducible.
-pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        return Err(Error::Data(format!(
-            "{} is not a directory: set data.path to a folder of PNG / JPEG images",
-            dir.display()
-        )));
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| Error::io(&d, e))?;
-        for e in entries {
-            let p = e.map_err(|e| Error::io(&d, e))?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p
-                .extension()
-                .and_then(|x| x.to_str())
-                .is_some_and(|x| EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
-            {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
 
 /// Decode one image file's bytes (PNG or JPEG, told by its content): centre crop, resize
 /// to `size`, `channels` planes. Sizes are bounded by the `image` crate's default limits.
@@ -49,60 +23,189 @@ pub fn decode(bytes: &[u8], size: usize, channels: usize) -> std::result::Result
     Ok(square_planes(&img, size, channels))
 }
 
-/// Decode every image under `dir`: centre crop, resize to `size`, `channels` planes.
-/// Files that cannot be read or decoded are skipped and counted in the set's `source`, or
-/// with `fail` refused, naming the first.
-pub fn load(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<ImageSet> {
-    let files = image_files(dir)?;
-    if files.is_empty() {
+/// The images under `dir` at `want`: through their cache in `cache_dir` (opened when whole
+/// and current, else built, reporting (decoded, listed) to `progress`) or, without a cache
+/// folder, decoded into memory. Files that cannot be decoded are skipped and counted in the
+/// set's `source`, or with `fail` refused, naming the first.
+pub fn load(
+    dir: &Path,
+    want: Want,
+    fail: bool,
+    cache_dir: Option<&Path>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ImageSet> {
+    let started = Instant::now();
+    let listing = Listing::of_folder(dir)?;
+    if listing.entries.is_empty() {
         return Err(Error::Data(format!(
             "no .png, .jpg or .jpeg files under {}: point data.path at the image folder",
             dir.display()
         )));
     }
-    let decoded: Vec<std::result::Result<Vec<u8>, String>> = files
-        .par_iter()
-        .map(|p| {
-            std::fs::read(p)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| decode(&bytes, size, channels))
-                .map_err(|e| format!("{}: {e}", p.display()))
-        })
-        .collect();
-    let skipped = decoded.iter().filter(|d| d.is_err()).count();
-    if let (true, Some(Err(first))) = (fail, decoded.iter().find(|d| d.is_err())) {
-        return Err(Error::Data(format!(
-            "{skipped} of {} image files cannot be read, the first: {first} (remove them, or set data.unreadable = \"skip\")",
-            files.len()
-        )));
-    }
-    let good: Vec<Vec<u8>> = decoded.into_iter().filter_map(|d| d.ok()).collect();
-    if good.is_empty() {
-        return Err(Error::Data(format!(
-            "none of the {} image files under {} could be decoded",
-            files.len(),
-            dir.display()
-        )));
-    }
-    let len = good.len();
     // The image count is the set's `len`; the source names only what is not counted there.
     let mut source = format!("folder {}", dir.display());
-    if skipped > 0 {
-        source += &format!(" ({skipped} unreadable files skipped)");
+    let Some(cache_dir) = cache_dir else {
+        let mut set = in_memory(&listing, want, fail, progress)?;
+        let secs = started.elapsed().as_secs_f64();
+        source += &format!(
+            " (decoded in {secs:.1} s, {:.0} images/s{})",
+            listing.entries.len() as f64 / secs.max(1e-9),
+            skipped_note(listing.entries.len() - set.len)
+        );
+        set.source = source;
+        return Ok(set);
+    };
+    let path = cache::path_for(cache_dir, dir, want);
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let rebuilt = match cache::open(&path, &listing, want) {
+        Lookup::Valid(mut set, header) => {
+            source += &format!(
+                " (cache {name}, opened in {:.2} s{})",
+                started.elapsed().as_secs_f64(),
+                skipped_note(header.skipped)
+            );
+            set.source = source;
+            return Ok(*set);
+        }
+        Lookup::Missing => String::new(),
+        Lookup::Stale(why) | Lookup::Damaged(why) => format!(", rebuilt: {why}"),
+    };
+    let header = cache::build(&path, &listing, want, fail, progress)?;
+    match cache::open(&path, &listing, want) {
+        Lookup::Valid(mut set, _) => {
+            source += &format!(
+                " (decoded in {:.1} s, {:.0} images/s, into cache {name}{rebuilt}{})",
+                header.build_seconds,
+                header.listed as f64 / header.build_seconds.max(1e-9),
+                skipped_note(header.skipped)
+            );
+            set.source = source;
+            Ok(*set)
+        }
+        // Changed while it was being built, or replaced by a build of another process.
+        Lookup::Stale(why) | Lookup::Damaged(why) => Err(Error::Data(format!(
+            "the cache {} just built for {} cannot be used: {why}; if the folder is being written to, wait until it is complete",
+            path.display(),
+            dir.display()
+        ))),
+        Lookup::Missing => Err(Error::Data(format!(
+            "the cache {} just built disappeared (gankit cache clear?): run again",
+            path.display()
+        ))),
     }
+}
+
+fn skipped_note(skipped: usize) -> String {
+    if skipped > 0 {
+        format!(", {skipped} unreadable files skipped")
+    } else {
+        String::new()
+    }
+}
+
+/// Decode the listing into memory.
+fn in_memory(
+    listing: &Listing,
+    want: Want,
+    fail: bool,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<ImageSet> {
+    let image_len = want.channels * want.size * want.size;
+    let classes = want.labels.then(|| listing.folder_classes()).transpose()?;
+    let mut pixels = vec![0u8; listing.entries.len() * image_len];
+    let kept = decode_all(listing, want, fail, &mut pixels, progress)?;
+    pixels.truncate(kept.len() * image_len);
     Ok(ImageSet {
-        pixels: good.concat(),
-        len,
-        channels,
-        size,
-        labels: None,
-        source,
+        pixels: pixels.into(),
+        len: kept.len(),
+        channels: want.channels,
+        size: want.size,
+        labels: classes.map(|(_, all)| kept.iter().map(|&i| all[i as usize]).collect()),
+        source: String::new(),
     })
+}
+
+/// Decode every image of `listing` into its slot of `out` (listed × image bytes), in
+/// parallel, reporting (decoded, listed) to `progress` a few times a second; then move the
+/// decoded ones together at the front. Their listing positions, in order. Unreadable files
+/// are left out, or with `fail` refused, naming the first; none decoded is an error.
+pub fn decode_all(
+    listing: &Listing,
+    want: Want,
+    fail: bool,
+    out: &mut [u8],
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Vec<u32>> {
+    let listed = listing.entries.len();
+    let image_len = want.channels * want.size * want.size;
+    let done = AtomicUsize::new(0);
+    let outcomes: Vec<std::result::Result<(), String>> = std::thread::scope(|s| {
+        let work = s.spawn(|| {
+            out.par_chunks_mut(image_len)
+                .enumerate()
+                .map(|(i, slot)| {
+                    let p = listing.path(i);
+                    let r = std::fs::read(&p)
+                        .map_err(|e| e.to_string())
+                        .and_then(|bytes| decode(&bytes, want.size, want.channels))
+                        .map(|img| slot.copy_from_slice(&img))
+                        .map_err(|e| format!("{}: {e}", p.display()));
+                    done.fetch_add(1, Ordering::Relaxed);
+                    r
+                })
+                .collect()
+        });
+        while !work.is_finished() {
+            progress(done.load(Ordering::Relaxed), listed);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        work.join().expect("decoding does not panic")
+    });
+    progress(listed, listed);
+    let skipped = outcomes.iter().filter(|o| o.is_err()).count();
+    if let Some(Err(first)) = outcomes.iter().find(|o| o.is_err()) {
+        if fail {
+            return Err(Error::Data(format!(
+                "{skipped} of {listed} image files cannot be read, the first: {first} (remove them, or set data.unreadable = \"skip\")"
+            )));
+        }
+        if skipped == listed {
+            return Err(Error::Data(format!(
+                "none of the {listed} image files under {} could be decoded, the first: {first}",
+                listing.root.display()
+            )));
+        }
+    }
+    let mut kept = Vec::with_capacity(listed - skipped);
+    for (i, o) in outcomes.iter().enumerate() {
+        if o.is_ok() {
+            let w = kept.len();
+            if w != i {
+                out.copy_within(i * image_len..(i + 1) * image_len, w * image_len);
+            }
+            kept.push(i as u32);
+        }
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Decoded into memory (no cache), 16×16 or `size`.
+    fn in_memory(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<ImageSet> {
+        let want = Want {
+            size,
+            channels,
+            labels: false,
+        };
+        load(dir, want, fail, None, &mut |_, _| {})
+    }
 
     #[test]
     fn loads_nested_images_of_mixed_sizes_and_skips_broken_ones() {
@@ -122,7 +225,7 @@ mod tests {
         #[cfg(unix)]
         std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("dangling.png"))
             .unwrap();
-        let set = load(dir.path(), 16, 3, false).unwrap();
+        let set = in_memory(dir.path(), 16, 3, false).unwrap();
         assert_eq!((set.len, set.channels, set.size), (2, 3, 16));
         assert_eq!(set.pixels.len(), 2 * 3 * 16 * 16);
         let bad = if cfg!(unix) { 3 } else { 2 };
@@ -131,7 +234,7 @@ mod tests {
             "{}",
             set.source
         );
-        let e = load(dir.path(), 16, 3, true).unwrap_err().to_string();
+        let e = in_memory(dir.path(), 16, 3, true).unwrap_err().to_string();
         assert!(
             e.contains(&format!("{bad} of")) && e.contains("data.unreadable"),
             "{e}"
@@ -141,9 +244,9 @@ mod tests {
     #[test]
     fn empty_and_missing_folders_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let e = load(dir.path(), 16, 1, false).unwrap_err().to_string();
+        let e = in_memory(dir.path(), 16, 1, false).unwrap_err().to_string();
         assert!(e.contains("no .png"), "{e}");
-        let e = load(&dir.path().join("nope"), 16, 1, false)
+        let e = in_memory(&dir.path().join("nope"), 16, 1, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a directory"), "{e}");

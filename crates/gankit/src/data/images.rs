@@ -1,4 +1,4 @@
-//! An in-memory set of square images, stored as bytes (N, C, H, W), and the conversions
+//! A set of square images, stored as bytes (N, C, H, W), and the conversions
 //! every source goes through: resize, grayscale / RGB, scaling to [-1, 1].
 
 use image::imageops::FilterType;
@@ -7,8 +7,8 @@ use image::{DynamicImage, GrayImage, RgbImage};
 /// Decoded training images, all of one size and channel count.
 #[derive(Clone, Debug)]
 pub struct ImageSet {
-    /// Pixels, (N, C, H, W) row-major, 0..=255.
-    pub pixels: Vec<u8>,
+    /// Pixels, (N, C, H, W) row-major, 0..=255: in memory or memory-mapped.
+    pub pixels: super::Pixels,
     pub len: usize,
     pub channels: usize,
     pub size: usize,
@@ -96,7 +96,7 @@ mod tests {
     #[test]
     fn scaling_maps_bytes_to_minus_one_one() {
         let s = ImageSet {
-            pixels: vec![0, 255, 128, 64],
+            pixels: vec![0, 255, 128, 64].into(),
             len: 1,
             channels: 1,
             size: 2,

@@ -1,17 +1,21 @@
-//! Training data: sources (IDX files, embedded / system Fashion-MNIST, image folders) decoded
-//! into an in-memory [`ImageSet`], and a [`Batcher`] that shuffles it every epoch and prepares
-//! the next batch on a background thread.
+//! Training data: sources (IDX files, embedded / system Fashion-MNIST, image folders) as an
+//! [`ImageSet`] (in memory, or a folder's memory-mapped decoded cache), and a [`Batcher`]
+//! that shuffles it every epoch and prepares the next batch on a background thread.
 
 mod batcher;
+pub mod cache;
 pub mod fashion;
 pub mod folder;
 pub mod idx;
 pub mod images;
+pub mod listing;
+mod pixels;
 
 use std::path::{Path, PathBuf};
 
 pub use batcher::{Batch, Batcher, ClassPlan, batches_per_epoch};
 pub use images::ImageSet;
+pub use pixels::Pixels;
 
 use crate::config::{DataConfig, DatasetKind, Split};
 use crate::{Error, Result};
@@ -43,6 +47,12 @@ pub fn class_plan(cfg: &crate::config::Config, set: &ImageSet) -> Option<ClassPl
 
 /// Load the images a config asks for.
 pub fn load(cfg: &DataConfig) -> Result<ImageSet> {
+    load_with(cfg, &mut |_, _| {})
+}
+
+/// [`load`], reporting (decoded, total) to `progress` while a folder is decoded (a cache
+/// build: the first run over a folder, or after it changed).
+pub fn load_with(cfg: &DataConfig, progress: &mut dyn FnMut(usize, usize)) -> Result<ImageSet> {
     match cfg.dataset {
         DatasetKind::FashionMnist => load_fashion(cfg),
         DatasetKind::Idx => {
@@ -62,7 +72,13 @@ pub fn load(cfg: &DataConfig) -> Result<ImageSet> {
                 .as_deref()
                 .expect("validated: folder needs data.path");
             let fail = cfg.unreadable == crate::config::Unreadable::Fail;
-            folder::load(path, cfg.image_size, cfg.channels, fail)
+            let want = cache::Want {
+                size: cfg.image_size,
+                channels: cfg.channels,
+                labels: cfg.labels == crate::config::FolderLabels::Folders,
+            };
+            let cache_dir = cfg.cache.then(cache::dir);
+            folder::load(path, want, fail, cache_dir.as_deref(), progress)
         }
     }
 }
@@ -148,7 +164,7 @@ fn idx_to_set(
     let (n, rows, cols) = idx::as_images(img, what)?;
     let labels = labels.map(|l| idx::as_labels(l, n, what)).transpose()?;
     let per = rows * cols;
-    let pixels = if rows == size && cols == size && channels == 1 {
+    let pixels: Vec<u8> = if rows == size && cols == size && channels == 1 {
         img.data.clone()
     } else {
         use rayon::prelude::*;
@@ -158,7 +174,7 @@ fn idx_to_set(
             .collect()
     };
     Ok(ImageSet {
-        pixels,
+        pixels: pixels.into(),
         len: n,
         channels,
         size,

@@ -145,16 +145,8 @@ pub fn reserved(name: &str) -> bool {
     name == REFERENCE || name == RANDOM
 }
 
-/// Where evaluators are stored.
-pub fn home() -> PathBuf {
-    if let Some(h) = std::env::var_os("GANKIT_HOME") {
-        return PathBuf::from(h);
-    }
-    let base = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join(".local/share/gankit")
-}
+/// Where evaluators are stored (`$GANKIT_HOME`, else `~/.local/share/gankit`).
+pub use crate::fsutil::home;
 
 /// The weights path of the evaluator for `dataset` under `dir`.
 pub fn weights_path(dir: &Path, dataset: &str) -> PathBuf {

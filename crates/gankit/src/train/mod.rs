@@ -199,8 +199,19 @@ fn check_resumable(st: &RunState, cfg: &Config, path: &std::path::Path) -> Resul
 impl Session {
     /// Start a new run of `cfg` in `dir` (created; must not hold a run already).
     pub fn start(cfg: Config, dir: RunDir, device: &Device) -> Result<Session> {
+        Self::start_with(cfg, dir, device, &mut |_, _| {})
+    }
+
+    /// [`Session::start`], reporting (decoded, total) to `progress` while an image folder
+    /// is decoded into its cache.
+    pub fn start_with(
+        cfg: Config,
+        dir: RunDir,
+        device: &Device,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Session> {
         family::check(&cfg)?;
-        let data = Arc::new(data::load(&cfg.data)?);
+        let data = Arc::new(data::load_with(&cfg.data, progress)?);
         // Built before the run directory exists, so a model that cannot be built leaves none.
         let family = family::build(&cfg, device)?;
         dir.create(&cfg)?;
@@ -213,12 +224,22 @@ impl Session {
     /// checkpoint (killed early) has nothing to lose: it starts again from iteration 0 in
     /// the same directory, with its config.toml.
     pub fn resume(dir: RunDir, device: &Device) -> Result<Session> {
+        Self::resume_with(dir, device, &mut |_, _| {})
+    }
+
+    /// [`Session::resume`], reporting (decoded, total) to `progress` while an image folder
+    /// is decoded into its cache (when the cache is missing, stale or damaged).
+    pub fn resume_with(
+        dir: RunDir,
+        device: &Device,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Session> {
         let cfg = dir.load_config()?;
         crate::fault::point("start");
         dir.remove_stale_temporaries()?;
         family::check(&cfg)?;
         if checkpoint::list(&dir.checkpoints())?.is_empty() {
-            let data = Arc::new(data::load(&cfg.data)?);
+            let data = Arc::new(data::load_with(&cfg.data, progress)?);
             let family = family::build(&cfg, device)?;
             let state = fresh_state(&cfg);
             return Self::assemble(cfg, dir, family, data, state, true);
@@ -244,7 +265,7 @@ impl Session {
             )));
         }
         check_resumable(&st.run, &cfg, &loaded.path)?;
-        let data = Arc::new(data::load(&cfg.data)?);
+        let data = Arc::new(data::load_with(&cfg.data, progress)?);
         let mut family = family::build(&cfg, device)?;
         family.model_mut().restore(&loaded.tensors)?;
         Self::assemble(cfg, dir, family, data, st.run.clone(), true)
