@@ -1,5 +1,5 @@
 //! Image folders through the decoded-image cache, run by the real binary: decoded once, then
-//! memory-mapped; the same weights with and without it and after a rebuild; labels from
+//! memory-mapped; the same weights with it, streaming, and after a rebuild; labels from
 //! class folders; `gankit cache list | verify | clear`.
 
 mod common;
@@ -63,7 +63,7 @@ fn cache_files(root: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_without_its_cache() {
+fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_streamed() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     write_folder(root);
@@ -76,7 +76,7 @@ fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_without_its_cache() 
     assert!(second.contains("opened in"), "{second}");
     let uncached = train(root, "c", &["data.cache=false"]);
     assert!(
-        uncached.contains("decoded in") && !uncached.contains("cache"),
+        uncached.contains("streamed") && !uncached.contains("cache"),
         "{uncached}"
     );
     assert_eq!(weights(root, "a"), weights(root, "b"));

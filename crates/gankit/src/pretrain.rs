@@ -77,7 +77,7 @@ impl Pairs<'_> {
         let n = d.image_len();
         let mut px = vec![0f32; positions.len() * n];
         for (k, &p) in positions.iter().enumerate() {
-            d.write_scaled(self.index[p], &mut px[k * n..(k + 1) * n]);
+            d.write_scaled(self.index[p], &mut px[k * n..(k + 1) * n])?;
         }
         let shape = (positions.len(), d.channels, d.size, d.size);
         Ok(Tensor::from_vec(px, shape, device)?)

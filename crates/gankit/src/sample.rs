@@ -184,9 +184,9 @@ impl Trained {
                 split: crate::config::Split::Test,
                 ..self.cfg.data.clone()
             })?;
-            return Ok(representation::slice_of(&test, 0, n, seed));
+            return representation::slice_of(&test, 0, n, seed);
         }
-        Ok(representation::slice_of(data, n, n, seed))
+        representation::slice_of(data, n, n, seed)
     }
 
     /// The representation numbers of a family with an encoder (see
@@ -202,7 +202,7 @@ impl Trained {
             return Ok(None);
         }
         let data = crate::data::load(&self.cfg.data)?;
-        let fit = representation::slice_of(&data, 0, n, seed);
+        let fit = representation::slice_of(&data, 0, n, seed)?;
         let held_out = self.held_out(&data, n, seed)?;
         if fit.n < 10 || held_out.n < 10 {
             return Err(Error::Data(format!(
@@ -295,7 +295,7 @@ impl Trained {
         let per = data.image_len();
         let mut images = vec![0f32; n * per];
         for i in 0..n {
-            data.write_scaled(i, &mut images[i * per..(i + 1) * per]);
+            data.write_scaled(i, &mut images[i * per..(i + 1) * per])?;
         }
         let (codes, width) =
             representation::encode_all(self.family.as_ref(), &images, n, self.ema)?;

@@ -289,8 +289,8 @@ pub struct DataConfig {
     /// Iterations per phase of the class schedule. Default 1000.
     pub class_steps: u64,
     /// Folders: keep the decoded images in a cache file (`<home>/data-cache`, memory-mapped by
-    /// later runs; `data::cache`). false decodes the folder into memory at every start.
-    /// Default true.
+    /// later runs; `data::cache`). false streams them: each image is decoded from its file
+    /// when a batch needs it (`data::stream`). Default true.
     pub cache: bool,
     /// Folders: "none", or "folders" to take each image's class from its first sub-folder
     /// (torchvision's ImageFolder convention), for conditional runs. Default "none".

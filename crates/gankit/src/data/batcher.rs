@@ -24,7 +24,7 @@ pub struct Batch {
 
 /// The batch stream of one run.
 pub struct Batcher {
-    rx: Option<Receiver<Batch>>,
+    rx: Option<Receiver<Result<Batch>>>,
     worker: Option<JoinHandle<()>>,
     /// Global index of the next batch [`Batcher::next`] returns.
     next_index: u64,
@@ -129,29 +129,38 @@ fn produce(
     seed: u64,
     plan: Option<ClassPlan>,
     mut index: u64,
-    tx: SyncSender<Batch>,
+    tx: SyncSender<Result<Batch>>,
 ) {
+    use rayon::prelude::*;
     let mut cache = None;
     let n = set.image_len();
     loop {
         let (ids, epoch) = batch_ids(&set, plan.as_ref(), batch, seed, index, &mut cache);
         let mut images = vec![0f32; batch * n];
-        for (k, &i) in ids.iter().enumerate() {
-            set.write_scaled(i as usize, &mut images[k * n..(k + 1) * n]);
-        }
+        let slots = images.chunks_mut(n).zip(&ids);
+        // A streamed set decodes its files: in parallel. Others copy bytes.
+        let filled = if set.pixels.is_streamed() {
+            slots
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .try_for_each(|(out, &i)| set.write_scaled(i as usize, out))
+        } else {
+            slots
+                .into_iter()
+                .try_for_each(|(out, &i)| set.write_scaled(i as usize, out))
+        };
         let labels = set
             .labels
             .as_ref()
             .map(|l| ids.iter().map(|&i| l[i as usize]).collect());
-        if tx
-            .send(Batch {
-                images,
-                labels,
-                epoch,
-            })
-            .is_err()
-        {
-            return; // the Batcher was dropped
+        let item = filled.map(|()| Batch {
+            images,
+            labels,
+            epoch,
+        });
+        let failed = item.is_err();
+        if tx.send(item).is_err() || failed {
+            return; // the Batcher was dropped, or the data cannot be read
         }
         index += 1;
     }
@@ -194,7 +203,8 @@ impl Batcher {
                 }
             }
         }
-        let (tx, rx) = sync_channel(2);
+        // Batches prepared ahead: more when each is decoded from files.
+        let (tx, rx) = sync_channel(if set.pixels.is_streamed() { 4 } else { 2 });
         let worker = std::thread::Builder::new()
             .name("gankit-batcher".into())
             .spawn(move || produce(set, batch, seed, plan, start, tx))
@@ -206,14 +216,20 @@ impl Batcher {
         })
     }
 
-    /// The next batch.
-    pub fn next_batch(&mut self) -> Batch {
-        self.next_index += 1;
-        self.rx
-            .as_ref()
-            .expect("receiver lives until drop")
-            .recv()
-            .expect("the batcher thread only stops when the Batcher is dropped")
+    /// The next batch; an error when a streamed image cannot be decoded (then every later
+    /// call returns that error).
+    pub fn next_batch(&mut self) -> Result<Batch> {
+        let rx = self.rx.as_ref().expect("receiver lives until drop");
+        match rx.recv() {
+            Ok(b) => {
+                self.next_index += 1;
+                b
+            }
+            // The thread stopped after sending an error, which was taken already.
+            Err(_) => Err(Error::Data(
+                "the batch stream stopped after a data error".into(),
+            )),
+        }
     }
 
     /// Global index of the next batch.
@@ -253,24 +269,27 @@ mod tests {
     #[test]
     fn each_epoch_is_a_permutation_and_epochs_differ() {
         let mut b = Batcher::new(set(10), 3, 7, 0).unwrap();
-        let e0: Vec<u8> = (0..3).flat_map(|_| ids(&b.next_batch())).collect();
-        let first = b.next_batch();
+        let e0: Vec<u8> = (0..3).flat_map(|_| ids(&b.next_batch().unwrap())).collect();
+        let first = b.next_batch().unwrap();
         assert_eq!(first.epoch, 1, "the last incomplete batch is dropped");
         let mut sorted = e0.clone();
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), 9);
-        let again = Batcher::new(set(10), 3, 7, 0).unwrap().next_batch();
+        let again = Batcher::new(set(10), 3, 7, 0)
+            .unwrap()
+            .next_batch()
+            .unwrap();
         assert_eq!(ids(&again), e0[..3].to_vec(), "same seed, same order");
     }
 
     #[test]
     fn restarting_at_an_index_gives_the_same_stream() {
         let mut a = Batcher::new(set(50), 4, 1, 0).unwrap();
-        let all: Vec<Vec<u8>> = (0..30).map(|_| ids(&a.next_batch())).collect();
+        let all: Vec<Vec<u8>> = (0..30).map(|_| ids(&a.next_batch().unwrap())).collect();
         let mut b = Batcher::new(set(50), 4, 1, 17).unwrap();
         for want in &all[17..] {
-            assert_eq!(&ids(&b.next_batch()), want);
+            assert_eq!(&ids(&b.next_batch().unwrap()), want);
         }
         assert_eq!(b.position(), 30);
     }
@@ -292,7 +311,9 @@ mod tests {
             cumulative,
         };
         let mut b = Batcher::with_plan(set.clone(), 5, 2, 0, Some(plan(false))).unwrap();
-        let classes: Vec<Vec<u8>> = (0..16).map(|_| b.next_batch().labels.unwrap()).collect();
+        let classes: Vec<Vec<u8>> = (0..16)
+            .map(|_| b.next_batch().unwrap().labels.unwrap())
+            .collect();
         for (i, c) in classes.iter().enumerate() {
             let want = [3, 1, 4][(i / 4) % 3];
             assert!(
@@ -303,7 +324,7 @@ mod tests {
         let mut again = Batcher::with_plan(set.clone(), 5, 2, 9, Some(plan(false))).unwrap();
         for want in &classes[9..] {
             assert_eq!(
-                &again.next_batch().labels.unwrap(),
+                &again.next_batch().unwrap().labels.unwrap(),
                 want,
                 "a restart sees the same batches"
             );
@@ -315,7 +336,7 @@ mod tests {
                 1 => &[3, 1],
                 _ => &[3, 1, 4],
             };
-            let got = c.next_batch().labels.unwrap();
+            let got = c.next_batch().unwrap().labels.unwrap();
             assert!(
                 got.iter().all(|l| allowed.contains(l)),
                 "batch {i}: {got:?}"

@@ -1,7 +1,9 @@
 //! Folders of PNG / JPEG images (CelebA's img_align_celeba, CUFS), searched recursively:
-//! decoded once into a memory-mapped cache (`cache`), or into memory at every start.
+//! decoded once into a memory-mapped cache (`cache`), or streamed from the files
+//! (`stream`).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,8 @@ use rayon::prelude::*;
 use super::cache::{self, Lookup, Want};
 use super::images::{ImageSet, square_planes};
 use super::listing::Listing;
+use super::pixels::Pixels;
+use super::stream::Streamer;
 use crate::{Error, Result};
 
 /// Decode one image file's bytes (PNG or JPEG, told by its content): centre crop, resize
@@ -25,7 +29,7 @@ pub fn decode(bytes: &[u8], size: usize, channels: usize) -> std::result::Result
 
 /// The images under `dir` at `want`: through their cache in `cache_dir` (opened when whole
 /// and current, else built, reporting (decoded, listed) to `progress`) or, without a cache
-/// folder, decoded into memory. Files that cannot be decoded are skipped and counted in the
+/// folder, streamed from the files. Files that cannot be decoded are skipped and counted in the
 /// set's `source`, or with `fail` refused, naming the first.
 pub fn load(
     dir: &Path,
@@ -45,12 +49,11 @@ pub fn load(
     // The image count is the set's `len`; the source names only what is not counted there.
     let mut source = format!("folder {}", dir.display());
     let Some(cache_dir) = cache_dir else {
-        let mut set = in_memory(&listing, want, fail, progress)?;
-        let secs = started.elapsed().as_secs_f64();
+        let listed = listing.entries.len();
+        let mut set = streamed(listing, want, fail)?;
         source += &format!(
-            " (decoded in {secs:.1} s, {:.0} images/s{})",
-            listing.entries.len() as f64 / secs.max(1e-9),
-            skipped_note(listing.entries.len() - set.len)
+            " (streamed: decoded as batches need them{})",
+            skipped_note(listed - set.len)
         );
         set.source = source;
         return Ok(set);
@@ -107,21 +110,31 @@ fn skipped_note(skipped: usize) -> String {
     }
 }
 
-/// Decode the listing into memory.
-fn in_memory(
-    listing: &Listing,
-    want: Want,
-    fail: bool,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<ImageSet> {
-    let image_len = want.channels * want.size * want.size;
+/// The error for `skipped` of the listing's files that cannot be read (`first` says why for
+/// one): with `fail`, or when none can.
+pub fn refuse_unreadable(listing: &Listing, skipped: usize, first: &str, fail: bool) -> Result<()> {
+    let listed = listing.entries.len();
+    if fail {
+        return Err(Error::Data(format!(
+            "{skipped} of {listed} image files cannot be read, the first: {first} (remove them, or set data.unreadable = \"skip\")"
+        )));
+    }
+    if skipped == listed {
+        return Err(Error::Data(format!(
+            "none of the {listed} image files under {} could be decoded, the first: {first}",
+            listing.root.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A set streamed from the listing's files (`stream`).
+fn streamed(listing: Listing, want: Want, fail: bool) -> Result<ImageSet> {
     let classes = want.labels.then(|| listing.folder_classes()).transpose()?;
-    let mut pixels = vec![0u8; listing.entries.len() * image_len];
-    let kept = decode_all(listing, want, fail, &mut pixels, progress)?;
-    pixels.truncate(kept.len() * image_len);
+    let (streamer, kept) = Streamer::new(listing, want, fail)?;
     Ok(ImageSet {
-        pixels: pixels.into(),
-        len: kept.len(),
+        len: streamer.len(),
+        pixels: Pixels::Streamed(Arc::new(streamer)),
         channels: want.channels,
         size: want.size,
         labels: classes.map(|(_, all)| kept.iter().map(|&i| all[i as usize]).collect()),
@@ -168,17 +181,7 @@ pub fn decode_all(
     progress(listed, listed);
     let skipped = outcomes.iter().filter(|o| o.is_err()).count();
     if let Some(Err(first)) = outcomes.iter().find(|o| o.is_err()) {
-        if fail {
-            return Err(Error::Data(format!(
-                "{skipped} of {listed} image files cannot be read, the first: {first} (remove them, or set data.unreadable = \"skip\")"
-            )));
-        }
-        if skipped == listed {
-            return Err(Error::Data(format!(
-                "none of the {listed} image files under {} could be decoded, the first: {first}",
-                listing.root.display()
-            )));
-        }
+        refuse_unreadable(listing, skipped, first, fail)?;
     }
     let mut kept = Vec::with_capacity(listed - skipped);
     for (i, o) in outcomes.iter().enumerate() {
@@ -197,11 +200,22 @@ pub fn decode_all(
 mod tests {
     use super::*;
 
-    /// Decoded into memory (no cache), 16×16 or `size`.
-    fn in_memory(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<ImageSet> {
+    /// Through a cache in a fresh temporary folder (kept alive by the caller's handle).
+    fn cached(dir: &Path, size: usize, channels: usize, fail: bool) -> Result<ImageSet> {
+        let cache = tempfile::tempdir().unwrap();
         let want = Want {
             size,
             channels,
+            labels: false,
+        };
+        load(dir, want, fail, Some(cache.path()), &mut |_, _| {})
+    }
+
+    /// Streamed from the files.
+    fn streamed(dir: &Path, size: usize, fail: bool) -> Result<ImageSet> {
+        let want = Want {
+            size,
+            channels: 3,
             labels: false,
         };
         load(dir, want, fail, None, &mut |_, _| {})
@@ -225,16 +239,16 @@ mod tests {
         #[cfg(unix)]
         std::os::unix::fs::symlink(dir.path().join("gone"), dir.path().join("dangling.png"))
             .unwrap();
-        let set = in_memory(dir.path(), 16, 3, false).unwrap();
+        let set = cached(dir.path(), 16, 3, false).unwrap();
         assert_eq!((set.len, set.channels, set.size), (2, 3, 16));
-        assert_eq!(set.pixels.len(), 2 * 3 * 16 * 16);
+        assert_eq!(set.pixels.bytes().unwrap().len(), 2 * 3 * 16 * 16);
         let bad = if cfg!(unix) { 3 } else { 2 };
         assert!(
             set.source.contains(&format!("{bad} unreadable")),
             "{}",
             set.source
         );
-        let e = in_memory(dir.path(), 16, 3, true).unwrap_err().to_string();
+        let e = cached(dir.path(), 16, 3, true).unwrap_err().to_string();
         assert!(
             e.contains(&format!("{bad} of")) && e.contains("data.unreadable"),
             "{e}"
@@ -244,11 +258,37 @@ mod tests {
     #[test]
     fn empty_and_missing_folders_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let e = in_memory(dir.path(), 16, 1, false).unwrap_err().to_string();
+        let e = cached(dir.path(), 16, 1, false).unwrap_err().to_string();
         assert!(e.contains("no .png"), "{e}");
-        let e = in_memory(&dir.path().join("nope"), 16, 1, false)
+        let e = cached(&dir.path().join("nope"), 16, 1, false)
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a directory"), "{e}");
+    }
+
+    #[test]
+    fn streaming_skips_what_is_no_image_and_stops_at_a_truncated_one() {
+        let dir = tempfile::tempdir().unwrap();
+        image::RgbImage::from_pixel(40, 30, image::Rgb([200, 0, 0]))
+            .save(dir.path().join("a.png"))
+            .unwrap();
+        std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
+        let set = streamed(dir.path(), 16, false).unwrap();
+        assert_eq!(set.len, 1);
+        assert!(set.source.contains("streamed") && set.source.contains("1 unreadable"));
+        let e = streamed(dir.path(), 16, true).unwrap_err().to_string();
+        assert!(
+            e.contains("broken.png") && e.contains("data.unreadable"),
+            "{e}"
+        );
+        // A truncated PNG passes the header check; decoding it is an error naming it.
+        let png = std::fs::read(dir.path().join("a.png")).unwrap();
+        std::fs::write(dir.path().join("cut.png"), &png[..png.len() / 2]).unwrap();
+        let set = streamed(dir.path(), 16, false).unwrap();
+        assert_eq!(set.len, 2);
+        let mut out = vec![0f32; set.image_len()];
+        set.write_scaled(0, &mut out).unwrap();
+        let e = set.write_scaled(1, &mut out).unwrap_err().to_string();
+        assert!(e.contains("cut.png") && e.contains("data.cache"), "{e}");
     }
 }

@@ -24,12 +24,14 @@ impl ImageSet {
         self.channels * self.size * self.size
     }
 
-    /// Write image `i`, scaled to [-1, 1], into `out` (length `image_len`).
-    pub fn write_scaled(&self, i: usize, out: &mut [f32]) {
+    /// Write image `i`, scaled to [-1, 1], into `out` (length `image_len`). Fails only for a
+    /// streamed set whose file does not decode.
+    pub fn write_scaled(&self, i: usize, out: &mut [f32]) -> crate::Result<()> {
         let n = self.image_len();
-        for (o, &p) in out.iter_mut().zip(&self.pixels[i * n..(i + 1) * n]) {
+        for (o, &p) in out.iter_mut().zip(self.pixels.image(i, n)?.iter()) {
             *o = p as f32 / 127.5 - 1.0;
         }
+        Ok(())
     }
 }
 
@@ -104,7 +106,7 @@ mod tests {
             source: "t".into(),
         };
         let mut out = [0f32; 4];
-        s.write_scaled(0, &mut out);
+        s.write_scaled(0, &mut out).unwrap();
         assert_eq!(out[0], -1.0);
         assert_eq!(out[1], 1.0);
         assert!((out[2] - 0.003_921_6).abs() < 1e-6);

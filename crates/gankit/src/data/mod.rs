@@ -10,6 +10,7 @@ pub mod idx;
 pub mod images;
 pub mod listing;
 mod pixels;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 
@@ -269,7 +270,7 @@ mod tests {
         };
         let set = load(&cfg).unwrap();
         assert_eq!((set.len, set.size, set.channels), (3, 8, 3));
-        assert_eq!(set.pixels.len(), 3 * 3 * 64);
+        assert_eq!(set.pixels.bytes().unwrap().len(), 3 * 3 * 64);
         assert_eq!(set.labels, Some(vec![1, 2, 3]));
     }
 

@@ -78,7 +78,7 @@ pub fn real_features(
     {
         return Ok(RealFeatures { features });
     }
-    let (images, n) = sample_images(set, n, seed);
+    let (images, n) = sample_images(set, n, seed)?;
     let (features, _) = ev.extract(&images, n)?;
     // Rounded as the cache stores them, so a cold and a warm evaluation agree exactly.
     let features = features.map(|v| v as f32 as f64);
@@ -129,15 +129,15 @@ fn write_cache(f: &std::path::Path, key: &str, features: &DMatrix<f64>) -> Resul
 }
 
 /// `n` images of `set` (a seeded random subset when it holds more), scaled to [-1, 1].
-pub fn sample_images(set: &ImageSet, n: usize, seed: u64) -> (Vec<f32>, usize) {
+pub fn sample_images(set: &ImageSet, n: usize, seed: u64) -> Result<(Vec<f32>, usize)> {
     let n = n.min(set.len);
     let order = Rng::new(seed, 31).permutation(set.len);
     let per = set.image_len();
     let mut out = vec![0f32; n * per];
     for (k, &i) in order[..n].iter().enumerate() {
-        set.write_scaled(i as usize, &mut out[k * per..(k + 1) * per]);
+        set.write_scaled(i as usize, &mut out[k * per..(k + 1) * per])?;
     }
-    (out, n)
+    Ok((out, n))
 }
 
 /// Score `fake` (n, C, H, W in [-1, 1]) against real features; `fake_classes` are the
@@ -379,7 +379,7 @@ mod tests {
         let ev = Evaluator::random(1, 28).unwrap();
         let set = embedded(300);
         let real = real_features(&ev, &set, 300, 0, None).unwrap();
-        let (images, _) = sample_images(&set, 300, 1);
+        let (images, _) = sample_images(&set, 300, 1).unwrap();
         // 300 images: full rank for 128 features, no warning.
         let r = score(&ev, &real, &images, 300, None, 0).unwrap();
         assert!(

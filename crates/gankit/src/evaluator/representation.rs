@@ -58,19 +58,19 @@ pub struct Labelled {
 
 /// `n` images of `set` from position `skip` of a seeded permutation (disjoint slices of one
 /// permutation never share an image).
-pub fn slice_of(set: &ImageSet, skip: usize, n: usize, seed: u64) -> Labelled {
+pub fn slice_of(set: &ImageSet, skip: usize, n: usize, seed: u64) -> Result<Labelled> {
     let order = Rng::new(seed, 43).permutation(set.len);
     let n = n.min(set.len.saturating_sub(skip));
     let per = set.image_len();
     let mut images = vec![0f32; n * per];
     let mut labels = set.labels.as_ref().map(|_| Vec::with_capacity(n));
     for (k, &i) in order[skip..skip + n].iter().enumerate() {
-        set.write_scaled(i as usize, &mut images[k * per..(k + 1) * per]);
+        set.write_scaled(i as usize, &mut images[k * per..(k + 1) * per])?;
         if let (Some(l), Some(all)) = (labels.as_mut(), set.labels.as_ref()) {
             l.push(all[i as usize]);
         }
     }
-    Labelled { images, labels, n }
+    Ok(Labelled { images, labels, n })
 }
 
 /// E(x) for `n` images, in batches of 256: (n, codes) row-major and the code width.

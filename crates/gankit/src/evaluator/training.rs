@@ -49,7 +49,7 @@ pub fn accuracy(ev: &Evaluator, set: &ImageSet) -> Result<f64> {
     let per = set.image_len();
     let mut images = vec![0f32; set.len * per];
     for i in 0..set.len {
-        set.write_scaled(i, &mut images[i * per..(i + 1) * per]);
+        set.write_scaled(i, &mut images[i * per..(i + 1) * per])?;
     }
     let (_, probs) = ev.features(&images, set.len)?;
     let hits = crate::metrics::argmax_rows(&probs)
@@ -94,7 +94,7 @@ pub fn train(
         }
         let mut total = 0.0;
         for _ in 0..per_epoch {
-            let batch = batches.next_batch();
+            let batch = batches.next_batch()?;
             let x = Tensor::from_vec(batch.images, (b, c, s, s), &Device::Cpu)?;
             let y: Vec<u32> = batch
                 .labels

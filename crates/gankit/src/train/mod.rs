@@ -360,7 +360,7 @@ impl Session {
         let device = self.fixed_latent.device().clone();
         let (batcher, cfg) = (&mut self.batcher, &self.cfg);
         let mut next_real = || {
-            let b = batcher.next_batch();
+            let b = batcher.next_batch()?;
             epoch = b.epoch;
             real_batch(cfg, b, &device)
         };

@@ -798,7 +798,7 @@ fn every_network_and_head_of_the_encoder_families_receives_a_gradient() {
             .collect();
         let data = crate::data::load(&cfg.data).unwrap();
         let mut b = Batcher::new(Arc::new(data), 16, 0, 0).unwrap();
-        let mut next = || real_batch(&cfg, b.next_batch(), &Device::Cpu);
+        let mut next = || real_batch(&cfg, b.next_batch().unwrap(), &Device::Cpu);
         iteration_steps(f.as_mut(), &mut next, &mut Rng::new(0, 3), &cfg.train, 1).unwrap();
         let mut unchanged = vec![];
         for n in &f.model().networks {
