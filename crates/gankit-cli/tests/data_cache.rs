@@ -13,6 +13,30 @@ fn write_folder(root: &Path) {
     write_fashion_pngs(&root.join("faces"), 48, |i| format!("class{}", i % 3));
 }
 
+/// `faces.zip` (deflated) and `faces.tar` of the folder `faces`, members in reverse order.
+fn archive(root: &Path) {
+    use std::io::Write;
+    let mut files: Vec<PathBuf> = Vec::new();
+    for class in std::fs::read_dir(root.join("faces")).unwrap() {
+        for f in std::fs::read_dir(class.unwrap().path()).unwrap() {
+            files.push(f.unwrap().path());
+        }
+    }
+    files.sort();
+    files.reverse();
+    let rel = |p: &Path| p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+    let mut z = zip::ZipWriter::new(std::fs::File::create(root.join("faces.zip")).unwrap());
+    let mut t = tar::Builder::new(std::fs::File::create(root.join("faces.tar")).unwrap());
+    for p in &files {
+        z.start_file(rel(p), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        z.write_all(&std::fs::read(p).unwrap()).unwrap();
+        t.append_path_with_name(p, rel(p)).unwrap();
+    }
+    z.finish().unwrap();
+    t.finish().unwrap();
+}
+
 /// Train 4 tiny iterations on the folder as run `name`; its stderr.
 fn train(root: &Path, name: &str, extra: &[&str]) -> String {
     let mut args = vec!["train", "--name", name];
@@ -98,10 +122,26 @@ fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_streamed() {
     let o = gankit(&["cache", "verify"], root);
     assert!(o.status.success(), "{}", text(&o));
 
+    // A zip and a tar of the folder train the same weights, cached and streamed.
+    archive(root);
+    for (run, path) in [("zip", "faces.zip"), ("tar", "faces.tar")] {
+        let set = format!("data.path={path}");
+        let first = train(root, run, &[&set]);
+        assert!(first.contains(&format!("archive {path}")), "{first}");
+        assert_eq!(weights(root, "a"), weights(root, run));
+        let streamed = format!("{run}-streamed");
+        train(root, &streamed, &[&set, "data.cache=false"]);
+        assert_eq!(weights(root, "a"), weights(root, &streamed));
+    }
+
     // Evaluation of a folder run maps the same cache.
     let o = gankit(&["eval", "runs/a", "--n", "16"], root);
     assert!(o.status.success(), "{}", text(&o));
-    assert_eq!(cache_files(root).len(), 1);
+    assert_eq!(
+        cache_files(root).len(),
+        3,
+        "the folder's, the zip's and the tar's"
+    );
 }
 
 #[test]

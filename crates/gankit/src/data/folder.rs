@@ -39,7 +39,7 @@ pub fn load(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ImageSet> {
     let started = Instant::now();
-    let listing = Listing::of_folder(dir)?;
+    let listing = Listing::open(dir)?;
     if listing.entries.is_empty() {
         return Err(Error::Data(format!(
             "no .png, .jpg or .jpeg files under {}: point data.path at the image folder",
@@ -47,7 +47,11 @@ pub fn load(
         )));
     }
     // The image count is the set's `len`; the source names only what is not counted there.
-    let mut source = format!("folder {}", dir.display());
+    let kind = match listing.origin {
+        super::listing::Origin::Folder => "folder",
+        super::listing::Origin::Archive(_) => "archive",
+    };
+    let mut source = format!("{kind} {}", dir.display());
     let Some(cache_dir) = cache_dir else {
         let listed = listing.entries.len();
         let mut set = streamed(listing, want, fail)?;
@@ -161,12 +165,11 @@ pub fn decode_all(
             out.par_chunks_mut(image_len)
                 .enumerate()
                 .map(|(i, slot)| {
-                    let p = listing.path(i);
-                    let r = std::fs::read(&p)
-                        .map_err(|e| e.to_string())
+                    let r = listing
+                        .read(i)
                         .and_then(|bytes| decode(&bytes, want.size, want.channels))
                         .map(|img| slot.copy_from_slice(&img))
-                        .map_err(|e| format!("{}: {e}", p.display()));
+                        .map_err(|e| format!("{}: {e}", listing.name(i)));
                     done.fetch_add(1, Ordering::Relaxed);
                     r
                 })
@@ -263,7 +266,7 @@ mod tests {
         let e = cached(&dir.path().join("nope"), 16, 1, false)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not a directory"), "{e}");
+        assert!(e.contains("does not exist"), "{e}");
     }
 
     #[test]

@@ -1,9 +1,14 @@
-//! The listing of an image folder: every PNG / JPEG below it in one canonical order (sorted
-//! relative paths, `/`-separated), with each file's size and modification time. The order
-//! fixes which image is image i; the sizes and times give a fingerprint that tells a
-//! changed folder from the one a data cache was built from without reading any image.
+//! The listing of an image source: every PNG / JPEG of a folder (recursively), a `.zip` or
+//! an uncompressed `.tar` archive (read in place: the archive is indexed once, then each
+//! image is read at its offset), in one canonical order (sorted relative paths,
+//! `/`-separated), with each file's size and modification time (for zip entries their
+//! CRC-32). The order fixes which image is image i, so a folder, a zip and a tar of the same
+//! images give the same run (an archive whose entries all sit in one top folder is read as
+//! that folder); the sizes and times give a fingerprint that tells a changed source from the
+//! one a data cache was built from without reading any image.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
@@ -20,18 +25,71 @@ pub struct Entry {
     /// The path below the root, `/`-separated.
     pub rel: String,
     pub size: u64,
-    /// Modification time in nanoseconds since the epoch (0 when unknown).
+    /// Modification time in nanoseconds since the epoch (0 when unknown; a zip entry's
+    /// CRC-32).
     pub mtime_ns: i128,
+    /// Where an archive holds it.
+    pub stored: Option<Stored>,
 }
 
-/// The image files of a folder, in canonical order.
+/// An archive member's bytes: `len` bytes at `offset`, raw or deflated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stored {
+    pub offset: u64,
+    pub len: u64,
+    pub deflated: bool,
+}
+
+/// What a listing reads from.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    Folder,
+    /// A zip or tar archive, open for reading at offsets.
+    Archive(Arc<std::fs::File>),
+}
+
+/// The image files of a source, in canonical order.
 #[derive(Clone, Debug)]
 pub struct Listing {
+    /// The folder or the archive file.
     pub root: PathBuf,
+    pub origin: Origin,
     pub entries: Vec<Entry>,
 }
 
 impl Listing {
+    /// The source at `path`: a folder, a `.zip` or a `.tar` archive.
+    pub fn open(path: &Path) -> Result<Listing> {
+        if path.is_dir() {
+            return Listing::of_folder(path);
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !path.is_file() {
+            return Err(Error::Data(format!(
+                "{} does not exist: set data.path to a folder of PNG / JPEG images, a .zip or a .tar of them",
+                path.display()
+            )));
+        }
+        if name.ends_with(".zip") {
+            super::archive::zip(path)
+        } else if name.ends_with(".tar") {
+            super::archive::tar(path)
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Err(Error::Data(format!(
+                "{} is a compressed tar, which cannot be read at random places: decompress it to a .tar (gunzip) or extract it",
+                path.display()
+            )))
+        } else {
+            Err(Error::Data(format!(
+                "{} is not a folder, a .zip or a .tar: set data.path to one of them",
+                path.display()
+            )))
+        }
+    }
+
     /// Every file with an image extension (any case) below `dir`, recursively.
     pub fn of_folder(dir: &Path) -> Result<Listing> {
         if !dir.is_dir() {
@@ -58,13 +116,54 @@ impl Listing {
         entries.sort_by(|a, b| a.rel.cmp(&b.rel));
         Ok(Listing {
             root: dir.to_path_buf(),
+            origin: Origin::Folder,
             entries,
         })
     }
 
-    /// The full path of entry `i`.
-    pub fn path(&self, i: usize) -> PathBuf {
-        self.root.join(&self.entries[i].rel)
+    /// Entry `i` for messages: its path, or `archive:member`.
+    pub fn name(&self, i: usize) -> String {
+        match self.origin {
+            Origin::Folder => self.root.join(&self.entries[i].rel).display().to_string(),
+            Origin::Archive(_) => format!("{}:{}", self.root.display(), self.entries[i].rel),
+        }
+    }
+
+    /// The bytes of entry `i`.
+    pub fn read(&self, i: usize) -> std::result::Result<Vec<u8>, String> {
+        let e = &self.entries[i];
+        match (&self.origin, e.stored) {
+            (Origin::Archive(file), Some(at)) => super::archive::read(file, at, e.size),
+            _ => std::fs::read(self.root.join(&e.rel)).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Whether entry `i` reads as a PNG or JPEG image from its header (a folder's file is
+    /// read only as far as its header).
+    pub fn header_ok(&self, i: usize) -> std::result::Result<(), String> {
+        let dims = match self.origin {
+            Origin::Folder => image::ImageReader::open(self.root.join(&self.entries[i].rel))
+                .and_then(|r| r.with_guessed_format())
+                .map_err(|e| e.to_string())?
+                .into_dimensions(),
+            Origin::Archive(_) => image::ImageReader::new(std::io::Cursor::new(self.read(i)?))
+                .with_guessed_format()
+                .map_err(|e| e.to_string())?
+                .into_dimensions(),
+        };
+        dims.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Keep the entries at `positions` (ascending).
+    pub fn subset(&self, positions: &[u32]) -> Listing {
+        Listing {
+            root: self.root.clone(),
+            origin: self.origin.clone(),
+            entries: positions
+                .iter()
+                .map(|&i| self.entries[i as usize].clone())
+                .collect(),
+        }
     }
 
     /// SHA-256 (hex) of the relative paths, sizes and modification times, in order.
@@ -115,7 +214,7 @@ impl Listing {
     }
 }
 
-fn has_image_extension(p: &Path) -> bool {
+pub(super) fn has_image_extension(p: &Path) -> bool {
     p.extension()
         .and_then(|x| x.to_str())
         .is_some_and(|x| EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
@@ -146,6 +245,7 @@ fn entry(root: &Path, p: &Path) -> Entry {
         rel,
         size,
         mtime_ns,
+        stored: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`ImageSet`] (in memory, or a folder's memory-mapped decoded cache), and a [`Batcher`]
 //! that shuffles it every epoch and prepares the next batch on a background thread.
 
+pub mod archive;
 mod batcher;
 pub mod cache;
 pub mod fashion;

@@ -28,7 +28,11 @@ impl Streamer {
     pub fn new(listing: Listing, want: Want, fail: bool) -> Result<(Streamer, Vec<u32>)> {
         let readable: Vec<std::result::Result<(), String>> = (0..listing.entries.len())
             .into_par_iter()
-            .map(|i| header_ok(&listing, i))
+            .map(|i| {
+                listing
+                    .header_ok(i)
+                    .map_err(|e| format!("{}: {e}", listing.name(i)))
+            })
             .collect();
         let bad = readable.iter().filter(|r| r.is_err()).count();
         if let Some(Err(first)) = readable.iter().find(|r| r.is_err()) {
@@ -37,13 +41,7 @@ impl Streamer {
         let kept: Vec<u32> = (0..readable.len() as u32)
             .filter(|&i| readable[i as usize].is_ok())
             .collect();
-        let listing = Listing {
-            root: listing.root.clone(),
-            entries: kept
-                .iter()
-                .map(|&i| listing.entries[i as usize].clone())
-                .collect(),
-        };
+        let listing = listing.subset(&kept);
         Ok((Streamer { listing, want }, kept))
     }
 
@@ -58,26 +56,14 @@ impl Streamer {
 
     /// Image `i`, decoded from its file at the set's size and channels.
     pub fn decode(&self, i: usize) -> Result<Vec<u8>> {
-        let p = self.listing.path(i);
-        std::fs::read(&p)
-            .map_err(|e| e.to_string())
+        self.listing
+            .read(i)
             .and_then(|b| super::folder::decode(&b, self.want.size, self.want.channels))
             .map_err(|e| {
                 Error::Data(format!(
                     "{} cannot be decoded ({e}): with data.cache = false every image must decode; remove it, or train with the cache (data.cache = true), which skips such files",
-                    p.display()
+                    self.listing.name(i)
                 ))
             })
     }
-}
-
-/// Whether entry `i`'s file opens and its header reads as a PNG or JPEG image.
-fn header_ok(listing: &Listing, i: usize) -> std::result::Result<(), String> {
-    let p = listing.path(i);
-    image::ImageReader::open(&p)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.into_dimensions().map_err(|e| e.to_string()))
-        .map(|_| ())
-        .map_err(|e| format!("{}: {e}", p.display()))
 }
