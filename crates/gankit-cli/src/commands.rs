@@ -286,12 +286,68 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn datasets() -> Result<()> {
+pub fn datasets(path: Option<PathBuf>) -> Result<()> {
+    if let Some(path) = path {
+        return describe(&path);
+    }
     for d in gankit::data::known() {
         println!(
             "{:<14} {}\n{:<14} {}",
             d.name, d.description, "", d.location
         );
+    }
+    Ok(())
+}
+
+/// `gankit datasets PATH`: what an image source holds.
+fn describe(path: &std::path::Path) -> Result<()> {
+    let r = gankit::data::describe::describe(path)?;
+    println!("{} {}", r.kind, path.display());
+    let size = if r.bytes >= 1_000_000 {
+        format!("{:.1} MB", r.bytes as f64 / 1e6)
+    } else {
+        format!("{:.1} kB", r.bytes as f64 / 1e3)
+    };
+    println!(
+        "images    {} ({size}), {} readable",
+        r.listed,
+        r.listed - r.unreadable.len()
+    );
+    let shown: Vec<String> = r
+        .sizes
+        .iter()
+        .take(5)
+        .map(|((w, h), n)| format!("{w}×{h} ({n})"))
+        .collect();
+    let more = r.sizes.len().saturating_sub(5);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    println!("sizes     {}{more}", shown.join(", "));
+    match &r.classes {
+        Some(c) => {
+            let list: Vec<String> = c.iter().map(|(name, n)| format!("{name} ({n})")).collect();
+            println!(
+                "classes   {} (data.labels = \"folders\"): {}",
+                c.len(),
+                list.join(", ")
+            );
+        }
+        None => println!("classes   none (not every image is in a class sub-folder)"),
+    }
+    if !r.unreadable.is_empty() {
+        println!(
+            "unreadable {} (skipped by default; data.unreadable = \"fail\" refuses them):",
+            r.unreadable.len()
+        );
+        for u in r.unreadable.iter().take(10) {
+            println!("  {u}");
+        }
+        if r.unreadable.len() > 10 {
+            println!("  …");
+        }
     }
     Ok(())
 }

@@ -46,8 +46,12 @@ enum Command {
     /// Draw the attention maps of a run with self-attention (SAGAN): where each query
     /// point of generated images looks.
     Attention(commands::AttentionArgs),
-    /// List the datasets gankit knows and where each was found.
-    Datasets,
+    /// List the datasets gankit knows and where each was found; with PATH, describe that
+    /// image folder, zip or tar (count, sizes, classes, unreadable files) without training.
+    Datasets {
+        /// A folder of PNG / JPEG images, a .zip or a .tar of them.
+        path: Option<PathBuf>,
+    },
     /// Score generated images: FID, KID, precision / recall, density / coverage, IS, modes.
     Eval(evaluate::EvalArgs),
     /// Time training iterations of a config: ms per iteration, images/s, peak memory.
@@ -86,7 +90,7 @@ fn main() -> ExitCode {
         Command::Attention(args) => commands::attention(args),
         Command::Reconstruct(args) => commands::reconstruct(args),
         Command::Encode(args) => commands::encode(args),
-        Command::Datasets => commands::datasets(),
+        Command::Datasets { path } => commands::datasets(path),
         Command::Eval(args) => evaluate::eval(args),
         Command::Bench(args) => bench::bench(args),
         Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),

@@ -145,7 +145,7 @@ fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_streamed() {
 }
 
 #[test]
-fn class_folders_label_a_conditional_run_and_caches_are_listed_and_cleared() {
+fn class_folders_label_a_conditional_run_and_sources_and_caches_are_described_and_cleared() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     write_folder(root);
@@ -163,6 +163,15 @@ fn class_folders_label_a_conditional_run_and_caches_are_listed_and_cleared() {
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(stderr(&o).contains("data.labels"), "{}", stderr(&o));
+    let o = gankit(&["datasets", "faces"], root);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("48 readable") && out.contains("32×32 (48)") && out.contains("classes   3"),
+        "{out}"
+    );
+    let o = gankit(&["datasets", "nowhere"], root);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     train(
         root,
         "labelled",

@@ -141,6 +141,11 @@ impl Listing {
     /// Whether entry `i` reads as a PNG or JPEG image from its header (a folder's file is
     /// read only as far as its header).
     pub fn header_ok(&self, i: usize) -> std::result::Result<(), String> {
+        self.dimensions(i).map(|_| ())
+    }
+
+    /// Entry `i`'s width and height, from its header.
+    pub fn dimensions(&self, i: usize) -> std::result::Result<(u32, u32), String> {
         let dims = match self.origin {
             Origin::Folder => image::ImageReader::open(self.root.join(&self.entries[i].rel))
                 .and_then(|r| r.with_guessed_format())
@@ -151,7 +156,7 @@ impl Listing {
                 .map_err(|e| e.to_string())?
                 .into_dimensions(),
         };
-        dims.map(|_| ()).map_err(|e| e.to_string())
+        dims.map_err(|e| e.to_string())
     }
 
     /// Keep the entries at `positions` (ascending).

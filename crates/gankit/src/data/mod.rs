@@ -5,6 +5,7 @@
 pub mod archive;
 mod batcher;
 pub mod cache;
+pub mod describe;
 pub mod fashion;
 pub mod folder;
 pub mod idx;
