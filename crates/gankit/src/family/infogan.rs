@@ -304,18 +304,12 @@ impl Family for InfoGan {
     }
 
     fn render(&self, latent: &Tensor, ema: bool) -> Result<Tensor> {
-        let g = match &self.g_ema {
-            Some(g) if ema => g,
-            _ => &self.g,
-        };
+        let g = super::chosen(self.g.as_ref(), self.g_ema.as_deref(), ema);
         Ok(g.forward(latent, &mut Mode::Eval)?)
     }
 
     fn prepare_sampling(&self) -> Result<()> {
-        let (Some(g), Some(e)) = (&self.g_ema, &self.model.network("g").ema) else {
-            return Ok(());
-        };
-        super::standing_statistics(g.as_ref(), &e.params, |rng| {
+        super::refresh_average(&self.model, "g", self.g_ema.as_deref(), |rng| {
             Ok(self.sample_latent(64, rng)?.0)
         })
     }

@@ -186,6 +186,29 @@ pub fn standing_statistics(
     Ok(())
 }
 
+/// The network sampling and evaluation use: the weight average `average` when `ema` asks
+/// for it and the run keeps one, else the trained network `live`.
+pub(crate) fn chosen<'a, T: ?Sized>(live: &'a T, average: Option<&'a T>, ema: bool) -> &'a T {
+    match average {
+        Some(a) if ema => a,
+        _ => live,
+    }
+}
+
+/// [`standing_statistics`] for a family's averaged generator `g_ema`, kept over the
+/// weight average of `model`'s network `name`; nothing to do without one.
+pub(crate) fn refresh_average(
+    model: &Model,
+    name: &str,
+    g_ema: Option<&dyn crate::models::Generator>,
+    latent: impl FnMut(&mut Rng) -> Result<Tensor>,
+) -> Result<()> {
+    let (Some(g), Some(e)) = (g_ema, &model.network(name).ema) else {
+        return Ok(());
+    };
+    standing_statistics(g, &e.params, latent)
+}
+
 /// Images per generator call of [`generate`].
 const BATCH: usize = 256;
 

@@ -264,27 +264,18 @@ impl Family for VaeGan {
     }
 
     fn render(&self, latent: &Tensor, ema: bool) -> Result<Tensor> {
-        let g = match &self.g_ema {
-            Some(g) if ema => g,
-            _ => &self.g,
-        };
+        let g = super::chosen(self.g.as_ref(), self.g_ema.as_deref(), ema);
         Ok(g.forward(latent, &mut Mode::Eval)?)
     }
 
     fn prepare_sampling(&self) -> Result<()> {
-        let (Some(g), Some(e)) = (&self.g_ema, &self.model.network("g").ema) else {
-            return Ok(());
-        };
-        super::standing_statistics(g.as_ref(), &e.params, |rng| {
+        super::refresh_average(&self.model, "g", self.g_ema.as_deref(), |rng| {
             latent::noise(rng, 64, self.z_dim, None, &self.device)
         })
     }
 
     fn encode(&self, images: &Tensor, ema: bool) -> Result<Option<Tensor>> {
-        let e = match &self.e_ema {
-            Some(e) if ema => e,
-            _ => &self.e,
-        };
+        let e = super::chosen(&self.e, self.e_ema.as_ref(), ema);
         Ok(Some(
             e.forward(images, &Mode::Eval)?.narrow(1, 0, self.z_dim)?,
         ))

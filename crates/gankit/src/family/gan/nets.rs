@@ -126,21 +126,15 @@ impl Nets {
     /// The generator samples and evaluation use: the weight average when `ema` and `[ema]`
     /// is on, else G itself.
     pub fn sampler(&self, ema: bool) -> &dyn Generator {
-        match &self.g_ema {
-            Some(g) if ema => g.as_ref(),
-            _ => self.g.as_ref(),
-        }
+        crate::family::chosen(self.g.as_ref(), self.g_ema.as_deref(), ema)
     }
 
     /// Re-estimate the weight average's batch-norm running statistics for its own weights
     /// (`family::standing_statistics`); sampling and evaluation call this first. Nothing
     /// to do without `[ema]`.
     pub fn refresh_ema_statistics(&self) -> Result<()> {
-        let (Some(g), Some(e)) = (&self.g_ema, &self.model.network(G).ema) else {
-            return Ok(());
-        };
         let classes = latent::cycle_classes(64, self.classes, None);
-        crate::family::standing_statistics(g.as_ref(), &e.params, |rng| {
+        crate::family::refresh_average(&self.model, G, self.g_ema.as_deref(), |rng| {
             self.latent_of(rng, 64, classes.as_deref(), None)
         })
     }
