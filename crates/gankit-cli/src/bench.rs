@@ -31,6 +31,13 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Measure the data pipeline alone instead of the step: images/s decoded from the
+    /// files (image folders and archives) and images/s served in the config's mode.
+    #[arg(long)]
+    data: bool,
+    /// Seconds each pipeline measurement lasts (with --data).
+    #[arg(long, default_value_t = 5.0, requires = "data")]
+    seconds: f64,
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
@@ -50,6 +57,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     };
     crate::commands::prepare_process(&cfg, cfg.train.threads)?;
     let threads = rayon_threads();
+    if args.data {
+        return bench_data(&cfg, &name, threads, args.seconds, args.json);
+    }
     let opts = BenchOptions {
         warmup: args.warmup,
         steps: args.steps,
@@ -97,6 +107,71 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             None => println!("peak memory   (not reported by this OS)"),
         }
     }
+    Ok(())
+}
+
+/// `gankit bench --data`: the pipeline's throughput, streamed from the files and in the
+/// config's own mode.
+fn bench_data(cfg: &Config, name: &str, threads: usize, seconds: f64, json: bool) -> Result<()> {
+    use gankit::config::DatasetKind;
+    use gankit::data::throughput;
+    use std::sync::Arc;
+    if !(seconds > 0.0 && seconds <= 3600.0) {
+        return Err(gankit::Error::Config(format!(
+            "--seconds {seconds}: give a duration in (0, 3600]"
+        )));
+    }
+    let budget = std::time::Duration::from_secs_f64(seconds);
+    let batch = cfg.train.batch_size;
+    let mut bar = crate::progress::Decoding::new();
+    let set = Arc::new(gankit::data::load_with(&cfg.data, &mut |d, t| {
+        bar.update(d, t)
+    })?);
+    drop(bar);
+    let served = throughput::measure(&set, batch, budget, usize::MAX)?;
+    // Decoding from the files: the streaming mode's throughput, which is also the rate a
+    // cache is built at.
+    let decoded = if cfg.data.dataset == DatasetKind::Folder {
+        let mut streamed = cfg.data.clone();
+        streamed.cache = false;
+        let s = Arc::new(gankit::data::load(&streamed)?);
+        Some(throughput::measure(&s, batch, budget, usize::MAX)?)
+    } else {
+        None
+    };
+    if json {
+        let v = serde_json::json!({
+            "config": name,
+            "source": set.source,
+            "images": set.len,
+            "batch_size": batch,
+            "threads": threads,
+            "mode": throughput::mode(&set),
+            "served_images_per_s": served.images_per_s(),
+            "decoded_images_per_s": decoded.map(|d| d.images_per_s()),
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("config        {name}");
+    println!("data          {} ({} images)", set.source, set.len);
+    println!(
+        "image         {}x{}x{}, batch {batch}, {threads} threads",
+        set.channels, set.size, set.size
+    );
+    match decoded {
+        Some(d) => println!(
+            "decoded       {:.0} images/s (from the files, as streaming and a cache build do)",
+            d.images_per_s()
+        ),
+        None => println!("decoded       (not applicable: this source is decoded whole at start)"),
+    }
+    println!(
+        "served        {:.0} images/s ({})",
+        served.images_per_s(),
+        throughput::mode(&set)
+    );
+    println!("              compare with the step's images/s from `gankit bench` on this config");
     Ok(())
 }
 

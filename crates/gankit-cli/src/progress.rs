@@ -21,6 +21,11 @@ impl Observer for Bar {
     fn started(&mut self, info: &RunInfo) {
         eprintln!("run       {}", info.run_dir.display());
         eprintln!("data      {} ({} images)", info.data_source, info.images);
+        eprintln!(
+            "pipeline  serves {:.0} images/s ({})",
+            info.pipeline.images_per_s(),
+            info.pipeline_mode
+        );
         eprintln!("params    {}", Model::describe_params(&info.params));
         if info.start_step > 0 {
             eprintln!("resuming  at iteration {}", info.start_step);

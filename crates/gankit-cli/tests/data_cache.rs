@@ -98,6 +98,33 @@ fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_streamed() {
     );
     let second = train(root, "b", &[]);
     assert!(second.contains("opened in"), "{second}");
+    assert!(
+        second.contains("pipeline  serves") && second.contains("memory-mapped from the cache"),
+        "{second}"
+    );
+    // The pipeline measured alone: decoding from the files and serving from the cache.
+    let o = gankit(
+        &[
+            "bench",
+            "--data",
+            "--json",
+            "--seconds",
+            "0.2",
+            "--set",
+            "data.dataset=folder",
+            "--set",
+            "data.path=faces",
+            "--set",
+            "train.batch_size=8",
+        ],
+        root,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_str(&String::from_utf8_lossy(&o.stdout)).unwrap();
+    assert_eq!(v["images"], 48, "{v}");
+    assert!(v["decoded_images_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["served_images_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["mode"], "memory-mapped from the cache", "{v}");
     let uncached = train(root, "c", &["data.cache=false"]);
     assert!(
         uncached.contains("streamed") && !uncached.contains("cache"),

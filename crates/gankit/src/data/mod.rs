@@ -13,6 +13,7 @@ pub mod images;
 pub mod listing;
 mod pixels;
 pub mod stream;
+pub mod throughput;
 
 use std::path::{Path, PathBuf};
 

@@ -53,6 +53,9 @@ pub struct RunInfo {
     pub total_steps: u64,
     /// Trainable parameters of each network, by name (`g`, `d`, ...).
     pub params: Vec<(&'static str, usize)>,
+    /// What the data pipeline served when measured at start, and from where.
+    pub pipeline: data::throughput::Throughput,
+    pub pipeline_mode: &'static str,
 }
 
 /// How [`Session::run`] ended.
@@ -139,6 +142,8 @@ pub struct Session {
     /// Fingerprint of RUN/config.toml, stored in each checkpoint.
     config_hash: String,
     evaluation: Option<Evaluation>,
+    /// The data pipeline's throughput, measured before the run's batcher started.
+    pipeline: data::throughput::Throughput,
 }
 
 /// The state of iteration 0 of a new run.
@@ -156,6 +161,10 @@ fn fresh_state(cfg: &Config) -> RunState {
 }
 
 /// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
+/// Iterations after which a run reports what its step consumes beside what the pipeline
+/// serves.
+const CONSUMPTION_AFTER: u64 = 20;
+
 const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
 
 fn metric_columns(family: &dyn Family, cfg: &Config) -> Vec<String> {
@@ -290,6 +299,13 @@ impl Session {
         check_labels(&cfg, &data)?;
         let seed = cfg.train.seed;
         let plan = data::class_plan(&cfg, &data);
+        // Measured before the run's batcher starts decoding, so the two do not compete.
+        let pipeline = data::throughput::measure(
+            &data,
+            cfg.train.batch_size,
+            std::time::Duration::from_millis(250),
+            8,
+        )?;
         let batcher = Batcher::with_plan(
             data.clone(),
             cfg.train.batch_size,
@@ -329,6 +345,7 @@ impl Session {
             fixed_latent,
             metrics,
             evaluation,
+            pipeline,
         })
     }
 
@@ -421,6 +438,8 @@ impl Session {
             start_step: self.state.step,
             total_steps: self.cfg.train.steps,
             params: self.family.model().param_counts(),
+            pipeline: self.pipeline,
+            pipeline_mode: data::throughput::mode(&self.data),
         });
         if self.state.step == 0 && self.cfg.pretrain.enabled() && !self.state.pretrained {
             self.family
@@ -439,6 +458,7 @@ impl Session {
             }
         }
         let images_per_iter = (self.cfg.train.batch_size * self.cfg.train.d_steps) as f64;
+        let (loop_start, first_step) = (Instant::now(), self.state.step);
         while self.state.step < self.cfg.train.steps {
             let t0 = Instant::now();
             let (stats, epoch, real) = match self.iterate() {
@@ -454,6 +474,15 @@ impl Session {
             self.state.step += 1;
             let step = self.state.step;
             observer.iteration(step, &stats);
+            if step - first_step == CONSUMPTION_AFTER {
+                let used = CONSUMPTION_AFTER as f64 * images_per_iter
+                    / loop_start.elapsed().as_secs_f64().max(1e-9);
+                observer.note(&format!(
+                    "pipeline  the step consumes {used:.0} images/s; the pipeline served {:.0} ({:.1}x)",
+                    self.pipeline.images_per_s(),
+                    self.pipeline.images_per_s() / used
+                ));
+            }
             if step % self.cfg.log.every == 0 {
                 let mut row = vec![step as f64, epoch as f64, images_per_iter / dt.max(1e-9)];
                 for name in self.family.columns() {
