@@ -8,9 +8,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::attention::{AttentionSpec, Attentions};
-use super::conv_discriminator::{ConvDiscriminator, conv_discriminator};
 use super::{Generator, ImageShape};
-use crate::config::{Config, Norm};
+use crate::config::Config;
 use crate::nn::{
     BatchNorm, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
     dcgan_init, linear,
@@ -129,28 +128,9 @@ impl Dcgan28Generator {
 
 /// The discriminator: Conv(C→w) → LReLU → Conv(w→2w) → norm → LReLU → Linear(2w·7·7 → 1);
 /// `norm` is batch norm in DCGAN, layer norm or none for critics with a gradient penalty.
-pub fn discriminator(
-    w: usize,
-    norm: Norm,
-    spectral_norm: bool,
-    shape: ImageShape,
-    attention: &AttentionSpec,
-    vb: VarBuilder,
-) -> Result<ConvDiscriminator> {
-    let (chans, kernel) = d_layout(w, shape);
-    conv_discriminator(
-        &chans,
-        kernel,
-        norm,
-        spectral_norm,
-        shape.size,
-        attention,
-        vb,
-    )
-}
-
-/// The channels and kernel of D's conv blocks (also an encoder's and a joint
-/// discriminator's image body).
+///
+/// These are the channels and kernel of its conv blocks (also an encoder's and a joint
+/// discriminator's image body), built by `conv_discriminator`.
 pub fn d_layout(w: usize, shape: ImageShape) -> (Vec<usize>, Conv2dConfig) {
     (vec![shape.channels, w, 2 * w], K4S2P1)
 }

@@ -11,9 +11,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::attention::{AttentionSpec, Attentions};
-use super::conv_discriminator::{ConvDiscriminator, conv_discriminator};
 use super::{Generator, ImageShape};
-use crate::config::{Config, Norm};
+use crate::config::Config;
 use crate::nn::{
     BatchNorm, Conv2dConfig, ConvTranspose2d, Linear, Mode, batch_norm, conv_transpose2d,
     dcgan_init, linear,
@@ -149,28 +148,9 @@ impl Dcgan64Generator {
 /// The discriminator: 5×5 stride-2 convs C → w → 2w → 4w → 8w, `norm` after all but the
 /// first (batch norm in DCGAN, layer norm in report 000's WGAN-GP critic), LeakyReLU(0.2),
 /// then FC → 1.
-pub fn discriminator(
-    w: usize,
-    norm: Norm,
-    spectral_norm: bool,
-    shape: ImageShape,
-    attention: &AttentionSpec,
-    vb: VarBuilder,
-) -> Result<ConvDiscriminator> {
-    let (chans, kernel) = d_layout(w, shape);
-    conv_discriminator(
-        &chans,
-        kernel,
-        norm,
-        spectral_norm,
-        shape.size,
-        attention,
-        vb,
-    )
-}
-
-/// The channels and kernel of D's conv blocks (also an encoder's and a joint
-/// discriminator's image body).
+///
+/// These are the channels and kernel of its conv blocks (also an encoder's and a joint
+/// discriminator's image body), built by `conv_discriminator`.
 pub fn d_layout(w: usize, shape: ImageShape) -> (Vec<usize>, Conv2dConfig) {
     (vec![shape.channels, w, 2 * w, 4 * w, 8 * w], K5S2)
 }

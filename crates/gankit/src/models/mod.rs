@@ -234,12 +234,12 @@ fn features_in(
     let v = vb;
     let (d, features): (Box<dyn Discriminator>, usize) = match (m.critic, m.arch) {
         (Critic::Conv4, _) => boxed(conv_critic::critic(m.d_norm(), sn, shape, &att, v)?),
-        (Critic::Default, Arch::Dcgan28) => boxed(dcgan28::discriminator(
-            m.d_width, m.d_norm, sn, shape, &att, v,
-        )?),
-        (Critic::Default, Arch::Dcgan64) => boxed(dcgan64::discriminator(
-            m.d_width, m.d_norm, sn, shape, &att, v,
-        )?),
+        (Critic::Default, Arch::Dcgan28 | Arch::Dcgan64) => {
+            let (chans, kernel) = dcgan_layout(cfg).expect("a DCGAN arch");
+            boxed(conv_discriminator::conv_discriminator(
+                &chans, kernel, m.d_norm, sn, shape.size, &att, v,
+            )?)
+        }
         (Critic::Default, Arch::Allconv) => {
             let d = allconv::discriminator(cfg, v)?;
             let f = d.feature_dim();
@@ -305,22 +305,30 @@ pub fn image_body(
     spectral_norm: bool,
     vb: VarBuilder,
 ) -> Result<ConvDiscriminator> {
-    let (m, shape) = (&cfg.model, ImageShape::of(cfg));
-    let (chans, kernel) = match m.arch {
-        Arch::Dcgan28 => dcgan28::d_layout(m.d_width, shape),
-        Arch::Dcgan64 => dcgan64::d_layout(m.d_width, shape),
-        _ => candle_core::bail!("image bodies are convolutional: use dcgan28 or dcgan64"),
+    let Some((chans, kernel)) = dcgan_layout(cfg) else {
+        candle_core::bail!("image bodies are convolutional: use dcgan28 or dcgan64")
     };
     conv_discriminator::conv_body(
         &chans,
         kernel,
         norm,
         spectral_norm,
-        shape.size,
+        cfg.data.image_size,
         &attention::AttentionSpec::of(cfg),
         0,
         vb,
     )
+}
+
+/// The channels and kernel of the DCGAN discriminators' conv blocks, `d_width` wide; `None`
+/// for the other architectures.
+fn dcgan_layout(cfg: &Config) -> Option<(Vec<usize>, crate::nn::Conv2dConfig)> {
+    let (w, shape) = (cfg.model.d_width, ImageShape::of(cfg));
+    match cfg.model.arch {
+        Arch::Dcgan28 => Some(dcgan28::d_layout(w, shape)),
+        Arch::Dcgan64 => Some(dcgan64::d_layout(w, shape)),
+        _ => None,
+    }
 }
 
 fn boxed(d: ConvDiscriminator) -> (Box<dyn Discriminator>, usize) {
