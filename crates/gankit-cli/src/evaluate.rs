@@ -267,13 +267,14 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         (None, None, Some(run)) => {
             let cfg = gankit::train::RunDir::new(run).load_config()?;
             let mut decoding = crate::progress::Decoding::new();
-            evaluator::real_features(
-                &ev,
-                &data::load_with(&cfg.data, &mut |d, t| decoding.update(d, t))?,
-                args.n,
-                args.seed,
-                Some(&cache),
-            )?
+            let set = data::load_with(&cfg.data, &mut |d, t| decoding.update(d, t))?;
+            eprintln!(
+                "real      {} ({} images, {:.1} s after the start)",
+                set.source,
+                set.len,
+                t0.elapsed().as_secs_f64()
+            );
+            evaluator::real_features(&ev, &set, args.n, args.seed, Some(&cache))?
         }
         (None, None, None) => {
             return Err(Error::Config(
