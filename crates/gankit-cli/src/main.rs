@@ -6,6 +6,7 @@
 mod bench;
 mod cache;
 mod commands;
+mod compare;
 mod evaluate;
 mod progress;
 
@@ -54,6 +55,9 @@ enum Command {
     },
     /// Score generated images: FID, KID, precision / recall, density / coverage, IS, modes.
     Eval(evaluate::EvalArgs),
+    /// Put runs or a study side by side: overlaid curves, final grids, a table of metrics
+    /// (mean ± std over seeds) and loss oscillation; PNGs, Markdown and one HTML page.
+    Compare(compare::CompareArgs),
     /// Time training iterations of a config: ms per iteration, images/s, peak memory.
     Bench(bench::BenchArgs),
     /// Manage the feature extractors the metrics use.
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Datasets { path } => commands::datasets(path),
         Command::Eval(args) => evaluate::eval(args),
         Command::Bench(args) => bench::bench(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),
         Command::Cache(c) => cache::run(c),
     };

@@ -32,6 +32,7 @@ pub mod pretrain;
 pub mod report;
 pub mod rng;
 pub mod sample;
+pub mod study;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -38,6 +38,14 @@ fn smooth(y: &[f64], w: usize) -> Vec<f64> {
     out
 }
 
+/// One line of a plot: values against their own iterations.
+#[derive(Clone, Debug)]
+pub struct Curve {
+    pub name: String,
+    pub steps: Vec<f64>,
+    pub values: Vec<f64>,
+}
+
 /// Plot `series` (name, values) against `steps` into a PNG at `path`: raw values faint,
 /// a moving average on top.
 pub fn loss_curves(
@@ -47,6 +55,20 @@ pub fn loss_curves(
     steps: &[f64],
     series: &[(&str, Vec<f64>)],
 ) -> Result<()> {
+    let curves: Vec<Curve> = series
+        .iter()
+        .map(|(name, values)| Curve {
+            name: name.to_string(),
+            steps: steps.to_vec(),
+            values: values.clone(),
+        })
+        .collect();
+    curves_png(path, title, y_label, &curves)
+}
+
+/// Plot curves, each against its own iterations, into a PNG at `path`: raw values faint, a
+/// moving average on top (runs of different lengths overlay on one axis).
+pub fn curves_png(path: &Path, title: &str, y_label: &str, series: &[Curve]) -> Result<()> {
     register_font();
     let err = |e: String| Error::Run(format!("cannot draw {}: {e}", path.display()));
     let (w, h) = (900u32, 500u32);
@@ -54,10 +76,13 @@ pub fn loss_curves(
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
-        let x_max = steps.last().copied().unwrap_or(1.0).max(1.0);
+        let x_max = series
+            .iter()
+            .filter_map(|c| c.steps.last().copied())
+            .fold(1.0f64, f64::max);
         let all = series
             .iter()
-            .flat_map(|(_, v)| v.iter().copied())
+            .flat_map(|c| c.values.iter().copied())
             .filter(|v| v.is_finite());
         let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
@@ -82,31 +107,29 @@ pub fn loss_curves(
             .y_label_formatter(&|v| format!("{v:.2}"))
             .draw()
             .map_err(|e| err(e.to_string()))?;
-        let window = (steps.len() / 50).max(1);
-        for (i, (name, ys)) in series.iter().enumerate() {
+        for (i, c) in series.iter().enumerate() {
             let color = Palette99::pick(i);
-            let pts = || {
-                steps
+            let window = (c.steps.len() / 50).max(1);
+            let pts = |ys: Vec<f64>| {
+                c.steps
                     .iter()
                     .copied()
-                    .zip(ys.iter().copied())
+                    .zip(ys)
                     .filter(|(_, y)| y.is_finite())
+                    .collect::<Vec<_>>()
             };
-            chart
-                .draw_series(LineSeries::new(pts(), color.mix(0.25)))
-                .map_err(|e| err(e.to_string()))?;
-            let smoothed = smooth(ys, window);
+            if window > 1 {
+                chart
+                    .draw_series(LineSeries::new(pts(c.values.clone()), color.mix(0.25)))
+                    .map_err(|e| err(e.to_string()))?;
+            }
             chart
                 .draw_series(LineSeries::new(
-                    steps
-                        .iter()
-                        .copied()
-                        .zip(smoothed)
-                        .filter(|(_, y)| y.is_finite()),
+                    pts(smooth(&c.values, window)),
                     color.stroke_width(2),
                 ))
                 .map_err(|e| err(e.to_string()))?
-                .label(*name)
+                .label(c.name.as_str())
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
