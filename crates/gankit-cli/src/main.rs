@@ -9,6 +9,7 @@ mod commands;
 mod compare;
 mod evaluate;
 mod progress;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,9 @@ enum Command {
     },
     /// Score generated images: FID, KID, precision / recall, density / coverage, IS, modes.
     Eval(evaluate::EvalArgs),
+    /// Run a study: every member at every seed, --jobs at a time, each trained (or
+    /// resumed) then evaluated, then compared.
+    Sweep(sweep::SweepArgs),
     /// Put runs or a study side by side: overlaid curves, final grids, a table of metrics
     /// (mean ± std over seeds) and loss oscillation; PNGs, Markdown and one HTML page.
     Compare(compare::CompareArgs),
@@ -98,6 +102,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => evaluate::eval(args),
         Command::Bench(args) => bench::bench(args),
         Command::Compare(args) => compare::compare(args),
+        Command::Sweep(args) => sweep::sweep(args),
         Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),
         Command::Cache(c) => cache::run(c),
     };

@@ -5,4 +5,5 @@
 pub mod compare;
 mod html;
 pub mod runs;
+pub mod spec;
 pub mod stats;

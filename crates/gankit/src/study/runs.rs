@@ -162,11 +162,33 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<RunRecord>> {
             )));
         }
         dirs.sort();
+        // A study folder lists its runs in the study's order.
+        if let Some(order) = study_order(p) {
+            let rank = |d: &PathBuf| {
+                let name = d.file_name().map(|n| n.to_string_lossy().into_owned());
+                order
+                    .iter()
+                    .position(|o| Some(o) == name.as_ref())
+                    .unwrap_or(usize::MAX)
+            };
+            dirs.sort_by_key(rank);
+        }
         for d in dirs {
             runs.push(RunRecord::load(&d)?);
         }
     }
     Ok(runs)
+}
+
+/// The run names of the study.json in `dir`, in the study's order.
+fn study_order(dir: &Path) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join("study.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["runs"]
+        .as_array()?
+        .iter()
+        .map(|r| r["name"].as_str().map(String::from))
+        .collect()
 }
 
 #[cfg(test)]

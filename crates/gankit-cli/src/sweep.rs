@@ -1,0 +1,238 @@
+//! `gankit sweep STUDY.toml`: every run of a study (`gankit::study::spec`), `--jobs` at a
+//! time, each as a child `gankit train` (or `resume`, when an earlier sweep was
+//! interrupted) then `gankit eval`, with the cores split between them; finished runs (an
+//! eval.json) are skipped. The study folder holds study.json (the plan), runs/, logs/ and,
+//! at the end, compare/ (`gankit compare` of all its runs).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use gankit::study::spec::{self, PlannedRun, Scale};
+use gankit::study::{compare, runs};
+use gankit::{Error, Result};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScaleArg {
+    /// The reports' own settings.
+    Full,
+    /// The study's [reduced] settings: a scale that finishes on a small machine.
+    Reduced,
+}
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The study file (TOML; see studies/).
+    study: PathBuf,
+    /// Runs trained at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// The study's own scale, or its [reduced] one.
+    #[arg(long, value_enum, default_value = "full")]
+    scale: ScaleArg,
+    /// The study folder (default: runs/<study name>, with -reduced at the reduced scale).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Threads per run (default: the cores divided by --jobs).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn sweep(args: SweepArgs) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if !(1..=256).contains(&args.jobs) {
+        return Err(Error::Config(format!(
+            "--jobs {}: run 1 to 256 at once",
+            args.jobs
+        )));
+    }
+    let threads = args.threads.unwrap_or((cores / args.jobs).max(1));
+    if !(1..=1024).contains(&threads) {
+        return Err(Error::Config(format!(
+            "--threads {threads}: give 1 to 1024"
+        )));
+    }
+    let scale = match args.scale {
+        ScaleArg::Full => Scale::Full,
+        ScaleArg::Reduced => Scale::Reduced,
+    };
+    let plan = spec::plan(&args.study, scale)?;
+    let stem = args
+        .study
+        .file_stem()
+        .map_or("study".into(), |s| s.to_string_lossy().into_owned());
+    let dir = args.out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(match scale {
+            Scale::Full => stem.clone(),
+            Scale::Reduced => format!("{stem}-reduced"),
+        })
+    });
+    record_plan(&dir, &plan, scale)?;
+    let total = plan.runs.len();
+    eprintln!(
+        "study     {} ({total} runs, {} at a time, threads per run: {threads}) in {}",
+        plan.title,
+        args.jobs,
+        dir.display()
+    );
+    let exe = std::env::current_exe().map_err(|e| Error::io("the gankit binary", e))?;
+    let queue = Mutex::new(plan.runs.iter().enumerate().collect::<VecDeque<_>>());
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..args.jobs.min(total) {
+            s.spawn(|| {
+                loop {
+                    let Some((i, run)) = queue.lock().expect("queue").pop_front() else {
+                        break;
+                    };
+                    let tag = format!("[{}/{total}] {}", i + 1, run.name);
+                    if let Err(e) = run_member(&exe, &dir, run, threads, plan.eval_n, &tag) {
+                        eprintln!("{tag}: failed: {e}");
+                        failed.lock().expect("failures").push(run.name.clone());
+                    }
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().expect("failures");
+    let records = runs::collect(std::slice::from_ref(&dir))?;
+    let c = compare::write(&records, &dir.join("compare"), &plan.title)?;
+    print!("{}", compare::markdown(&c.rows, &c.loss_columns));
+    eprintln!("report    {}", dir.join("compare/report.html").display());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Run(format!(
+            "{} of {total} runs failed ({}); their logs are in {}; run the sweep again to resume them",
+            failed.len(),
+            failed.join(", "),
+            dir.join("logs").display()
+        )))
+    }
+}
+
+/// Write the study folder's study.json, or check that the one there plans the same runs (a
+/// changed study would otherwise resume runs trained with the old settings).
+fn record_plan(dir: &Path, plan: &spec::Plan, scale: Scale) -> Result<()> {
+    let runs: Vec<serde_json::Value> = plan
+        .runs
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "name": r.name,
+                "config": r.config.display().to_string(),
+                "set": r.set,
+            })
+        })
+        .collect();
+    let scale = if scale == Scale::Full {
+        "full"
+    } else {
+        "reduced"
+    };
+    let json = serde_json::json!({ "title": plan.title, "scale": scale, "runs": runs });
+    let path = dir.join("study.json");
+    if let Ok(old) = std::fs::read_to_string(&path) {
+        let old: serde_json::Value = serde_json::from_str(&old).unwrap_or_default();
+        if old["runs"] != json["runs"] || old["scale"] != json["scale"] {
+            return Err(Error::Config(format!(
+                "{} holds a study with other runs or settings: give the sweep another --out, or remove that folder",
+                dir.display()
+            )));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir.join("logs")).map_err(|e| Error::io(dir, e))?;
+    let text = serde_json::to_string_pretty(&json).expect("plan serialises");
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
+}
+
+/// Train (or resume) and evaluate one run unless it is finished.
+fn run_member(
+    exe: &Path,
+    dir: &Path,
+    run: &PlannedRun,
+    threads: usize,
+    eval_n: usize,
+    tag: &str,
+) -> Result<()> {
+    let run_dir = dir.join("runs").join(&run.name);
+    if run_dir.join("eval.json").is_file() {
+        eprintln!("{tag}: finished earlier, skipped");
+        return Ok(());
+    }
+    let log = dir.join("logs").join(format!("{}.log", run.name));
+    let t0 = Instant::now();
+    let threads_s = threads.to_string();
+    if run_dir.join("config.toml").is_file() {
+        eprintln!("{tag}: resuming");
+        let args = [
+            "resume",
+            &run_dir.to_string_lossy(),
+            "--threads",
+            &threads_s,
+        ];
+        child(exe, &args.map(String::from), threads, &log)?;
+    } else {
+        eprintln!("{tag}: training");
+        let mut args: Vec<String> = vec![
+            "train".into(),
+            "--config".into(),
+            run.config.to_string_lossy().into(),
+            "--out".into(),
+            dir.join("runs").to_string_lossy().into(),
+            "--name".into(),
+            run.name.clone(),
+            "--threads".into(),
+            threads_s.clone(),
+        ];
+        for s in &run.set {
+            args.extend(["--set".into(), s.clone()]);
+        }
+        child(exe, &args, threads, &log)?;
+    }
+    let args = [
+        "eval".to_string(),
+        run_dir.to_string_lossy().into(),
+        "--n".into(),
+        eval_n.to_string(),
+    ];
+    child(exe, &args, threads, &log)?;
+    let fid = runs::RunRecord::load(&run_dir)
+        .ok()
+        .and_then(|r| r.eval_number("fid"))
+        .map_or(String::new(), |f| format!(", FID {f:.2}"));
+    eprintln!("{tag}: done in {:.0} s{fid}", t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Run the gankit binary with `args`, its output appended to `log`, on `threads` threads.
+fn child(exe: &Path, args: &[String], threads: usize, log: &Path) -> Result<()> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| Error::io(log, e))
+    };
+    let status = Command::new(exe)
+        .args(args)
+        .env("RAYON_NUM_THREADS", threads.to_string())
+        .stdin(Stdio::null())
+        .stdout(open()?)
+        .stderr(open()?)
+        .status()
+        .map_err(|e| Error::io(exe, e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Run(format!(
+            "`gankit {}` exited with {status}; see {}",
+            args[0],
+            log.display()
+        )))
+    }
+}

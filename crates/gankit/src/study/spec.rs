@@ -1,0 +1,347 @@
+//! A study file: the members of one comparison and the seeds each runs with, as TOML.
+//!
+//! ```toml
+//! title = "Report 004: vanilla GAN to WGAN-GP"
+//! seeds = [0, 1, 2]
+//! set = ["train.steps=3000"]          # applied to every member (optional)
+//! eval_n = 10000                      # images `gankit eval` scores per run (optional)
+//!
+//! [reduced]                           # what `--scale reduced` changes (optional)
+//! seeds = [0, 1]
+//! set = ["train.steps=600"]
+//! eval_n = 2000
+//!
+//! [[member]]                          # a list of members ...
+//! name = "vanilla"
+//! config = "../configs/mlp-vanilla.toml"   # relative to the study file
+//! set = []
+//!
+//! [grid]                              # ... and/or a grid over one base config
+//! base = "../configs/lsgan-alpha.toml"
+//! axes = { "lsgan.alpha.max" = ["0.3", "0.5", "0.9"] }
+//! ```
+//!
+//! Each member runs once per seed as run `<member>-s<seed>`; a grid's members are named
+//! from their keys without the section and values (`alpha.max-0.5`, several axes joined by `_`). Unknown keys are errors.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::{Error, Result};
+
+/// A study file as written.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudySpec {
+    pub title: String,
+    pub seeds: Vec<u64>,
+    #[serde(default)]
+    pub set: Vec<String>,
+    #[serde(default = "default_eval_n")]
+    pub eval_n: usize,
+    #[serde(default)]
+    pub reduced: Option<Reduced>,
+    #[serde(default)]
+    pub member: Vec<MemberSpec>,
+    #[serde(default)]
+    pub grid: Option<Grid>,
+}
+
+fn default_eval_n() -> usize {
+    10_000
+}
+
+/// What `--scale reduced` changes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reduced {
+    pub seeds: Option<Vec<u64>>,
+    #[serde(default)]
+    pub set: Vec<String>,
+    pub eval_n: Option<usize>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberSpec {
+    pub name: String,
+    pub config: PathBuf,
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grid {
+    pub base: PathBuf,
+    /// Config key → the values it takes (as `--set` writes them).
+    pub axes: BTreeMap<String, Vec<String>>,
+}
+
+/// The scale a study runs at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// The report's own settings.
+    Full,
+    /// The `[reduced]` section's: a scale that finishes on a small machine.
+    Reduced,
+}
+
+/// One run of a study: a member at one seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedRun {
+    /// `<member>-s<seed>`: the run folder's name.
+    pub name: String,
+    pub member: String,
+    pub config: PathBuf,
+    /// Every override, the seed's (`train.seed=…`) last.
+    pub set: Vec<String>,
+    pub seed: u64,
+}
+
+/// A study ready to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub title: String,
+    pub runs: Vec<PlannedRun>,
+    pub eval_n: usize,
+}
+
+/// Read and check the study at `path` and plan its runs at `scale`: every member's config
+/// is loaded with its overrides, so a mistake stops the sweep before anything runs.
+pub fn plan(path: &Path, scale: Scale) -> Result<Plan> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read study {}: {e}", path.display())))?;
+    let spec: StudySpec = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    plan_spec(&spec, base_dir, scale)
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), bare(e))))
+}
+
+fn bare(e: Error) -> String {
+    match e {
+        Error::Config(m) => m,
+        other => other.to_string(),
+    }
+}
+
+/// [`plan`] for a parsed study whose config paths are relative to `base_dir`.
+pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan> {
+    let (seeds, extra, eval_n) = match (scale, &spec.reduced) {
+        (Scale::Full, _) => (spec.seeds.clone(), vec![], spec.eval_n),
+        (Scale::Reduced, Some(r)) => (
+            r.seeds.clone().unwrap_or_else(|| spec.seeds.clone()),
+            r.set.clone(),
+            r.eval_n.unwrap_or(spec.eval_n),
+        ),
+        (Scale::Reduced, None) => {
+            return Err(Error::Config(
+                "--scale reduced: this study has no [reduced] section".into(),
+            ));
+        }
+    };
+    if seeds.is_empty() {
+        return Err(Error::Config("seeds: give at least one seed".into()));
+    }
+    let mut unique = seeds.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.len() != seeds.len() {
+        return Err(Error::Config("seeds: a seed is listed twice".into()));
+    }
+    if !(10..=1_000_000).contains(&eval_n) {
+        return Err(Error::Config(format!(
+            "eval_n = {eval_n}: score between 10 and 1000000 images"
+        )));
+    }
+    let mut members: Vec<(String, PathBuf, Vec<String>)> = spec
+        .member
+        .iter()
+        .map(|m| (m.name.clone(), m.config.clone(), m.set.clone()))
+        .collect();
+    if let Some(g) = &spec.grid {
+        members.extend(grid_members(g)?);
+    }
+    if members.is_empty() {
+        return Err(Error::Config(
+            "the study has no members: add [[member]] entries or a [grid]".into(),
+        ));
+    }
+    let mut runs = Vec::new();
+    for (name, config, set) in members {
+        check_name(&name)?;
+        if runs.iter().any(|r: &PlannedRun| r.member == name) {
+            return Err(Error::Config(format!("member {name:?} is named twice")));
+        }
+        let config = base_dir.join(config);
+        for &seed in &seeds {
+            let mut all: Vec<String> = spec.set.clone();
+            all.extend(extra.iter().cloned());
+            all.extend(set.iter().cloned());
+            all.push(format!("train.seed={seed}"));
+            Config::load(&config, &all)
+                .map_err(|e| Error::Config(format!("member {name:?}: {}", bare(e))))?;
+            runs.push(PlannedRun {
+                name: format!("{name}-s{seed}"),
+                member: name.clone(),
+                config: config.clone(),
+                set: all,
+                seed,
+            });
+        }
+    }
+    Ok(Plan {
+        title: spec.title.clone(),
+        runs,
+        eval_n,
+    })
+}
+
+/// The members of a grid: every combination of the axes' values, named from them.
+fn grid_members(g: &Grid) -> Result<Vec<(String, PathBuf, Vec<String>)>> {
+    let mut combos: Vec<(Vec<String>, Vec<String>)> = vec![(vec![], vec![])];
+    for (key, values) in &g.axes {
+        if values.is_empty() {
+            return Err(Error::Config(format!("grid axis {key:?} has no values")));
+        }
+        // The key without its section: `lsgan.alpha.max` names members `alpha.max-…`.
+        let short = key.split_once('.').map_or(key.as_str(), |(_, rest)| rest);
+        combos = combos
+            .into_iter()
+            .flat_map(|(names, sets)| {
+                values.iter().map(move |v| {
+                    let mut n = names.clone();
+                    n.push(format!("{short}-{}", v.trim_matches('"')));
+                    let mut s = sets.clone();
+                    s.push(format!("{key}={v}"));
+                    (n, s)
+                })
+            })
+            .collect();
+    }
+    Ok(combos
+        .into_iter()
+        .map(|(names, sets)| (names.join("_"), g.base.clone(), sets))
+        .collect())
+}
+
+/// A member name is one folder name of letters, digits, `.`, `_` and `-`, and does not
+/// itself end like a seed suffix.
+fn check_name(name: &str) -> Result<()> {
+    let ok_chars = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok_chars {
+        return Err(Error::Config(format!(
+            "member name {name:?}: use letters, digits, '.', '_' and '-' (a folder name)"
+        )));
+    }
+    if super::runs::member_of(name) != name {
+        return Err(Error::Config(format!(
+            "member name {name:?} ends like a seed suffix (-s<digits>): rename it"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> StudySpec {
+        toml::from_str(text).unwrap()
+    }
+
+    fn configs() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs")
+    }
+
+    #[test]
+    fn members_and_a_grid_expand_to_one_run_per_seed() {
+        let s = spec(
+            r#"
+            title = "t"
+            seeds = [0, 1]
+            set = ["train.steps=10"]
+            [reduced]
+            seeds = [5]
+            set = ["train.steps=2"]
+            eval_n = 100
+            [[member]]
+            name = "plain"
+            config = "dcgan-fashion.toml"
+            [grid]
+            base = "lsgan-alpha.toml"
+            axes = { "lsgan.alpha.max" = ["0.3", "0.9"], "train.batch_size" = ["32"] }
+            "#,
+        );
+        let p = plan_spec(&s, &configs(), Scale::Full).unwrap();
+        let names: Vec<&str> = p.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "plain-s0",
+                "plain-s1",
+                "alpha.max-0.3_batch_size-32-s0",
+                "alpha.max-0.3_batch_size-32-s1",
+                "alpha.max-0.9_batch_size-32-s0",
+                "alpha.max-0.9_batch_size-32-s1"
+            ]
+        );
+        assert_eq!(
+            p.runs[3].set,
+            [
+                "train.steps=10",
+                "lsgan.alpha.max=0.3",
+                "train.batch_size=32",
+                "train.seed=1"
+            ]
+        );
+        assert_eq!(p.eval_n, 10_000);
+        let r = plan_spec(&s, &configs(), Scale::Reduced).unwrap();
+        assert_eq!(r.runs.len(), 3);
+        assert_eq!(
+            r.runs[0].set,
+            ["train.steps=10", "train.steps=2", "train.seed=5"]
+        );
+        assert_eq!(r.eval_n, 100);
+    }
+
+    #[test]
+    fn mistakes_are_found_before_anything_runs() {
+        let base = "title = \"t\"\nseeds = [0]\n";
+        let err = |extra: &str| {
+            plan_spec(&spec(&format!("{base}{extra}")), &configs(), Scale::Full)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("").contains("no members"));
+        let m = |name: &str, cfg: &str, set: &str| {
+            format!("[[member]]\nname = \"{name}\"\nconfig = \"{cfg}\"\nset = [{set}]\n")
+        };
+        assert!(err(&m("a/b", "dcgan-fashion.toml", "")).contains("folder name"));
+        assert!(err(&m("a-s1", "dcgan-fashion.toml", "")).contains("seed suffix"));
+        assert!(err(&m("a", "missing.toml", "")).contains("member \"a\""));
+        assert!(err(&m("a", "dcgan-fashion.toml", "\"train.nope=1\"")).contains("nope"));
+        let twice = format!(
+            "{}{}",
+            m("a", "dcgan-fashion.toml", ""),
+            m("a", "dcgan-fashion.toml", "")
+        );
+        assert!(err(&twice).contains("named twice"));
+        let no_reduced = plan_spec(
+            &spec(&format!("{base}{}", m("a", "dcgan-fashion.toml", ""))),
+            &configs(),
+            Scale::Reduced,
+        );
+        assert!(no_reduced.unwrap_err().to_string().contains("no [reduced]"));
+        assert!(toml::from_str::<StudySpec>(&format!("{base}colour = 1\n")).is_err());
+    }
+}
