@@ -10,6 +10,7 @@
 //! seeds = [0, 1]
 //! set = ["train.steps=600"]
 //! eval_n = 2000
+//! member_set = { vanilla = ["train.batch_size=32"] }   # for one member only
 //!
 //! [[member]]                          # a list of members ...
 //! name = "vanilla"
@@ -62,6 +63,9 @@ pub struct Reduced {
     #[serde(default)]
     pub set: Vec<String>,
     pub eval_n: Option<usize>,
+    /// Member name → overrides for that member only (after `set`).
+    #[serde(default)]
+    pub member_set: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -131,12 +135,14 @@ fn bare(e: Error) -> String {
 
 /// [`plan`] for a parsed study whose config paths are relative to `base_dir`.
 pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan> {
-    let (seeds, extra, eval_n) = match (scale, &spec.reduced) {
-        (Scale::Full, _) => (spec.seeds.clone(), vec![], spec.eval_n),
+    let no_member_sets = BTreeMap::new();
+    let (seeds, extra, eval_n, member_sets) = match (scale, &spec.reduced) {
+        (Scale::Full, _) => (spec.seeds.clone(), vec![], spec.eval_n, &no_member_sets),
         (Scale::Reduced, Some(r)) => (
             r.seeds.clone().unwrap_or_else(|| spec.seeds.clone()),
             r.set.clone(),
             r.eval_n.unwrap_or(spec.eval_n),
+            &r.member_set,
         ),
         (Scale::Reduced, None) => {
             return Err(Error::Config(
@@ -171,6 +177,14 @@ pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan
             "the study has no members: add [[member]] entries or a [grid]".into(),
         ));
     }
+    if let Some(unknown) = member_sets
+        .keys()
+        .find(|k| !members.iter().any(|(n, _, _)| n == *k))
+    {
+        return Err(Error::Config(format!(
+            "reduced.member_set names {unknown:?}, which is not a member"
+        )));
+    }
     let mut runs = Vec::new();
     for (name, config, set) in members {
         check_name(&name)?;
@@ -182,6 +196,7 @@ pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan
             let mut all: Vec<String> = spec.set.clone();
             all.extend(extra.iter().cloned());
             all.extend(set.iter().cloned());
+            all.extend(member_sets.get(&name).into_iter().flatten().cloned());
             all.push(format!("train.seed={seed}"));
             Config::load(&config, &all)
                 .map_err(|e| Error::Config(format!("member {name:?}: {}", bare(e))))?;
@@ -274,6 +289,7 @@ mod tests {
             seeds = [5]
             set = ["train.steps=2"]
             eval_n = 100
+            member_set = { plain = ["train.batch_size=16"] }
             [[member]]
             name = "plain"
             config = "dcgan-fashion.toml"
@@ -309,7 +325,22 @@ mod tests {
         assert_eq!(r.runs.len(), 3);
         assert_eq!(
             r.runs[0].set,
-            ["train.steps=10", "train.steps=2", "train.seed=5"]
+            [
+                "train.steps=10",
+                "train.steps=2",
+                "train.batch_size=16",
+                "train.seed=5"
+            ]
+        );
+        assert_eq!(
+            r.runs[1].set,
+            [
+                "train.steps=10",
+                "train.steps=2",
+                "lsgan.alpha.max=0.3",
+                "train.batch_size=32",
+                "train.seed=5"
+            ]
         );
         assert_eq!(r.eval_n, 100);
     }
@@ -343,5 +374,31 @@ mod tests {
         );
         assert!(no_reduced.unwrap_err().to_string().contains("no [reduced]"));
         assert!(toml::from_str::<StudySpec>(&format!("{base}colour = 1\n")).is_err());
+        let stray = format!(
+            "{base}{}[reduced]\nmember_set = {{ b = [] }}\n",
+            m("a", "dcgan-fashion.toml", "")
+        );
+        let e = plan_spec(&spec(&stray), &configs(), Scale::Reduced).unwrap_err();
+        assert!(
+            e.to_string().contains("\"b\", which is not a member"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn every_shipped_study_plans_at_both_scales() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../studies");
+        let mut studies = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                for scale in [Scale::Full, Scale::Reduced] {
+                    let plan = plan(&p, scale).unwrap_or_else(|e| panic!("{e}"));
+                    assert!(plan.runs.len() >= 4, "{}", p.display());
+                }
+                studies += 1;
+            }
+        }
+        assert!(studies >= 3);
     }
 }
