@@ -66,7 +66,11 @@ pub fn write_png_columns(
     channels: usize,
     size: usize,
 ) -> Result<()> {
-    let img = grid_image_columns(data, n, cols, channels, size);
+    write_image(path, &grid_image_columns(data, n, cols, channels, size))
+}
+
+/// Write an image as PNG (atomically).
+pub fn write_image(path: &Path, img: &DynamicImage) -> Result<()> {
     let mut bytes = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut bytes),

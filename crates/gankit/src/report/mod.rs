@@ -2,6 +2,7 @@
 //! grids and NumPy arrays. (Evaluation metrics such as FID plug in beside these.)
 
 pub mod attention;
+pub mod gif;
 pub mod grid;
 pub mod metrics;
 pub mod npy;

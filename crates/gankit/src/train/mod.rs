@@ -24,7 +24,7 @@ use crate::config::{Config, GEveryUnit, OnNan};
 use crate::data::{self, Batcher, ImageSet};
 use crate::family::{self, Draw, Family, Model, latent};
 use crate::objectives::{RealBatch, Stats};
-use crate::report::{grid, metrics, metrics::MetricsLog, plot};
+use crate::report::{gif, grid, metrics, metrics::MetricsLog, plot};
 use crate::rng::{Rng, stream};
 use crate::{Error, Result};
 use evaluation::Evaluation;
@@ -290,6 +290,10 @@ impl Session {
         resumed: bool,
     ) -> Result<Session> {
         let keep_metrics_through = resumed.then_some(state.step);
+        if resumed {
+            // Grids after the checkpoint are drawn again as the run reaches them.
+            gif::rebuild(&dir.samples_gif(), &dir.sample_grids_through(state.step))?;
+        }
         family.at_step(state.step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
             return Err(Error::Data(
@@ -637,13 +641,9 @@ impl Session {
         let x = self.family.render(&self.fixed_latent, true)?;
         let data = x.flatten_all()?.to_vec1::<f32>()?;
         let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
-        grid::write_png(
-            &self.dir.sample_grid(self.state.step),
-            &data,
-            self.cfg.log.grid,
-            c,
-            s,
-        )
+        let img = grid::grid_image(&data, self.cfg.log.grid, c, s);
+        grid::write_image(&self.dir.sample_grid(self.state.step), &img)?;
+        gif::append(&self.dir.samples_gif(), &img.to_rgb8())
     }
 
     fn draw_loss_curves(&self) -> Result<()> {

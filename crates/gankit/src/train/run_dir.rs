@@ -45,6 +45,28 @@ impl RunDir {
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
     }
+    /// The animated GIF of the sample grids over training.
+    pub fn samples_gif(&self) -> PathBuf {
+        self.root.join("samples.gif")
+    }
+    /// The sample grids written through iteration `step` (none at 0, whose grid a run
+    /// starting there draws again), in order of their iteration.
+    pub fn sample_grids_through(&self, step: u64) -> Vec<PathBuf> {
+        let mut grids: Vec<(u64, PathBuf)> = std::fs::read_dir(self.samples())
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter_map(|p| {
+                        let name = p.file_name()?.to_str()?;
+                        let s = name.strip_prefix("step_")?.strip_suffix(".png")?;
+                        let s: u64 = s.parse().ok()?;
+                        (step > 0 && s <= step).then_some((s, p))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        grids.sort();
+        grids.into_iter().map(|(_, p)| p).collect()
+    }
 
     /// Create a fresh run directory; refuses one that already holds a run.
     pub fn create(&self, cfg: &Config) -> Result<()> {

@@ -90,6 +90,8 @@ fn short_run_writes_every_artifact_with_finite_losses() {
         assert!(p.is_file(), "{} missing", p.display());
     }
     assert_eq!(checkpoint::list(&dir.checkpoints()).unwrap(), vec![3, 6, 8]);
+    // One GIF frame per sample grid.
+    assert_eq!(crate::report::gif::frame_count(&dir.samples_gif()), 3);
 }
 
 #[test]
@@ -187,6 +189,13 @@ fn resume_is_bit_identical(extra: &[&str]) -> HashMap<String, HashMap<String, Te
         losses(&straight),
         losses(&split),
         "metrics.csv differs after resume"
+    );
+    // The GIF of the resumed run: grids 0 and 4 rebuilt at the resume, 7 appended.
+    assert_eq!(crate::report::gif::frame_count(&split.samples_gif()), 3);
+    assert!(
+        std::fs::read(straight.samples_gif()).unwrap()
+            == std::fs::read(split.samples_gif()).unwrap(),
+        "samples.gif differs after resume"
     );
     a.tensors
 }
