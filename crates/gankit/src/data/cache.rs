@@ -75,13 +75,19 @@ impl Header {
         self.channels * self.size * self.size
     }
 
-    fn data_len(&self) -> usize {
-        self.count * self.image_len()
-            + if self.classes.is_some() {
-                self.count
-            } else {
-                0
-            }
+    /// Bytes of the data region; `None` when a header read from a file claims sizes whose
+    /// product does not fit a `usize` (it is then damaged).
+    fn data_len(&self) -> Option<usize> {
+        let image = self
+            .channels
+            .checked_mul(self.size)?
+            .checked_mul(self.size)?;
+        let labels = if self.classes.is_some() {
+            self.count
+        } else {
+            0
+        };
+        self.count.checked_mul(image)?.checked_add(labels)
     }
 }
 
@@ -228,7 +234,12 @@ fn read(path: &Path, all_blocks: bool) -> std::result::Result<(Header, memmap2::
         .ok_or("header length past the meta region")?;
     let header: Header = serde_json::from_slice(json).map_err(|e| format!("header: {e}"))?;
     let blocks = data_len.div_ceil(BLOCK);
-    if header.data_len() != data_len || 4 + header_len + 4 * header.count + 4 * blocks != meta_len {
+    let meta_needed = header
+        .count
+        .checked_add(blocks)
+        .and_then(|n| n.checked_mul(4))
+        .and_then(|n| n.checked_add(4 + header_len));
+    if header.data_len() != Some(data_len) || meta_needed != Some(meta_len) {
         return Err("its sizes do not add up".into());
     }
     let crcs = &meta[4 + header_len + 4 * header.count..];
@@ -347,7 +358,9 @@ fn finish(
         classes: names,
         build_seconds: started.elapsed().as_secs_f64(),
     };
-    let data_len = header.data_len();
+    let data_len = header
+        .data_len()
+        .expect("the sizes of images just decoded fit");
     // SAFETY: as in `decode_into`; mapped read-only to checksum what was written.
     let crcs: Vec<u32> = {
         let map = unsafe { memmap2::Mmap::map(&file) }.at(tmp)?;
