@@ -160,12 +160,12 @@ fn fresh_state(cfg: &Config) -> RunState {
     }
 }
 
-/// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
 /// Iterations after which a run reports what its step consumes beside what the pipeline
 /// serves.
 const CONSUMPTION_AFTER: u64 = 20;
 
-const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
+/// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
+pub(crate) const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
 
 fn metric_columns(family: &dyn Family, cfg: &Config) -> Vec<String> {
     let mut cols: Vec<String> = metrics::BASE_COLUMNS
