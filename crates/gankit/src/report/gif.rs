@@ -1,7 +1,8 @@
 //! The animated GIF of a run's fixed-noise sample grids over training (report 000 shows
 //! training as GIFs): one frame per grid, appended as each grid is written, so the file is
-//! complete whenever the run stops. A resumed run rebuilds it once from the grids up to its
-//! checkpoint (later ones are about to be drawn again).
+//! complete whenever the run stops. A resumed run cuts it back to the frames of the grids up
+//! to its checkpoint (later ones are about to be drawn again), walking the file's blocks
+//! without decoding them; only a file that does not hold those frames is re-encoded.
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,60 @@ pub fn append(path: &Path, img: &RgbImage) -> Result<()> {
     crate::fsutil::write_atomic(path, &bytes)
 }
 
+/// The byte offset just past the first `frames` frames of `gif` (after its header, each
+/// frame's extensions and image data, walked block by block), or `None` when the bytes do
+/// not hold that many well-formed frames.
+fn end_of_frames(gif: &[u8], frames: usize) -> Option<usize> {
+    // Data sub-blocks from `i`: a length byte and that many bytes, until a zero length.
+    let sub_blocks = |mut i: usize| -> Option<usize> {
+        loop {
+            let n = *gif.get(i)? as usize;
+            i += 1 + n;
+            if n == 0 {
+                return Some(i);
+            }
+        }
+    };
+    if gif.len() <= 13 || !gif.starts_with(b"GIF89a") {
+        return None;
+    }
+    let mut i = header_len(gif);
+    for _ in 0..frames {
+        // Extensions (0x21, label, sub-blocks) up to the frame's image descriptor (0x2C).
+        while *gif.get(i)? == 0x21 {
+            i = sub_blocks(i + 2)?;
+        }
+        if gif[i] != 0x2C {
+            return None;
+        }
+        let flags = *gif.get(i + 9)?;
+        i += 10;
+        if flags & 0x80 != 0 {
+            i += 3 << ((flags & 7) + 1); // the local colour table
+        }
+        i = sub_blocks(i + 1)?; // after the LZW minimum code size
+    }
+    (i <= gif.len()).then_some(i)
+}
+
+/// Make the GIF at `path` hold the frames of `grids` (the run's grids up to a checkpoint,
+/// in order), as when it was first written: the file cut after that many frames when it
+/// holds them, else written afresh from the PNGs.
+pub fn keep_through(path: &Path, grids: &[PathBuf]) -> Result<()> {
+    if !grids.is_empty()
+        && let Ok(mut bytes) = std::fs::read(path)
+        && let Some(end) = end_of_frames(&bytes, grids.len())
+    {
+        if end + 1 == bytes.len() && bytes[end] == 0x3B {
+            return Ok(()); // already exactly those frames
+        }
+        bytes.truncate(end);
+        bytes.push(0x3B);
+        return crate::fsutil::write_atomic(path, &bytes);
+    }
+    rebuild(path, grids)
+}
+
 /// Write the GIF at `path` afresh from the grid PNGs `grids`, in order (nothing when empty).
 pub fn rebuild(path: &Path, grids: &[PathBuf]) -> Result<()> {
     let frames: Vec<RgbImage> = grids
@@ -183,5 +238,36 @@ mod tests {
         assert!(!p.exists());
         std::fs::write(&p, b"GIF89a not really").unwrap();
         assert!(append(&p, &plain(5, 5, 1)).is_err());
+    }
+
+    #[test]
+    fn keeping_the_first_frames_cuts_the_file_as_if_only_they_were_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let grids: Vec<PathBuf> = (0..3)
+            .map(|i| {
+                let g = dir.path().join(format!("g{i}.png"));
+                plain(5, 5, 100 * i as u8).save(&g).unwrap();
+                g
+            })
+            .collect();
+        let (all, two) = (dir.path().join("all.gif"), dir.path().join("two.gif"));
+        for g in &grids {
+            append(&all, &image::open(g).unwrap().to_rgb8()).unwrap();
+        }
+        for g in &grids[..2] {
+            append(&two, &image::open(g).unwrap().to_rgb8()).unwrap();
+        }
+        keep_through(&all, &grids[..2]).unwrap();
+        assert_eq!(std::fs::read(&all).unwrap(), std::fs::read(&two).unwrap());
+        keep_through(&all, &grids[..2]).unwrap();
+        assert_eq!(frames_of(&all).len(), 2);
+        // Fewer frames than grids, or a foreign file: written afresh from the PNGs.
+        keep_through(&two, &grids).unwrap();
+        assert_eq!(frames_of(&two).len(), 3);
+        std::fs::write(&two, b"GIF89a not really").unwrap();
+        keep_through(&two, &grids[..1]).unwrap();
+        assert_eq!(frames_of(&two).len(), 1);
+        keep_through(&two, &[]).unwrap();
+        assert!(!two.exists());
     }
 }

@@ -292,7 +292,7 @@ impl Session {
         let keep_metrics_through = resumed.then_some(state.step);
         if resumed {
             // Grids after the checkpoint are drawn again as the run reaches them.
-            gif::rebuild(&dir.samples_gif(), &dir.sample_grids_through(state.step))?;
+            gif::keep_through(&dir.samples_gif(), &dir.sample_grids_through(state.step))?;
         }
         family.at_step(state.step);
         if data.channels != cfg.data.channels || data.size != cfg.data.image_size {
