@@ -48,14 +48,7 @@ impl RunRecord {
             })?),
             Err(_) => None,
         };
-        let mut grids: Vec<PathBuf> = std::fs::read_dir(dir.join("samples"))
-            .map(|d| {
-                d.filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "png"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        grids.sort();
+        let mut grids = crate::train::RunDir::new(dir).sample_grids_through(u64::MAX);
         Ok(RunRecord {
             member: member_of(&name).to_string(),
             name,
@@ -96,24 +89,12 @@ impl RunRecord {
         self.eval.as_ref()?.get(key)?.as_f64()
     }
 
-    /// The loss-like columns: what is logged per iteration other than bookkeeping,
-    /// evaluation and the Lipschitz estimates.
+    /// The loss-like columns: what the objective logs per iteration, without the
+    /// trainer's bookkeeping, evaluation and Lipschitz columns.
     pub fn loss_columns(&self) -> Vec<String> {
-        const NOT: [&str; 10] = [
-            "step",
-            "epoch",
-            "images_per_s",
-            "wall_s",
-            "fid",
-            "kid",
-            "precision",
-            "recall",
-            "lipschitz_bound",
-            "max_grad_norm",
-        ];
         self.columns
             .iter()
-            .filter(|c| !NOT.contains(&c.as_str()))
+            .filter(|c| !crate::train::is_trainer_column(c))
             .cloned()
             .collect()
     }

@@ -165,7 +165,7 @@ fn fresh_state(cfg: &Config) -> RunState {
 const CONSUMPTION_AFTER: u64 = 20;
 
 /// Columns of D's Lipschitz tracking, when `log.lipschitz_every` > 0.
-pub(crate) const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
+const LIPSCHITZ_COLUMNS: [&str; 2] = ["lipschitz_bound", "max_grad_norm"];
 
 fn metric_columns(family: &dyn Family, cfg: &Config) -> Vec<String> {
     let mut cols: Vec<String> = metrics::BASE_COLUMNS
@@ -181,6 +181,16 @@ fn metric_columns(family: &dyn Family, cfg: &Config) -> Vec<String> {
     }
     cols.push(metrics::WALL_COLUMN.to_string());
     cols
+}
+
+/// Whether a metrics.csv column is one the trainer adds around a family's own (the
+/// bookkeeping of [`metric_columns`], the Lipschitz estimates, the evaluation), rather than
+/// one of the objective's losses and statistics.
+pub fn is_trainer_column(name: &str) -> bool {
+    metrics::BASE_COLUMNS.contains(&name)
+        || name == metrics::WALL_COLUMN
+        || LIPSCHITZ_COLUMNS.contains(&name)
+        || evaluation::COLUMNS.contains(&name)
 }
 
 /// Refuse a checkpoint whose state cannot belong to `cfg`'s run.
