@@ -131,7 +131,9 @@ fn bench_data(cfg: &Config, name: &str, threads: usize, seconds: f64, json: bool
     let served = throughput::measure(&set, batch, budget, usize::MAX)?;
     // Decoding from the files: the streaming mode's throughput, which is also the rate a
     // cache is built at.
-    let decoded = if cfg.data.dataset == DatasetKind::Folder {
+    let decoded = if set.pixels.is_streamed() {
+        Some(served) // the config streams: what it serves is what it decodes
+    } else if cfg.data.dataset == DatasetKind::Folder {
         let mut streamed = cfg.data.clone();
         streamed.cache = false;
         let s = Arc::new(gankit::data::load(&streamed)?);
