@@ -98,6 +98,80 @@ fn a_study_runs_every_member_skips_finished_runs_and_resumes_interrupted_ones() 
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("| dcgan | 2 | 4 |"));
     assert!(root.join("cmp/report.html").is_file());
+    check_images_load_in_chromium(&study.join("compare/report.html"), root);
     let o = gankit(&["compare", "nowhere"], root);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+/// The headless browser: `GANKIT_CHROMIUM` when set (then required), else `chromium` on
+/// the PATH (Debian's package), else None.
+fn chromium() -> Option<(std::path::PathBuf, bool)> {
+    if let Some(p) = std::env::var_os("GANKIT_CHROMIUM") {
+        return Some((p.into(), true));
+    }
+    let found = std::process::Command::new("chromium")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    found.then(|| ("chromium".into(), false))
+}
+
+/// How many images `html` has and how many of them headless Chromium decoded, opening the
+/// file from disk with every host name unresolvable (so nothing can come from a network).
+/// A script appended to a copy of the page counts them once the page has loaded.
+fn images_loaded(browser: &Path, html: &str, scratch: &Path) -> (usize, usize) {
+    let script = "<script>window.addEventListener('load', function () {\
+        var all = Array.from(document.images);\
+        var ok = all.filter(function (i) { return i.complete && i.naturalWidth > 0; });\
+        var p = document.createElement('pre'); p.id = 'gankit-check';\
+        p.textContent = 'images ' + all.length + ' loaded ' + ok.length;\
+        document.body.appendChild(p); });</script>";
+    assert!(html.contains("</body>"));
+    let page = scratch.join("check.html");
+    std::fs::write(&page, html.replace("</body>", &format!("{script}</body>"))).unwrap();
+    let o = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let start = dom
+        .find("images ")
+        .unwrap_or_else(|| panic!("no count in {dom}"));
+    let words: Vec<usize> = dom[start..]
+        .split(['<', ' '])
+        .filter_map(|w| w.parse().ok())
+        .take(2)
+        .collect();
+    (words[0], words[1])
+}
+
+/// The HTML report opens from disk in a real browser and every image in it decodes; a copy
+/// with one image's data cut short shows that the check sees a broken image.
+fn check_images_load_in_chromium(report: &Path, root: &Path) {
+    let Some((browser, required)) = chromium() else {
+        eprintln!("skipped the browser check: no chromium");
+        return;
+    };
+    let html = std::fs::read_to_string(report).unwrap();
+    let scratch = root.join("browser");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let (all, loaded) = images_loaded(&browser, &html, &scratch);
+    if all == 0 && !required {
+        eprintln!("skipped the browser check: chromium loaded nothing");
+        return;
+    }
+    assert!(all >= 5, "{all} images");
+    assert_eq!(loaded, all, "images that did not load");
+    let marker = "data:image/png;base64,";
+    let at = html.find(marker).unwrap() + marker.len();
+    let broken = format!("{}AAAA{}", &html[..at], &html[at + 200..]);
+    assert_eq!(images_loaded(&browser, &broken, &scratch), (all, all - 1));
 }

@@ -474,6 +474,13 @@ pub struct LogConfig {
     /// spectral norms) and the max ‖∇x D‖ on interpolates (report 004 §3.2); 0 = never.
     /// Default 0.
     pub lipschitz_every: u64,
+    /// Write per-layer weight histograms of every network at these iterations (0 = before
+    /// training) to histograms/step_XXXXXX.png (report 003 §2, Figs. 1–2). Default none.
+    pub histograms: Vec<u64>,
+    /// Also write TensorBoard event files to RUN/tensorboard/: the metrics.csv values, the
+    /// sample grids and the weight histograms (`tensorboard --logdir RUN/tensorboard`).
+    /// Default false.
+    pub tensorboard: bool,
 }
 
 impl Default for LogConfig {
@@ -484,6 +491,8 @@ impl Default for LogConfig {
             grid: 64,
             g_grad_norm: false,
             lipschitz_every: 0,
+            histograms: Vec::new(),
+            tensorboard: false,
         }
     }
 }

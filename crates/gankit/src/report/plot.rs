@@ -8,7 +8,7 @@ use crate::{Error, Result};
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSansMono.ttf");
 
-fn register_font() {
+pub(crate) fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // The font is embedded and valid; failure would only lose the labels.
@@ -142,10 +142,15 @@ pub fn curves_png(path: &Path, title: &str, y_label: &str, series: &[Curve]) -> 
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))?;
     }
+    write_rgb_png(path, w, h, buf)
+}
+
+/// Write a drawn `w`×`h` RGB buffer as a PNG at `path`, atomically.
+pub(crate) fn write_rgb_png(path: &Path, w: u32, h: u32, buf: Vec<u8>) -> Result<()> {
     let img = image::RgbImage::from_raw(w, h, buf).expect("buffer sized for the image");
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| Error::Run(format!("cannot draw {}: {e}", path.display())))?;
     crate::fsutil::write_atomic(path, &png)
 }
 

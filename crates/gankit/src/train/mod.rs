@@ -8,6 +8,7 @@
 //! checkpoint first. Everything it checkpoints is the family's [`Model`] and one
 //! [`RunState`].
 
+mod board;
 mod evaluation;
 mod run_dir;
 
@@ -22,9 +23,10 @@ use candle_core::{Device, Tensor};
 use crate::checkpoint::{self, CheckpointState, RunState};
 use crate::config::{Config, GEveryUnit, OnNan};
 use crate::data::{self, Batcher, ImageSet};
+use crate::error::IoContext;
 use crate::family::{self, Draw, Family, Model, latent};
 use crate::objectives::{RealBatch, Stats};
-use crate::report::{gif, grid, metrics, metrics::MetricsLog, plot};
+use crate::report::{gif, grid, histogram, metrics, metrics::MetricsLog, plot};
 use crate::rng::{Rng, stream};
 use crate::{Error, Result};
 use evaluation::Evaluation;
@@ -144,6 +146,8 @@ pub struct Session {
     evaluation: Option<Evaluation>,
     /// The data pipeline's throughput, measured before the run's batcher started.
     pipeline: data::throughput::Throughput,
+    /// The TensorBoard event file, with `log.tensorboard`.
+    board: Option<board::Board>,
 }
 
 /// The state of iteration 0 of a new run.
@@ -347,6 +351,12 @@ impl Session {
         )?;
         let config_hash = dir.config_fingerprint()?;
         family.model_mut().scale_learning_rates(state.lr_scale);
+        let board = if cfg.log.tensorboard {
+            let columns = metric_columns(family.as_ref(), &cfg);
+            Some(board::Board::open(&dir.tensorboard(), state.step, columns)?)
+        } else {
+            None
+        };
         Ok(Session {
             rng: Rng::from_state(&state.rng)?,
             state,
@@ -360,6 +370,7 @@ impl Session {
             metrics,
             evaluation,
             pipeline,
+            board,
         })
     }
 
@@ -466,6 +477,7 @@ impl Session {
         }
         if self.state.step == 0 {
             self.write_samples()?;
+            self.write_histograms()?;
             if self.cfg.train.on_nan == OnNan::Rollback {
                 // Something to roll back to, should the first iterations diverge.
                 self.save_checkpoint()?;
@@ -518,10 +530,16 @@ impl Session {
                 row.extend(self.evaluate(observer)?);
                 row.push(self.state.elapsed_s);
                 self.metrics.write(&row)?;
+                if let Some(b) = self.board.as_mut() {
+                    b.row(step, &row)?;
+                }
             }
             let last = step == self.cfg.train.steps;
             if step % self.cfg.log.sample_every == 0 || last {
                 self.write_samples()?;
+            }
+            if step > 0 {
+                self.write_histograms()?;
             }
             let stopping = stop.load(Ordering::SeqCst);
             if step % self.cfg.checkpoint.every == 0 || last || stopping {
@@ -601,6 +619,15 @@ impl Session {
             plan,
         )?;
         let columns = metric_columns(self.family.as_ref(), &self.cfg);
+        if self.cfg.log.tensorboard {
+            // The file is cut back to the checkpoint, as metrics.csv is.
+            self.board = None;
+            self.board = Some(board::Board::open(
+                &self.dir.tensorboard(),
+                self.state.step,
+                columns.clone(),
+            )?);
+        }
         self.metrics = MetricsLog::open(&self.dir.metrics(), columns, Some(self.state.step))?;
         self.family
             .model_mut()
@@ -636,6 +663,9 @@ impl Session {
     /// Write a checkpoint of the current state (and redraw the loss curves).
     pub fn save_checkpoint(&mut self) -> Result<std::path::PathBuf> {
         self.metrics.sync()?;
+        if let Some(b) = self.board.as_mut() {
+            b.flush()?;
+        }
         self.draw_loss_curves()?;
         let state = self.checkpoint_state();
         checkpoint::save(
@@ -653,7 +683,29 @@ impl Session {
         let (c, s) = (self.cfg.data.channels, self.cfg.data.image_size);
         let img = grid::grid_image(&data, self.cfg.log.grid, c, s);
         grid::write_image(&self.dir.sample_grid(self.state.step), &img)?;
+        if let Some(b) = self.board.as_mut() {
+            b.image(self.state.step, &img)?;
+        }
         gif::append(&self.dir.samples_gif(), &img.to_rgb8())
+    }
+
+    /// At the iterations `log.histograms` names, the weight histograms of every network.
+    fn write_histograms(&mut self) -> Result<()> {
+        let step = self.state.step;
+        if !self.cfg.log.histograms.contains(&step) {
+            return Ok(());
+        }
+        let panels = board::weight_histograms(self.family.model())?;
+        let path = self.dir.histograms(step);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).at(parent)?;
+        }
+        let title = format!("weights at iteration {step}");
+        histogram::draw(&path, &title, &panels)?;
+        if let Some(b) = self.board.as_mut() {
+            b.histograms(step, &panels)?;
+        }
+        Ok(())
     }
 
     fn draw_loss_curves(&self) -> Result<()> {

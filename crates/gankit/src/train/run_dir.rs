@@ -49,6 +49,16 @@ impl RunDir {
     pub fn samples_gif(&self) -> PathBuf {
         self.root.join("samples.gif")
     }
+    /// The per-layer weight histograms of iteration `step` (`log.histograms`).
+    pub fn histograms(&self, step: u64) -> PathBuf {
+        self.root
+            .join("histograms")
+            .join(format!("step_{step:06}.png"))
+    }
+    /// The folder of the TensorBoard event file (`log.tensorboard`).
+    pub fn tensorboard(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
     /// The sample grids written through iteration `step` (none at 0, whose grid a run
     /// starting there draws again), in order of their iteration.
     pub fn sample_grids_through(&self, step: u64) -> Vec<PathBuf> {
