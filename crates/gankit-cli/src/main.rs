@@ -9,6 +9,7 @@ mod commands;
 mod compare;
 mod evaluate;
 mod progress;
+mod slurm;
 mod sweep;
 
 use std::path::PathBuf;

@@ -2,7 +2,8 @@
 //! time, each as a child `gankit train` (or `resume`, when an earlier sweep was
 //! interrupted) then `gankit eval`, with the cores split between them; finished runs (an
 //! eval.json) are skipped. The study folder holds study.json (the plan), runs/, logs/ and,
-//! at the end, compare/ (`gankit compare` of all its runs).
+//! at the end, compare/ (`gankit compare` of all its runs). With `--slurm` the runs go to
+//! a Slurm array job instead (`crate::slurm`), whose tasks run `--member INDEX`.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -36,9 +37,23 @@ pub struct SweepArgs {
     /// The study folder (default: runs/<study name>, with -reduced at the reduced scale).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Threads per run (default: the cores divided by --jobs).
+    /// Threads per run (default: the cores divided by --jobs; with --slurm, the CPUs each
+    /// array task asks for).
     #[arg(long)]
     threads: Option<usize>,
+    /// Submit the unfinished runs as a Slurm array job (one run per task) and a comparison
+    /// job after it; the scripts are written to STUDY_DIR/slurm/ (and only written where
+    /// `sbatch` is missing). The study folder must be on a shared file system.
+    #[arg(long, conflicts_with = "member")]
+    slurm: bool,
+    /// An extra `#SBATCH` option for --slurm, e.g. --sbatch-option=--time=24:00:00
+    /// (repeatable).
+    #[arg(long, requires = "slurm", allow_hyphen_values = true)]
+    sbatch_option: Vec<String>,
+    /// Train (or resume) and evaluate only run INDEX of the plan (what each Slurm array
+    /// task runs), without the comparison.
+    #[arg(long, value_name = "INDEX")]
+    member: Option<usize>,
 }
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
@@ -72,13 +87,37 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     });
     record_plan(&dir, &plan, scale)?;
     let total = plan.runs.len();
+    let exe = std::env::current_exe().map_err(|e| Error::io("the gankit binary", e))?;
+    if let Some(i) = args.member {
+        let run = plan.runs.get(i).ok_or_else(|| {
+            Error::Config(format!(
+                "--member {i}: the study has runs 0 to {}",
+                total.saturating_sub(1)
+            ))
+        })?;
+        let tag = format!("[{}/{total}] {}", i + 1, run.name);
+        return run_member(&exe, &dir, run, threads, plan.eval_n, &tag);
+    }
+    if args.slurm {
+        let scale_name = match scale {
+            Scale::Full => "full",
+            Scale::Reduced => "reduced",
+        };
+        return submit_to_slurm(
+            &args.study,
+            &dir,
+            &plan,
+            scale_name,
+            threads,
+            &args.sbatch_option,
+        );
+    }
     eprintln!(
         "study     {} ({total} runs, {} at a time, threads per run: {threads}) in {}",
         plan.title,
         args.jobs,
         dir.display()
     );
-    let exe = std::env::current_exe().map_err(|e| Error::io("the gankit binary", e))?;
     let queue = Mutex::new(plan.runs.iter().enumerate().collect::<VecDeque<_>>());
     let failed = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -112,6 +151,57 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
             dir.join("logs").display()
         )))
     }
+}
+
+/// Hand the study's unfinished runs to Slurm (see [`crate::slurm`]).
+fn submit_to_slurm(
+    study: &Path,
+    dir: &Path,
+    plan: &spec::Plan,
+    scale: &str,
+    threads: usize,
+    options: &[String],
+) -> Result<()> {
+    let absolute = |p: &Path| std::fs::canonicalize(p).map_err(|e| Error::io(p, e));
+    let (study, dir) = (absolute(study)?, absolute(dir)?);
+    let members: Vec<usize> = (0..plan.runs.len())
+        .filter(|&i| {
+            !dir.join("runs")
+                .join(&plan.runs[i].name)
+                .join("eval.json")
+                .is_file()
+        })
+        .collect();
+    if members.is_empty() {
+        eprintln!("study     every run is finished; nothing to submit");
+        return Ok(());
+    }
+    let sub = crate::slurm::Submission {
+        dir: &dir,
+        study: &study,
+        scale,
+        title: &plan.title,
+        members: &members,
+        threads,
+        options,
+    };
+    let (scripts, jobs) = crate::slurm::submit(&sub)?;
+    match jobs {
+        Some((array, compare)) => {
+            eprintln!(
+                "slurm     submitted {} of {} runs as array job {array}, the comparison as job {compare}",
+                members.len(),
+                plan.runs.len()
+            );
+            println!("{array}");
+        }
+        None => eprintln!(
+            "slurm     sbatch not found: submit {} then {} with --dependency=afterany:<array job id>",
+            scripts[0].display(),
+            scripts[1].display()
+        ),
+    }
+    Ok(())
 }
 
 /// Write the study folder's study.json, or check that the one there plans the same runs (a
