@@ -6,6 +6,7 @@
 //! `<home>` is `$GANKIT_HOME`, else `~/.local/share/gankit`.
 
 mod classifier;
+pub mod inception;
 pub mod input;
 mod purity;
 mod report;
