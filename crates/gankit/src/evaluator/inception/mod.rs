@@ -30,6 +30,20 @@ const BN_EPS: f64 = 0.001;
 /// The side images are resized to.
 pub const SIDE: usize = 299;
 
+/// Tensor `key` of the state dict, checked to have `shape`, as `dtype`.
+fn tensor(t: &HashMap<String, Tensor>, key: &str, shape: &[usize], dtype: DType) -> Result<Tensor> {
+    let v = t
+        .get(key)
+        .ok_or_else(|| Error::Config(format!("the Inception weights lack {key}")))?;
+    if v.dims() != shape {
+        return Err(Error::Config(format!(
+            "the Inception weights' {key} has shape {:?}, not {shape:?}",
+            v.dims()
+        )));
+    }
+    Ok(v.to_dtype(dtype)?)
+}
+
 /// A convolution with its batch norm folded in, then ReLU.
 struct Conv {
     w: Tensor,
@@ -39,18 +53,8 @@ struct Conv {
 
 impl Conv {
     fn load(t: &HashMap<String, Tensor>, name: &str, spec: ConvSpec) -> Result<Conv> {
-        let get = |suffix: &str, shape: &[usize]| -> Result<Tensor> {
-            let key = format!("{name}.{suffix}");
-            let v = t
-                .get(&key)
-                .ok_or_else(|| Error::Config(format!("the Inception weights lack {key}")))?;
-            if v.dims() != shape {
-                return Err(Error::Config(format!(
-                    "the Inception weights' {key} has shape {:?}, not {shape:?}",
-                    v.dims()
-                )));
-            }
-            Ok(v.to_dtype(DType::F64)?)
+        let get = |suffix: &str, shape: &[usize]| {
+            tensor(t, &format!("{name}.{suffix}"), shape, DType::F64)
         };
         let s = spec;
         let w = get("conv.weight", &[s.c_out, s.c_in, s.k.0, s.k.1])?;
@@ -191,18 +195,7 @@ impl InceptionV3 {
                 Ok(Mixed { kind: *kind, convs })
             })
             .collect::<Result<Vec<_>>>()?;
-        let fc = |key: &str, shape: &[usize]| -> Result<Tensor> {
-            let v = t
-                .get(key)
-                .ok_or_else(|| Error::Config(format!("the Inception weights lack {key}")))?;
-            if v.dims() != shape {
-                return Err(Error::Config(format!(
-                    "the Inception weights' {key} has shape {:?}, not {shape:?}",
-                    v.dims()
-                )));
-            }
-            Ok(v.to_dtype(DType::F32)?)
-        };
+        let fc = |key: &str, shape: &[usize]| tensor(t, key, shape, DType::F32);
         Ok(InceptionV3 {
             stem,
             blocks,
