@@ -823,6 +823,20 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     if parts.iter().any(|p| p.is_empty()) {
         return Err(Error::Config(format!("--set {item:?}: empty key segment")));
     }
+    if raw.trim().is_empty() {
+        // `section.key=` takes the key out: its default applies (an optional path unset).
+        let (last, sections) = parts.split_last().expect("split yields one part at least");
+        let mut cur = Some(table);
+        for s in sections {
+            cur = cur
+                .and_then(|t| t.get_mut(*s))
+                .and_then(|v| v.as_table_mut());
+        }
+        if let Some(t) = cur {
+            t.remove(*last);
+        }
+        return Ok(());
+    }
     let value = toml::from_str::<toml::Table>(&format!("v = {}", raw.trim()))
         .ok()
         .and_then(|mut t| t.remove("v"))
@@ -856,6 +870,23 @@ mod tests {
     fn empty_file_is_the_default() {
         assert_eq!(
             Config::from_toml_str("", "x", &[]).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn an_empty_override_restores_the_default() {
+        let text = "[data]\ndataset = \"folder\"\npath = \"faces\"\n";
+        let sets = [
+            "data.dataset=fashion-mnist".to_string(),
+            "data.path=".to_string(),
+        ];
+        let c = Config::from_toml_str(text, "t.toml", &sets).unwrap();
+        assert_eq!(c.data.path, None);
+        // A key that was never set, or a missing section, is no error.
+        let sets = ["data.path=".to_string(), "nowhere.key=".to_string()];
+        assert_eq!(
+            Config::from_toml_str("", "t.toml", &sets).unwrap(),
             Config::default()
         );
     }

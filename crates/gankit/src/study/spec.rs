@@ -395,6 +395,18 @@ mod tests {
                 for scale in [Scale::Full, Scale::Reduced] {
                     let plan = plan(&p, scale).unwrap_or_else(|e| panic!("{e}"));
                     assert!(plan.runs.len() >= 4, "{}", p.display());
+                    // Every Fashion-MNIST run finds its data (the system copy, else the
+                    // embedded test split); folders are the user's to provide.
+                    for run in &plan.runs {
+                        let cfg = crate::config::Config::load(&run.config, &run.set)
+                            .unwrap_or_else(|e| panic!("{}: {e}", run.name));
+                        if cfg.data.dataset == crate::config::DatasetKind::FashionMnist {
+                            let mut data = cfg.data.clone();
+                            data.split = crate::config::Split::Test;
+                            crate::data::load(&data)
+                                .unwrap_or_else(|e| panic!("{} {}: {e}", p.display(), run.name));
+                        }
+                    }
                 }
                 studies += 1;
             }
