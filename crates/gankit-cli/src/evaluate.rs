@@ -11,6 +11,30 @@ use gankit::evaluator::{self, EvalReport, Evaluator, RealFeatures, TrainOptions}
 use gankit::{Error, Result};
 
 #[derive(Args)]
+pub struct ImportInceptionArgs {
+    /// pytorch-fid's Inception weights as safetensors (a .pth goes through
+    /// scripts/convert_inception.py first).
+    file: PathBuf,
+    /// Where evaluators are stored (default: $GANKIT_HOME, else ~/.local/share/gankit).
+    #[arg(long)]
+    home: Option<PathBuf>,
+}
+
+/// `gankit evaluator import-inception FILE`: check and store the Inception weights.
+pub fn import_inception(args: ImportInceptionArgs) -> Result<()> {
+    let home = args.home.unwrap_or_else(evaluator::home);
+    let info = evaluator::inception::store::import(&home, &args.file)?;
+    eprintln!(
+        "imported {} tensors from {} as {} (SHA-256 {})",
+        info.tensors,
+        args.file.display(),
+        evaluator::inception::store::weights_path(&home).display(),
+        &info.sha256[..12]
+    );
+    Ok(())
+}
+
+#[derive(Args)]
 pub struct EvaluatorTrainArgs {
     /// "fashion-mnist" (the train and test splits, found as `gankit datasets` shows), or a
     /// name for the IDX files given with --train and --test.

@@ -77,6 +77,9 @@ enum Command {
 enum EvaluatorCommand {
     /// Train the classifier whose features the metrics compare (seeded, deterministic).
     Train(evaluate::EvaluatorTrainArgs),
+    /// Check and store pytorch-fid's Inception-v3 weights (safetensors; convert a .pth with
+    /// scripts/convert_inception.py), for the standard FID.
+    ImportInception(evaluate::ImportInceptionArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +108,9 @@ fn main() -> ExitCode {
         Command::Compare(args) => compare::compare(args),
         Command::Sweep(args) => sweep::sweep(args),
         Command::Evaluator(EvaluatorCommand::Train(args)) => evaluate::train_evaluator(args),
+        Command::Evaluator(EvaluatorCommand::ImportInception(args)) => {
+            evaluate::import_inception(args)
+        }
         Command::Cache(c) => cache::run(c),
     };
     exit_code(result)

@@ -14,6 +14,7 @@
 
 pub mod layout;
 mod resize;
+pub mod store;
 pub mod synthetic;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,8 @@
 //! Inception-v3 against pytorch-fid's own network with the same synthetic weights
 //! (`scripts/reference_inception.py` wrote `fixtures.json`).
 
+use std::path::Path;
+
 use candle_core::{Device, Tensor};
 
 use super::*;
@@ -146,4 +148,63 @@ fn a_missing_or_misshapen_tensor_is_named() {
     );
     let e = InceptionV3::new(&w).err().unwrap().to_string();
     assert!(e.contains("fc.bias") && e.contains("[7]"), "{e}");
+}
+
+#[test]
+fn imported_weights_are_checked_stored_and_loaded_with_their_hash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    // Without weights: one line saying how to get them.
+    let e = store::load(&home).err().unwrap().to_string();
+    assert!(
+        e.contains("convert_inception.py") && e.contains("import-inception"),
+        "{e}"
+    );
+    // A .pth is sent to the converter.
+    let e = store::import(&home, Path::new("w.pth"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("convert_inception.py"), "{e}");
+
+    let mut w = synthetic::weights().unwrap();
+    // The auxiliary head the FID network does not use is left out.
+    w.insert(
+        "AuxLogits.fc.weight".into(),
+        Tensor::zeros((1000, 768), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    );
+    let file = tmp.path().join("w.safetensors");
+    crate::checkpoint::write_safetensors(&file, &w).unwrap();
+    let info = store::import(&home, &file).unwrap();
+    assert_eq!(info.tensors, layout::tensors().len());
+    let (net, loaded) = store::load(&home).unwrap();
+    assert_eq!(loaded, info);
+    let direct = InceptionV3::new(&synthetic::weights().unwrap()).unwrap();
+    let x = prepare(&batch()[..3 * 32 * 32], 1, 3, 32, &Device::Cpu).unwrap();
+    let a = net
+        .forward_prepared(&x)
+        .unwrap()
+        .0
+        .to_vec2::<f32>()
+        .unwrap();
+    let b = direct
+        .forward_prepared(&x)
+        .unwrap()
+        .0
+        .to_vec2::<f32>()
+        .unwrap();
+    assert_eq!(a, b);
+
+    // A changed stored file is refused; a file lacking a tensor is not imported.
+    let path = store::weights_path(&home);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let e = store::load(&home).err().unwrap().to_string();
+    assert!(e.contains("does not match the hash"), "{e}");
+    w.remove("Mixed_7c.branch_pool.bn.running_var");
+    crate::checkpoint::write_safetensors(&file, &w).unwrap();
+    let e = store::import(&home, &file).err().unwrap().to_string();
+    assert!(e.contains("Mixed_7c.branch_pool.bn.running_var"), "{e}");
 }
