@@ -94,9 +94,17 @@ pub fn compare_script(sub: &Submission, exe: &Path, cwd: &Path) -> String {
     s
 }
 
+/// What [`submit`] did.
+pub struct Submitted {
+    /// The array job's script and the comparison job's.
+    pub scripts: [PathBuf; 2],
+    /// The two jobs' ids, where `sbatch` ran.
+    pub jobs: Option<(String, String)>,
+}
+
 /// Write both scripts under `DIR/slurm/` and, where `sbatch` runs, submit them (the
-/// comparison after the array, `afterany`). Returns the scripts and the job ids.
-pub fn submit(sub: &Submission) -> Result<(Vec<PathBuf>, Option<(String, String)>)> {
+/// comparison after the array, `afterany`).
+pub fn submit(sub: &Submission) -> Result<Submitted> {
     let exe = std::env::current_exe().map_err(|e| Error::io("the gankit binary", e))?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let folder = sub.dir.join("slurm");
@@ -109,17 +117,23 @@ pub fn submit(sub: &Submission) -> Result<(Vec<PathBuf>, Option<(String, String)
     ] {
         std::fs::write(path, text).map_err(|e| Error::io(path, e))?;
     }
-    let scripts = vec![array.clone(), compare.clone()];
+    let scripts = [array.clone(), compare.clone()];
     let sbatch_runs = Command::new("sbatch")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !sbatch_runs {
-        return Ok((scripts, None));
+        return Ok(Submitted {
+            scripts,
+            jobs: None,
+        });
     }
     let array_id = sbatch(&[], &array)?;
     let compare_id = sbatch(&[format!("--dependency=afterany:{array_id}")], &compare)?;
-    Ok((scripts, Some((array_id, compare_id))))
+    Ok(Submitted {
+        scripts,
+        jobs: Some((array_id, compare_id)),
+    })
 }
 
 /// Submit `script`; the job id.

@@ -185,7 +185,7 @@ fn submit_to_slurm(
         threads,
         options,
     };
-    let (scripts, jobs) = crate::slurm::submit(&sub)?;
+    let crate::slurm::Submitted { scripts, jobs } = crate::slurm::submit(&sub)?;
     match jobs {
         Some((array, compare)) => {
             eprintln!(

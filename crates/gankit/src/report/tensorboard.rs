@@ -310,12 +310,14 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::manual_rotate)]
     fn crc32c_is_the_castagnoli_checksum_and_the_mask_is_tensorflows() {
         // The check value of CRC-32C (RFC 3720 appendix B.4).
         assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
         // TensorFlow's MaskedCrc of the 8 zero bytes of an empty record's length, as
         // crc32c.mask(crc32c.value(b"\0" * 8)) in TensorFlow's Python helpers.
         let crc = crc32c::crc32c(&[0u8; 8]);
+        // Written out as TensorFlow's crc32c::Mask does, apart from the code under test.
         assert_eq!(
             masked_crc(&[0u8; 8]),
             ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8)
