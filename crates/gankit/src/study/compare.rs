@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::runs::RunRecord;
-use super::stats::{Spread, oscillation};
+use super::stats::{Spread, level, oscillation};
 use crate::report::plot::{Curve, curves_png};
 use crate::{Error, Result};
 
@@ -24,6 +24,9 @@ pub struct MemberRow {
     pub ms_per_iteration: Option<Spread>,
     /// (loss column, its oscillation over the member's runs).
     pub oscillation: Vec<(String, Spread)>,
+    /// (loss column, its level over the member's runs: the mean |value| the oscillation is
+    /// relative to).
+    pub level: Vec<(String, Spread)>,
 }
 
 /// What `compare` wrote.
@@ -71,6 +74,13 @@ pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
                     Some((c.clone(), o))
                 })
                 .collect();
+            let level = loss_columns
+                .iter()
+                .filter_map(|c| {
+                    let l = of(&|r| r.series(c).and_then(|(s, v)| level(&s, &v)))?;
+                    Some((c.clone(), l))
+                })
+                .collect();
             MemberRow {
                 member: m.to_string(),
                 runs: mine.iter().map(|r| r.name.clone()).collect(),
@@ -80,6 +90,7 @@ pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
                 recall: of(&|r| r.eval_number("recall")),
                 ms_per_iteration: of(&|r| r.ms_per_iteration()),
                 oscillation,
+                level,
             }
         })
         .collect();
@@ -115,13 +126,18 @@ pub fn cells(r: &MemberRow, loss_columns: &[String]) -> Vec<String> {
         show(r.recall, 3),
         show(r.ms_per_iteration, 0),
     ];
+    let find =
+        |v: &[(String, Spread)], col: &str| v.iter().find(|(k, _)| k == col).map(|(_, s)| *s);
     for col in loss_columns {
-        let o = r
-            .oscillation
-            .iter()
-            .find(|(k, _)| k == col)
-            .map(|(_, s)| *s);
-        c.push(show(o, 3));
+        let o = find(&r.oscillation, col);
+        // With the oscillation as a share of the loss's level beside it.
+        let relative = match (o, find(&r.level, col)) {
+            (Some(o), Some(l)) if l.mean > 1e-12 => {
+                format!(" ({:.0} %)", 100.0 * o.mean / l.mean)
+            }
+            _ => String::new(),
+        };
+        c.push(format!("{}{relative}", show(o, 3)));
     }
     c
 }
@@ -303,6 +319,9 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("| b | 1 | 100 | 20.00 | 0.500 |"), "{md}");
+        // Member a's loss alternates 0.5 and 1.5 around 1 (level 1): 48 % of it.
+        assert!((rows[0].level[0].1.mean - 1.0).abs() < 1e-12);
+        assert!(md.contains("| 0.476 ± 0.000 (48 %) |"), "{md}");
     }
 
     #[test]

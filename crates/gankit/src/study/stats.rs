@@ -72,6 +72,20 @@ pub fn oscillation(steps: &[f64], values: &[f64]) -> Option<f64> {
     Some((residuals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt())
 }
 
+/// A loss's level in the second half of training: the mean of its absolute logged values
+/// (finite ones). The oscillation is read against it: a schedule that shrinks a loss shrinks
+/// its swings with it. `None` without a finite value there.
+pub fn level(steps: &[f64], values: &[f64]) -> Option<f64> {
+    let last = steps.last().copied()?;
+    let half: Vec<f64> = steps
+        .iter()
+        .zip(values)
+        .filter(|(s, v)| **s > last / 2.0 && v.is_finite())
+        .map(|(_, v)| v.abs())
+        .collect();
+    (!half.is_empty()).then(|| half.iter().sum::<f64>() / half.len() as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +125,11 @@ mod tests {
             .collect();
         assert!(oscillation(&steps, &early).unwrap() < 1e-12);
         assert!(oscillation(&steps[..30], &trend[..30]).is_none());
+        // The level: the second half's mean absolute value.
+        assert_eq!(
+            level(&[1.0, 2.0, 3.0, 4.0], &[9.0, 9.0, -1.0, 3.0]),
+            Some(2.0)
+        );
+        assert_eq!(level(&[1.0, 2.0], &[1.0, f64::NAN]), None);
     }
 }
