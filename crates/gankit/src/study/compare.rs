@@ -67,20 +67,18 @@ pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
                         .collect::<Vec<_>>(),
                 )
             };
-            let oscillation = loss_columns
-                .iter()
-                .filter_map(|c| {
-                    let o = of(&|r| r.series(c).and_then(|(s, v)| oscillation(&s, &v)))?;
-                    Some((c.clone(), o))
-                })
-                .collect();
-            let level = loss_columns
-                .iter()
-                .filter_map(|c| {
-                    let l = of(&|r| r.series(c).and_then(|(s, v)| level(&s, &v)))?;
-                    Some((c.clone(), l))
-                })
-                .collect();
+            // A statistic of each loss column over the member's runs.
+            let per_loss = |stat: fn(&[f64], &[f64]) -> Option<f64>| -> Vec<(String, Spread)> {
+                loss_columns
+                    .iter()
+                    .filter_map(|c| {
+                        let v = of(&|r| r.series(c).and_then(|(s, v)| stat(&s, &v)))?;
+                        Some((c.clone(), v))
+                    })
+                    .collect()
+            };
+            let oscillation = per_loss(oscillation);
+            let level = per_loss(level);
             MemberRow {
                 member: m.to_string(),
                 runs: mine.iter().map(|r| r.name.clone()).collect(),

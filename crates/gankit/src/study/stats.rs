@@ -50,13 +50,7 @@ pub const OSCILLATION_HALF_WINDOW: usize = 10;
 /// values (iterations without a G update) are skipped. `None` with fewer than
 /// 2·half + 2 finite values in the second half.
 pub fn oscillation(steps: &[f64], values: &[f64]) -> Option<f64> {
-    let last = steps.last().copied()?;
-    let second_half: Vec<f64> = steps
-        .iter()
-        .zip(values)
-        .filter(|(s, v)| **s > last / 2.0 && v.is_finite())
-        .map(|(_, v)| *v)
-        .collect();
+    let second_half = second_half(steps, values)?;
     let h = OSCILLATION_HALF_WINDOW;
     if second_half.len() < 2 * h + 2 {
         return None;
@@ -76,14 +70,21 @@ pub fn oscillation(steps: &[f64], values: &[f64]) -> Option<f64> {
 /// (finite ones). The oscillation is read against it: a schedule that shrinks a loss shrinks
 /// its swings with it. `None` without a finite value there.
 pub fn level(steps: &[f64], values: &[f64]) -> Option<f64> {
+    let half = second_half(steps, values)?;
+    (!half.is_empty()).then(|| half.iter().map(|v| v.abs()).sum::<f64>() / half.len() as f64)
+}
+
+/// The finite values logged after half of the last logged iteration; None without any step.
+fn second_half(steps: &[f64], values: &[f64]) -> Option<Vec<f64>> {
     let last = steps.last().copied()?;
-    let half: Vec<f64> = steps
-        .iter()
-        .zip(values)
-        .filter(|(s, v)| **s > last / 2.0 && v.is_finite())
-        .map(|(_, v)| v.abs())
-        .collect();
-    (!half.is_empty()).then(|| half.iter().sum::<f64>() / half.len() as f64)
+    Some(
+        steps
+            .iter()
+            .zip(values)
+            .filter(|(s, v)| **s > last / 2.0 && v.is_finite())
+            .map(|(_, v)| *v)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
