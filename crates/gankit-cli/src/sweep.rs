@@ -99,15 +99,11 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         return run_member(&exe, &dir, run, threads, plan.eval_n, &tag);
     }
     if args.slurm {
-        let scale_name = match scale {
-            Scale::Full => "full",
-            Scale::Reduced => "reduced",
-        };
         return submit_to_slurm(
             &args.study,
             &dir,
             &plan,
-            scale_name,
+            scale.name(),
             threads,
             &args.sbatch_option,
         );
@@ -218,12 +214,7 @@ fn record_plan(dir: &Path, plan: &spec::Plan, scale: Scale) -> Result<()> {
             })
         })
         .collect();
-    let scale = if scale == Scale::Full {
-        "full"
-    } else {
-        "reduced"
-    };
-    let json = serde_json::json!({ "title": plan.title, "scale": scale, "runs": runs });
+    let json = serde_json::json!({ "title": plan.title, "scale": scale.name(), "runs": runs });
     let path = dir.join("study.json");
     if let Ok(old) = std::fs::read_to_string(&path) {
         let old: serde_json::Value = serde_json::from_str(&old).unwrap_or_default();

@@ -219,16 +219,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rebuild_keeps_only_the_grids_given_and_a_foreign_file_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let grids: Vec<PathBuf> = (0..3)
+    /// Three 5×5 grid PNGs in `dir`, of greys 0, 100 and 200.
+    fn grid_files(dir: &Path) -> Vec<PathBuf> {
+        (0..3)
             .map(|i| {
-                let g = dir.path().join(format!("g{i}.png"));
+                let g = dir.join(format!("g{i}.png"));
                 plain(5, 5, 100 * i as u8).save(&g).unwrap();
                 g
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_rebuild_keeps_only_the_grids_given_and_a_foreign_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let grids = grid_files(dir.path());
         let p = dir.path().join("t.gif");
         rebuild(&p, &grids[..2]).unwrap();
         assert_eq!(frames_of(&p).len(), 2);
@@ -243,13 +248,7 @@ mod tests {
     #[test]
     fn keeping_the_first_frames_cuts_the_file_as_if_only_they_were_appended() {
         let dir = tempfile::tempdir().unwrap();
-        let grids: Vec<PathBuf> = (0..3)
-            .map(|i| {
-                let g = dir.path().join(format!("g{i}.png"));
-                plain(5, 5, 100 * i as u8).save(&g).unwrap();
-                g
-            })
-            .collect();
+        let grids = grid_files(dir.path());
         let (all, two) = (dir.path().join("all.gif"), dir.path().join("two.gif"));
         for g in &grids {
             append(&all, &image::open(g).unwrap().to_rgb8()).unwrap();

@@ -262,10 +262,6 @@ impl EventWriter {
         Ok(w)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn write_record(&mut self, data: &[u8]) -> Result<()> {
         self.file.write_all(&record(data)).at(&self.path)
     }

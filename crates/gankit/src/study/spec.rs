@@ -94,6 +94,16 @@ pub enum Scale {
     Reduced,
 }
 
+impl Scale {
+    /// Its name as `--scale` takes it and study.json records it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scale::Full => "full",
+            Scale::Reduced => "reduced",
+        }
+    }
+}
+
 /// One run of a study: a member at one seed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedRun {

@@ -14,12 +14,21 @@ pub struct Board {
 }
 
 impl Board {
-    /// Open the event file in `dir` for a run at `step` (see [`EventWriter::open`]).
-    pub fn open(dir: &std::path::Path, step: u64, columns: Vec<String>) -> Result<Board> {
-        Ok(Board {
+    /// The event file of a run at `step` when `log.tensorboard` asks for one (see
+    /// [`EventWriter::open`]: a resumed or rolled-back run's file is cut back to `step`).
+    pub fn for_run(
+        cfg: &crate::config::Config,
+        dir: &std::path::Path,
+        step: u64,
+        columns: Vec<String>,
+    ) -> Result<Option<Board>> {
+        if !cfg.log.tensorboard {
+            return Ok(None);
+        }
+        Ok(Some(Board {
             writer: EventWriter::open(dir, step)?,
             columns,
-        })
+        }))
     }
 
     /// One metrics.csv row as scalars: every finite value but the iteration's own number,

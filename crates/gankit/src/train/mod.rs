@@ -351,12 +351,8 @@ impl Session {
         )?;
         let config_hash = dir.config_fingerprint()?;
         family.model_mut().scale_learning_rates(state.lr_scale);
-        let board = if cfg.log.tensorboard {
-            let columns = metric_columns(family.as_ref(), &cfg);
-            Some(board::Board::open(&dir.tensorboard(), state.step, columns)?)
-        } else {
-            None
-        };
+        let columns = metric_columns(family.as_ref(), &cfg);
+        let board = board::Board::for_run(&cfg, &dir.tensorboard(), state.step, columns)?;
         Ok(Session {
             rng: Rng::from_state(&state.rng)?,
             state,
@@ -538,9 +534,7 @@ impl Session {
             if step % self.cfg.log.sample_every == 0 || last {
                 self.write_samples()?;
             }
-            if step > 0 {
-                self.write_histograms()?;
-            }
+            self.write_histograms()?;
             let stopping = stop.load(Ordering::SeqCst);
             if step % self.cfg.checkpoint.every == 0 || last || stopping {
                 let path = self.save_checkpoint()?;
@@ -619,15 +613,15 @@ impl Session {
             plan,
         )?;
         let columns = metric_columns(self.family.as_ref(), &self.cfg);
-        if self.cfg.log.tensorboard {
-            // The file is cut back to the checkpoint, as metrics.csv is.
-            self.board = None;
-            self.board = Some(board::Board::open(
-                &self.dir.tensorboard(),
-                self.state.step,
-                columns.clone(),
-            )?);
-        }
+        // The event file is cut back to the checkpoint, as metrics.csv is (the open one is
+        // closed first, flushing what it buffered).
+        self.board = None;
+        self.board = board::Board::for_run(
+            &self.cfg,
+            &self.dir.tensorboard(),
+            self.state.step,
+            columns.clone(),
+        )?;
         self.metrics = MetricsLog::open(&self.dir.metrics(), columns, Some(self.state.step))?;
         self.family
             .model_mut()

@@ -80,22 +80,24 @@ impl Conv {
             crate::kernels::conv2d_bias(x, &self.w, &self.b, s.stride, s.pad.0)?
         } else {
             // The 1×n and n×1 kernels: padded here, candle's convolution takes one padding.
-            let x = x
-                .pad_with_zeros(2, s.pad.0, s.pad.0)?
-                .pad_with_zeros(3, s.pad.1, s.pad.1)?;
+            let x = pad(x, s.pad)?;
             crate::kernels::add_channel_bias(&x.conv2d(&self.w, 0, s.stride, 1, 1)?, &self.b)?
         };
         Ok(y.relu()?)
     }
 }
 
+/// `x` (n, c, h, w) with (rows, columns) of zeros on each side.
+fn pad(x: &Tensor, (rows, columns): (usize, usize)) -> Result<Tensor> {
+    Ok(x.pad_with_zeros(2, rows, rows)?
+        .pad_with_zeros(3, columns, columns)?)
+}
+
 /// 3×3 average pool, stride 1, padding 1, dividing by the values inside the image only
 /// (TensorFlow's pool, `count_include_pad = False`).
 fn avg_pool_same(x: &Tensor) -> Result<Tensor> {
     let (_, _, h, w) = x.dims4()?;
-    let sum = x
-        .pad_with_zeros(2, 1, 1)?
-        .pad_with_zeros(3, 1, 1)?
+    let sum = pad(x, (1, 1))?
         .avg_pool2d_with_stride(3, 1)?
         .affine(9.0, 0.0)?;
     let count = |i: usize, n: usize| 3.0 - f32::from(i == 0) - f32::from(i + 1 == n);
@@ -109,9 +111,7 @@ fn avg_pool_same(x: &Tensor) -> Result<Tensor> {
 /// 3×3 max pool, stride 1, padding 1. Its input is a block's output, all ReLUs (≥ 0), so
 /// zero padding gives the same maxima as PyTorch's −∞ padding.
 fn max_pool_same(x: &Tensor) -> Result<Tensor> {
-    Ok(x.pad_with_zeros(2, 1, 1)?
-        .pad_with_zeros(3, 1, 1)?
-        .max_pool2d_with_stride(3, 1)?)
+    Ok(pad(x, (1, 1))?.max_pool2d_with_stride(3, 1)?)
 }
 
 fn max_pool_down(x: &Tensor) -> Result<Tensor> {
