@@ -172,8 +172,16 @@ fn im2col<T: Element>(g: &Geometry, taps: &Taps, img: &[T], cols: &mut [T], ld: 
         taps.fill_interior(g, &img[ci * plane..(ci + 1) * plane], &mut padded);
         for t in 0..kk {
             let row = &mut cols[(ci * kk + t) * ld + at..][..l];
-            for (o, &i) in row.iter_mut().zip(taps.tap(t, l)) {
-                *o = padded[i as usize];
+            if g.stride == 1 {
+                // Each output row at a tap is a run of ow consecutive padded pixels: a copy.
+                let (kh, kw) = (t / g.k, t % g.k);
+                for (oy, out) in row.chunks_exact_mut(g.ow).enumerate() {
+                    out.copy_from_slice(&padded[(oy + kh) * taps.pw + kw..][..g.ow]);
+                }
+            } else {
+                for (o, &i) in row.iter_mut().zip(taps.tap(t, l)) {
+                    *o = padded[i as usize];
+                }
             }
         }
     }

@@ -26,6 +26,7 @@ mod leaky_relu;
 mod matmul;
 mod ops;
 pub(crate) mod parallel;
+pub mod planes;
 mod storage;
 mod tanh;
 #[cfg(test)]
