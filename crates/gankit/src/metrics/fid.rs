@@ -5,7 +5,9 @@
 //! square roots come from symmetric eigendecompositions (negative round-off eigenvalues
 //! clamped to 0): no complex parts to discard, and as exact as SciPy's `sqrtm`.
 
-use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use nalgebra::{DMatrix, DVector};
+
+use super::linalg;
 
 /// Mean and covariance (unbiased, n − 1) of feature rows: what FID compares, and what is
 /// cached for a real data set.
@@ -24,7 +26,7 @@ impl GaussianStats {
         for mut row in centred.row_iter_mut() {
             row -= mean.transpose();
         }
-        let cov = centred.transpose() * &centred / (n - 1.0).max(1.0);
+        let cov = linalg::at_b(&centred, &centred) / (n - 1.0).max(1.0);
         GaussianStats { mean, cov }
     }
 }
@@ -43,10 +45,8 @@ impl GaussianStats {
         if n <= d {
             return Some(format!("{n} images for {d} varying feature dimensions"));
         }
-        let sub = DMatrix::from_fn(d, d, |i, j| {
-            0.5 * (self.cov[(live[i], live[j])] + self.cov[(live[j], live[i])])
-        });
-        let e = SymmetricEigen::new(sub).eigenvalues;
+        let sub = DMatrix::from_fn(d, d, |i, j| self.cov[(live[i], live[j])]);
+        let e = linalg::symmetric_eigenvalues(&sub);
         let max = e.iter().fold(0f64, |a, &v| a.max(v));
         let tiny = e.iter().filter(|&&v| v <= 1e-12 * max).count();
         if max <= 0.0 {
@@ -73,20 +73,21 @@ pub fn live_dimensions(a: &GaussianStats, b: &GaussianStats) -> Vec<usize> {
 
 /// The square root of a symmetric positive semi-definite matrix.
 pub fn sqrtm_psd(m: &DMatrix<f64>) -> DMatrix<f64> {
-    let sym = (m + m.transpose()) * 0.5;
-    let e = SymmetricEigen::new(sym);
-    let roots = e.eigenvalues.map(|v| v.max(0.0).sqrt());
-    &e.eigenvectors * DMatrix::from_diagonal(&roots) * e.eigenvectors.transpose()
+    let (values, vectors) = linalg::symmetric_eigen(m);
+    // V · diag(√λ) · Vᵀ, the diagonal applied to V's columns.
+    let mut scaled = vectors.clone();
+    for (mut column, v) in scaled.column_iter_mut().zip(values.iter()) {
+        column *= v.max(0.0).sqrt();
+    }
+    linalg::a_bt(&scaled, &vectors)
 }
 
 /// FID between two Gaussians.
 pub fn fid_from_stats(a: &GaussianStats, b: &GaussianStats) -> f64 {
     let diff = (&a.mean - &b.mean).norm_squared();
     let s1h = sqrtm_psd(&a.cov);
-    let inner = &s1h * &b.cov * &s1h;
-    let inner = (&inner + inner.transpose()) * 0.5;
-    let tr_covmean: f64 = SymmetricEigen::new(inner)
-        .eigenvalues
+    let inner = linalg::product3(&s1h, &b.cov, &s1h);
+    let tr_covmean: f64 = linalg::symmetric_eigenvalues(&inner)
         .iter()
         .map(|v| v.max(0.0).sqrt())
         .sum();

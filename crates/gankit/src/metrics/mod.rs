@@ -16,6 +16,7 @@ pub mod assignment;
 mod fid;
 mod kid;
 mod knn;
+mod linalg;
 pub mod lipschitz;
 pub mod modes;
 pub mod probe;
