@@ -7,7 +7,7 @@ use clap::Args;
 use gankit::config::{DataConfig, DatasetKind, Split};
 use gankit::data::{self, ImageSet};
 use gankit::evaluator::input::{self, InputRange};
-use gankit::evaluator::{self, EvalReport, Evaluator, RealFeatures, TrainOptions};
+use gankit::evaluator::{self, EvalReport, Extractor, RealFeatures, TrainOptions};
 use gankit::{Error, Result};
 
 #[derive(Args)]
@@ -91,10 +91,30 @@ pub struct EvalArgs {
     #[arg(long)]
     dataset: Option<String>,
     /// Evaluator name: "auto" picks the data set's own (the built-in fashion-mnist-v1 for
-    /// Fashion-MNIST and for arrays), "random-features" is the fallback for data without
-    /// labels, any other name one stored by `gankit evaluator train --name`.
+    /// Fashion-MNIST and for arrays), "inception" is pytorch-fid's Inception-v3 (the FID
+    /// papers report; import its weights first), "random-features" is the fallback for
+    /// data without labels, any other name one stored by `gankit evaluator train --name`.
     #[arg(long, default_value = "auto")]
     evaluator: String,
+    /// With --evaluator inception: score the images as they are, without first rounding
+    /// them to the 8 bits a saved PNG holds (pytorch-fid scores PNG files, so the rounding
+    /// is the default).
+    #[arg(long)]
+    no_quantize: bool,
+    /// The real side as a pytorch-fid statistics file (mu, sigma), e.g. published
+    /// reference statistics: FID (and the Inception Score) only, since KID, precision,
+    /// recall, density and coverage need the real images.
+    #[arg(long, value_name = "FILE.npz", conflicts_with_all = ["real", "dataset"])]
+    stats: Option<PathBuf>,
+    /// Write the statistics (mu, sigma) of the generated images to DIR/generated.npz, and
+    /// of the real ones to DIR/real.npz, as pytorch-fid writes them.
+    #[arg(long, value_name = "DIR")]
+    save_stats: Option<PathBuf>,
+    /// FID and the Inception Score only, as pytorch-fid computes: skips KID and the
+    /// nearest-neighbour metrics (precision, recall, density, coverage), which take most
+    /// of the time after the features at 2048 dimensions.
+    #[arg(long)]
+    fid_only: bool,
     /// Seed of the generated noise and of the real subset.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -215,6 +235,29 @@ fn real_set(spec: &str) -> Result<ImageSet> {
     }
 }
 
+/// Write pytorch-fid statistics files of both sides under `dir` (see `--save-stats`).
+fn save_stats(
+    dir: Option<&Path>,
+    real: &RealFeatures,
+    fake: &evaluator::FakeFeatures,
+) -> Result<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let generated = dir.join("generated.npz");
+    evaluator::stats_file::write(
+        &generated,
+        &gankit::metrics::GaussianStats::of(&fake.features),
+    )?;
+    eprintln!("wrote {}", generated.display());
+    // Statistics read from a file are not written back as if computed here.
+    if real.features.is_some() {
+        let path = dir.join("real.npz");
+        evaluator::stats_file::write(&path, &real.stats)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// The most images `gankit eval --n` scores.
 const MAX_SCORED: usize = 1_000_000;
 
@@ -270,10 +313,28 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     } else {
         args.evaluator.clone()
     };
-    let ev = Evaluator::open(&home, &name, c, s)?;
+    if args.no_quantize && !evaluator::is_inception(&name) {
+        return Err(Error::Config(
+            "--no-quantize applies to --evaluator inception only".into(),
+        ));
+    }
+    let ev = evaluator::open(&home, &name, c, s, !args.no_quantize)?;
+    let ev: &dyn Extractor = ev.as_ref();
     let cache = home.join("cache");
-    let real: RealFeatures = match (&args.real, &args.dataset, &args.run_dir) {
-        (Some(r), _, _) => {
+    let real: RealFeatures = match (&args.stats, &args.real, &args.dataset, &args.run_dir) {
+        (Some(file), ..) => {
+            let stats = evaluator::stats_file::read(file)?;
+            if stats.mean.len() != ev.feature_dims() {
+                return Err(Error::Data(format!(
+                    "{}: statistics of {} features, the {name} evaluator's have {}: they come from another network (pytorch-fid's files match --evaluator inception)",
+                    file.display(),
+                    stats.mean.len(),
+                    ev.feature_dims()
+                )));
+            }
+            RealFeatures::from_stats(stats)
+        }
+        (None, Some(r), _, _) => {
             let (images, [n, rc, rs, _]) = read_array(r, range)?;
             if (rc, rs) != (c, s) {
                 return Err(Error::Data(format!(
@@ -281,14 +342,12 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                     r.display()
                 )));
             }
-            RealFeatures {
-                features: ev.features(&images, n)?.0,
-            }
+            RealFeatures::from_features(ev.extract(&images, n)?.0)
         }
-        (None, Some(d), _) => {
-            evaluator::real_features(&ev, &real_set(d)?, args.n, args.seed, Some(&cache))?
+        (None, None, Some(d), _) => {
+            evaluator::real_features(ev, &real_set(d)?, args.n, args.seed, Some(&cache))?
         }
-        (None, None, Some(run)) => {
+        (None, None, None, Some(run)) => {
             let cfg = gankit::train::RunDir::new(run).load_config()?;
             let mut decoding = crate::progress::Decoding::new();
             let set = data::load_with(&cfg.data, &mut |d, t| decoding.update(d, t))?;
@@ -298,30 +357,47 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 set.len,
                 t0.elapsed().as_secs_f64()
             );
-            evaluator::real_features(&ev, &set, args.n, args.seed, Some(&cache))?
+            evaluator::real_features(ev, &set, args.n, args.seed, Some(&cache))?
         }
-        (None, None, None) => {
+        (None, None, None, None) => {
             return Err(Error::Config(
-                "--fake needs --real FILE.npy or --dataset NAME".into(),
+                "--fake needs --real FILE.npy, --dataset NAME or --stats FILE.npz".into(),
             ));
         }
     };
+    let real = if args.fid_only {
+        real.without_features()
+    } else {
+        real
+    };
+    eprintln!(
+        "features  real side ready {:.1} s after the start",
+        t0.elapsed().as_secs_f64()
+    );
     let per = c * s * s;
-    let report: EvalReport = match &fake {
-        Fake::Array(images) => evaluator::score(&ev, &real, images, n_fake, None, args.seed)?,
+    let mut report: EvalReport = match &fake {
+        Fake::Array(images) => {
+            let features = evaluator::extract_in_chunks(ev, n_fake, per, |start, count| {
+                Ok(images[start * per..(start + count) * per].to_vec())
+            })?;
+            save_stats(args.save_stats.as_deref(), &real, &features)?;
+            evaluator::score_features(ev, &real, &features, None, args.seed)?
+        }
         Fake::Run(trained) => {
             // Generated a chunk at a time: the same noise as one call, bounded memory.
             // A conditional run's samples cycle through its classes, which are scored too.
             let classes = trained.classes_of(n_fake, None)?;
             let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::SAMPLE);
-            let features = evaluator::extract_in_chunks(&ev, n_fake, per, |start, count| {
+            let features = evaluator::extract_in_chunks(ev, n_fake, per, |start, count| {
                 let cls = classes.as_ref().map(|c| &c[start..start + count]);
                 trained.draw(count, cls, None, &mut rng)
             })?;
+            save_stats(args.save_stats.as_deref(), &real, &features)?;
             let mut report =
-                evaluator::score_features(&ev, &real, &features, classes.as_deref(), args.seed)?;
+                evaluator::score_features(ev, &real, &features, classes.as_deref(), args.seed)?;
             let codes = trained.family.codes();
-            if codes > 0 {
+            // The code's purity is judged by the data's classes, which Inception lacks.
+            if codes > 0 && ev.data_classes() && !args.fid_only {
                 if !(10..=100_000).contains(&args.purity_n) {
                     return Err(Error::Config(format!(
                         "--purity-n {}: draw 10 to 100000 images per code value",
@@ -329,12 +405,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                     )));
                 }
                 let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::EVAL);
-                report.code_purity = Some(evaluator::code_purity(
-                    &ev,
-                    codes,
-                    args.purity_n,
-                    |v, n| trained.draw(n, None, Some(&vec![v; n]), &mut rng),
-                )?);
+                report.code_purity =
+                    Some(evaluator::code_purity(ev, codes, args.purity_n, |v, n| {
+                        trained.draw(n, None, Some(&vec![v; n]), &mut rng)
+                    })?);
             }
             if !(10..=100_000).contains(&args.probe_n) {
                 return Err(Error::Config(format!(
@@ -342,10 +416,13 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                     args.probe_n
                 )));
             }
-            report.representation = trained.representation(&ev, args.probe_n, args.seed)?;
+            if !args.fid_only {
+                report.representation = trained.representation(ev, args.probe_n, args.seed)?;
+            }
             report
         }
     };
+    report.real_statistics = args.stats.as_ref().map(|f| f.display().to_string());
     print!("{}", report.table());
     eprintln!("scored in {:.1} s", t0.elapsed().as_secs_f64());
     let out = args.out.unwrap_or(default_out);

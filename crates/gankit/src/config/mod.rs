@@ -61,8 +61,9 @@ pub struct EvalConfig {
     /// Generated (and real) images per evaluation. Default 2000.
     pub n: usize,
     /// The evaluator's name, as `gankit evaluator train --dataset` saved it, "random-features"
-    /// (an untrained network, for data without labels), or "auto": the data set's own
-    /// (see `evaluator::default_for`). Default "auto".
+    /// (an untrained network, for data without labels), "inception" (pytorch-fid's
+    /// Inception-v3, once imported; slow on a CPU: keep `n` small), or "auto": the data
+    /// set's own (see `evaluator::default_for`). Default "auto".
     pub evaluator: String,
 }
 

@@ -11,6 +11,7 @@ pub mod input;
 mod purity;
 mod report;
 pub mod representation;
+pub mod stats_file;
 mod training;
 
 use std::path::{Path, PathBuf};
@@ -54,15 +55,21 @@ pub struct EvaluatorInfo {
     pub provenance: Option<String>,
 }
 
-/// What the metrics need from a feature extractor: gankit's classifier here, Inception-v3
-/// later. Images are (n, C, H, W) in [-1, 1], row-major.
+/// What the metrics need from a feature extractor: gankit's classifier or pytorch-fid's
+/// Inception-v3 ([`inception::Inception`]). Images are (n, C, H, W) in [-1, 1], row-major.
 pub trait Extractor {
     /// Name shown in reports ("fashion-mnist-v1", "random-features", ...).
     fn name(&self) -> &str;
     /// Content hash: the key of cached real-set features.
     fn hash(&self) -> &str;
-    /// (channels, side) of the images it takes.
-    fn image_shape(&self) -> (usize, usize);
+    /// Width of its features (the length of a statistics file's mean).
+    fn feature_dims(&self) -> usize;
+    /// Whether its classes are the data set's, so class-based numbers (a conditional run's
+    /// class agreement, InfoGAN's code purity, reconstructions keeping their class) mean
+    /// something; Inception's are ImageNet's.
+    fn data_classes(&self) -> bool {
+        true
+    }
     /// Features (n, d) and class probabilities (n, classes) of `n` images.
     fn extract(&self, images: &[f32], n: usize) -> Result<(DMatrix<f64>, DMatrix<f64>)>;
     /// What its numbers can be compared with, when that is limited.
@@ -75,11 +82,11 @@ impl Extractor for Evaluator {
     fn name(&self) -> &str {
         &self.info.dataset
     }
+    fn feature_dims(&self) -> usize {
+        FEATURES
+    }
     fn hash(&self) -> &str {
         &self.info.sha256
-    }
-    fn image_shape(&self) -> (usize, usize) {
-        (self.info.channels, self.info.size)
     }
     fn extract(&self, images: &[f32], n: usize) -> Result<(DMatrix<f64>, DMatrix<f64>)> {
         self.features(images, n)
@@ -141,9 +148,36 @@ pub fn default_for(data: &crate::config::DataConfig) -> String {
     }
 }
 
-/// Names a trained evaluator cannot take: the built-in ones.
+/// Names a trained evaluator cannot take: the built-in ones and Inception's.
 pub fn reserved(name: &str) -> bool {
-    name == REFERENCE || name == RANDOM
+    name == REFERENCE || name == RANDOM || is_inception(name)
+}
+
+/// Whether `--evaluator` / `eval.evaluator` names pytorch-fid's Inception-v3 ("inception",
+/// or its stored name).
+pub fn is_inception(name: &str) -> bool {
+    name == "inception" || name == inception::store::NAME
+}
+
+/// The extractor `name` for `channels` × `size` images: Inception-v3 (imported under
+/// `dir`; `quantize` rounds images to 8 bits first), [`RANDOM`], [`REFERENCE`] or a
+/// trained classifier stored under `dir`.
+pub fn open(
+    dir: &Path,
+    name: &str,
+    channels: usize,
+    size: usize,
+    quantize: bool,
+) -> Result<Box<dyn Extractor>> {
+    if is_inception(name) {
+        if channels != 1 && channels != 3 {
+            return Err(Error::Config(format!(
+                "Inception scores 1- or 3-channel images, these have {channels}"
+            )));
+        }
+        return Ok(Box::new(inception::Inception::open(dir, quantize)?));
+    }
+    Ok(Box::new(Evaluator::open(dir, name, channels, size)?))
 }
 
 /// Where evaluators are stored (`$GANKIT_HOME`, else `~/.local/share/gankit`).
@@ -374,6 +408,7 @@ mod tests {
         };
         assert_eq!(default_for(&idx), REFERENCE);
         assert!(reserved(REFERENCE) && reserved(RANDOM) && !reserved("fashion-mnist"));
+        assert!(reserved("inception") && reserved(inception::store::NAME));
         let e = Evaluator::open(Path::new("/nonexistent"), "kmnist", 1, 28)
             .err()
             .unwrap()

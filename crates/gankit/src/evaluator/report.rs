@@ -15,21 +15,36 @@ use crate::{Error, Result};
 pub struct EvalReport {
     pub evaluator: String,
     pub evaluator_sha256: String,
+    /// Real images scored; 0 when the real side is a statistics file.
     pub real_images: usize,
     pub fake_images: usize,
+    /// The pytorch-fid statistics file the real side came from (`gankit eval --stats`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub real_statistics: Option<String>,
     pub fid: f64,
-    pub kid: f64,
-    pub kid_std: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub density: f64,
-    pub coverage: f64,
+    /// KID and the neighbourhood metrics need the real images' features: absent when only
+    /// their statistics were given (`gankit eval --stats FILE.npz`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kid: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kid_std: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recall: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub density: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub coverage: Option<f64>,
     pub inception_score: f64,
     pub inception_score_std: f64,
-    /// Generated images per predicted class.
+    /// Generated images per predicted class (the data set's classes; empty for an
+    /// extractor whose classes are not the data's, such as Inception's ImageNet ones).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub class_histogram: Vec<usize>,
     /// Classes holding at least 1% of the samples (10% of the uniform share).
-    pub classes_covered: usize,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub classes_covered: Option<usize>,
     /// Conditional runs: the fraction of samples the evaluator's classifier assigns to the
     /// class they were generated for.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -48,9 +63,39 @@ pub struct EvalReport {
     pub warnings: Vec<String>,
 }
 
-/// Features of a real set, as the evaluator computes them.
+/// The real side of a comparison: the features of real images, or only their mean and
+/// covariance (a pytorch-fid statistics file), which allow FID alone.
 pub struct RealFeatures {
-    pub features: DMatrix<f64>,
+    pub features: Option<DMatrix<f64>>,
+    pub stats: GaussianStats,
+    /// Images behind the statistics, when known.
+    pub images: Option<usize>,
+}
+
+impl RealFeatures {
+    pub fn from_features(features: DMatrix<f64>) -> RealFeatures {
+        RealFeatures {
+            stats: GaussianStats::of(&features),
+            images: Some(features.nrows()),
+            features: Some(features),
+        }
+    }
+
+    pub fn from_stats(stats: GaussianStats) -> RealFeatures {
+        RealFeatures {
+            features: None,
+            stats,
+            images: None,
+        }
+    }
+
+    /// The statistics alone (FID only: `gankit eval --fid-only`).
+    pub fn without_features(self) -> RealFeatures {
+        RealFeatures {
+            features: None,
+            ..self
+        }
+    }
 }
 
 /// Features of `n` images of `set` (see [`sample_images`]), read from / written to a cache
@@ -76,7 +121,7 @@ pub fn real_features(
         .as_deref()
         .and_then(|f| read_cache(f, &key, n.min(set.len)))
     {
-        return Ok(RealFeatures { features });
+        return Ok(RealFeatures::from_features(features));
     }
     let (images, n) = sample_images(set, n, seed)?;
     let (features, _) = ev.extract(&images, n)?;
@@ -86,7 +131,7 @@ pub fn real_features(
         // A cache: failing to write it only costs time next run.
         let _ = write_cache(&f, &key, &features);
     }
-    Ok(RealFeatures { features })
+    Ok(RealFeatures::from_features(features))
 }
 
 /// What is stored beside a cached feature file.
@@ -226,35 +271,49 @@ pub fn score_features(
     seed: u64,
 ) -> Result<EvalReport> {
     let (f, probs) = (&fake.features, &fake.probs);
-    let r = &real.features;
-    for (m, what) in [(r, "real"), (f, "generated")] {
+    let r = real.features.as_ref();
+    let mut sides = vec![(f, "generated")];
+    sides.extend(r.map(|r| (r, "real")));
+    for (m, what) in sides {
         if m.iter().any(|v| !v.is_finite()) {
             return Err(Error::Data(format!(
                 "the {what} images' features are not finite: the evaluator's weights are damaged"
             )));
         }
     }
-    let (stats_r, stats_f) = (GaussianStats::of(r), GaussianStats::of(f));
+    let (stats_r, stats_f) = (&real.stats, GaussianStats::of(f));
+    if stats_r.mean.len() != stats_f.mean.len() {
+        return Err(Error::Data(format!(
+            "the real statistics have {} dimensions, the {} evaluator's features {}: they were computed with another network",
+            stats_r.mean.len(),
+            ev.name(),
+            stats_f.mean.len()
+        )));
+    }
     let mut warnings = Vec::new();
-    let live = metrics::live_dimensions(&stats_r, &stats_f);
-    for (stats, n, what) in [
-        (&stats_r, r.nrows(), "real"),
-        (&stats_f, f.nrows(), "generated"),
-    ] {
+    let live = metrics::live_dimensions(stats_r, &stats_f);
+    let mut sides = vec![(&stats_f, f.nrows(), "generated")];
+    sides.extend(real.images.map(|n| (stats_r, n, "real")));
+    for (stats, n, what) in sides {
         if let Some(why) = stats.singular(n, &live) {
             warnings.push(format!(
                 "the covariance of the {what} features is singular ({why}): FID is finite but not comparable with FIDs of full-rank sets; score more, and more varied, images"
             ));
         }
     }
-    let fid = metrics::fid_from_stats(&stats_r, &stats_f);
-    let (kid, kid_std) = metrics::kid(r, f, 100, 1000, seed);
-    let (precision, recall) = metrics::precision_recall(r, f, 3);
-    let (density, coverage) = metrics::density_coverage(r, f, 5);
+    let fid = metrics::fid_from_stats(stats_r, &stats_f);
+    let kid = r.map(|r| metrics::kid(r, f, 100, 1000, seed));
+    let pr = r.map(|r| metrics::precision_recall(r, f, 3));
+    let dc = r.map(|r| metrics::density_coverage(r, f, 5));
     let (is, is_std) = metrics::inception_score(probs, 10);
     let predicted = metrics::argmax_rows(probs);
-    let hist = modes::histogram(&predicted, probs.ncols());
-    let class_agreement = fake_classes.map(|want| {
+    let data_classes = ev.data_classes();
+    let hist = if data_classes {
+        modes::histogram(&predicted, probs.ncols())
+    } else {
+        Vec::new()
+    };
+    let class_agreement = fake_classes.filter(|_| data_classes).map(|want| {
         let hits = want
             .iter()
             .zip(&predicted)
@@ -265,18 +324,19 @@ pub fn score_features(
     Ok(EvalReport {
         evaluator: ev.name().to_string(),
         evaluator_sha256: ev.hash().to_string(),
-        real_images: r.nrows(),
+        real_images: real.images.unwrap_or(0),
         fake_images: f.nrows(),
+        real_statistics: None,
         fid,
-        kid,
-        kid_std,
-        precision,
-        recall,
-        density,
-        coverage,
+        kid: kid.map(|k| k.0),
+        kid_std: kid.map(|k| k.1),
+        precision: pr.map(|p| p.0),
+        recall: pr.map(|p| p.1),
+        density: dc.map(|d| d.0),
+        coverage: dc.map(|d| d.1),
         inception_score: is,
         inception_score_std: is_std,
-        classes_covered: modes::covered(&hist, 0.1),
+        classes_covered: data_classes.then(|| modes::covered(&hist, 0.1)),
         class_agreement,
         class_histogram: hist,
         caveat: ev.caveat().map(str::to_string),
@@ -289,13 +349,21 @@ pub fn score_features(
 impl EvalReport {
     /// A plain-text table.
     pub fn table(&self) -> String {
-        let rows = [
+        let needs = "n/a (needs both sides' features: not with --stats or --fid-only)";
+        let num = |v: Option<f64>| v.map_or(needs.to_string(), |v| format!("{v:.4}"));
+        let mut rows = vec![
             ("FID", format!("{:.4}", self.fid)),
-            ("KID", format!("{:.5} ± {:.5}", self.kid, self.kid_std)),
-            ("precision (k=3)", format!("{:.4}", self.precision)),
-            ("recall (k=3)", format!("{:.4}", self.recall)),
-            ("density (k=5)", format!("{:.4}", self.density)),
-            ("coverage (k=5)", format!("{:.4}", self.coverage)),
+            (
+                "KID",
+                match (self.kid, self.kid_std) {
+                    (Some(k), Some(s)) => format!("{k:.5} ± {s:.5}"),
+                    _ => needs.to_string(),
+                },
+            ),
+            ("precision (k=3)", num(self.precision)),
+            ("recall (k=3)", num(self.recall)),
+            ("density (k=5)", num(self.density)),
+            ("coverage (k=5)", num(self.coverage)),
             (
                 "Inception Score",
                 format!(
@@ -303,20 +371,26 @@ impl EvalReport {
                     self.inception_score, self.inception_score_std
                 ),
             ),
-            (
+        ];
+        if let Some(covered) = self.classes_covered {
+            rows.push((
                 "classes covered",
-                format!("{} / {}", self.classes_covered, self.class_histogram.len()),
-            ),
-            ("class histogram", format!("{:?}", self.class_histogram)),
-            (
+                format!("{covered} / {}", self.class_histogram.len()),
+            ));
+            rows.push(("class histogram", format!("{:?}", self.class_histogram)));
+            rows.push((
                 "class agreement",
                 self.class_agreement
                     .map_or("n/a (unconditional)".into(), |a| format!("{:.4}", a)),
-            ),
-            (
-                "images",
-                format!("{} real, {} generated", self.real_images, self.fake_images),
-            ),
+            ));
+        }
+        let real = if let Some(file) = &self.real_statistics {
+            format!("real statistics from {file}")
+        } else {
+            format!("{} real", self.real_images)
+        };
+        rows.extend([
+            ("images", format!("{real}, {} generated", self.fake_images)),
             (
                 "evaluator",
                 format!(
@@ -325,7 +399,7 @@ impl EvalReport {
                     &self.evaluator_sha256[..12.min(self.evaluator_sha256.len())]
                 ),
             ),
-        ];
+        ]);
         let mut t: String = rows.iter().map(|(k, v)| format!("{k:<18} {v}\n")).collect();
         if let Some(r) = &self.representation {
             for (k, v) in r.rows() {
@@ -401,7 +475,7 @@ mod tests {
             r.warnings
         );
         for v in [r.kid, r.precision, r.recall, r.density, r.coverage] {
-            assert!(v.is_finite());
+            assert!(v.unwrap().is_finite());
         }
         // Too few, and non-finite, are errors.
         let e = score(&ev, &real, &images[..5 * 784], 5, None, 0).unwrap_err();

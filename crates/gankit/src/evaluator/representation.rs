@@ -234,15 +234,20 @@ pub fn evaluate(
     let (f_recon, p_recon) = ev.extract(&recon, held_out.n)?;
     let (f_real, _) = ev.extract(&held_out.images, held_out.n)?;
     let fid = metrics::fid_from_stats(&GaussianStats::of(&f_real), &GaussianStats::of(&f_recon));
-    let agreement = held_out.labels.as_ref().map(|l| {
-        let predicted = metrics::argmax_rows(&p_recon);
-        predicted
-            .iter()
-            .zip(l)
-            .filter(|(p, l)| **p == **l as usize)
-            .count() as f64
-            / l.len().max(1) as f64
-    });
+    // Only a classifier of the data's own classes can say whether a class was kept.
+    let agreement = held_out
+        .labels
+        .as_ref()
+        .filter(|_| ev.data_classes())
+        .map(|l| {
+            let predicted = metrics::argmax_rows(&p_recon);
+            predicted
+                .iter()
+                .zip(l)
+                .filter(|(p, l)| **p == **l as usize)
+                .count() as f64
+                / l.len().max(1) as f64
+        });
     Ok(RepresentationReport {
         fit_images: fit.n,
         held_out_images: held_out.n,
@@ -279,7 +284,10 @@ impl RepresentationReport {
                 "reconstruction".into(),
                 format!(
                     "class agreement {}, L1 {:.4}, FID {:.3}, sharpness {:.4} (real {:.4})",
-                    pct(self.reconstruction_class_agreement),
+                    self.reconstruction_class_agreement.map_or(
+                        "n/a (no labels, or an evaluator without the data's classes)".into(),
+                        |v| format!("{v:.4}")
+                    ),
                     self.reconstruction_l1,
                     self.reconstruction_fid,
                     self.sharpness_reconstruction,

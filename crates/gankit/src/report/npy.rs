@@ -1,4 +1,4 @@
-//! NumPy's .npy format: written as version 1.0, little-endian float32, C order; read in
+//! NumPy's .npy format: written as version 1.0, little-endian float32 (or float64), C order; read in
 //! versions 1–3 as float32, float64 or uint8, C order.
 //!
 //! Reading is for files gankit did not write (another framework's samples), so the header
@@ -29,15 +29,17 @@ impl Dtype {
     }
 }
 
-/// The header of a float32 array of `shape`, padded so the data starts at a multiple of 64.
-fn header_f32(shape: &[usize]) -> Vec<u8> {
+/// The header of an array of `shape` with element type `descr` ('<f4', '<f8'), padded so
+/// the data starts at a multiple of 64.
+fn header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_txt = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape_txt}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_txt}, }}");
     // magic (6) + version (2) + header length (2) + header + '\n' is a multiple of 64.
     let total = 10 + header.len() + 1;
     header.push_str(&" ".repeat((64 - total % 64) % 64));
@@ -51,15 +53,29 @@ fn header_f32(shape: &[usize]) -> Vec<u8> {
 
 /// Encode `data` with `shape` as an .npy file's bytes.
 pub fn encode_f32(data: &[f32], shape: &[usize]) -> Vec<u8> {
+    encode("<f4", data, shape, |v| v.to_le_bytes())
+}
+
+/// Encode `data` with `shape` as a float64 .npy file's bytes.
+pub fn encode_f64(data: &[f64], shape: &[usize]) -> Vec<u8> {
+    encode("<f8", data, shape, |v| v.to_le_bytes())
+}
+
+fn encode<T: Copy, const W: usize>(
+    descr: &str,
+    data: &[T],
+    shape: &[usize],
+    bytes: impl Fn(T) -> [u8; W],
+) -> Vec<u8> {
     assert_eq!(
         data.len(),
         shape.iter().product::<usize>(),
         "shape matches data"
     );
-    let mut out = header_f32(shape);
-    out.reserve(4 * data.len());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
+    let mut out = header(descr, shape);
+    out.reserve(W * data.len());
+    for &v in data {
+        out.extend_from_slice(&bytes(v));
     }
     out
 }
@@ -220,7 +236,7 @@ impl NpyWriter {
         let tmp = crate::fsutil::temp_path(path);
         let file = std::fs::File::create(&tmp).at(&tmp)?;
         let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
-        file.write_all(&header_f32(shape)).at(&tmp)?;
+        file.write_all(&header("<f4", shape)).at(&tmp)?;
         Ok(NpyWriter {
             file: Some(file),
             tmp,

@@ -5,7 +5,7 @@
 use crate::Result;
 use crate::config::Config;
 use crate::data::ImageSet;
-use crate::evaluator::{self, EvalReport, Evaluator, RealFeatures};
+use crate::evaluator::{self, EvalReport, Extractor, RealFeatures};
 use crate::family::{self, Draw, Family, latent};
 use crate::rng::{Rng, stream};
 
@@ -14,7 +14,7 @@ pub const COLUMNS: [&str; 4] = ["fid", "kid", "precision", "recall"];
 
 /// The evaluator and the real features of one run.
 pub struct Evaluation {
-    evaluator: Evaluator,
+    evaluator: Box<dyn Extractor>,
     real: RealFeatures,
     n: usize,
     seed: u64,
@@ -31,10 +31,16 @@ impl Evaluation {
             "auto" => evaluator::default_for(&cfg.data),
             other => other.to_string(),
         };
-        let ev = Evaluator::open(&home, &name, data.channels, data.size)?;
+        // Inception scores images rounded to 8 bits, as `gankit eval` does by default.
+        let ev = evaluator::open(&home, &name, data.channels, data.size, true)?;
         let seed = cfg.train.seed;
-        let real =
-            evaluator::real_features(&ev, data, cfg.eval.n, seed, Some(&home.join("cache")))?;
+        let real = evaluator::real_features(
+            ev.as_ref(),
+            data,
+            cfg.eval.n,
+            seed,
+            Some(&home.join("cache")),
+        )?;
         Ok(Some(Evaluation {
             evaluator: ev,
             real,
@@ -55,7 +61,7 @@ impl Evaluation {
         let mut rng = Rng::new(self.seed, stream::EVAL);
         let images = family::generate(family, self.n, &draw, &mut rng, true)?;
         evaluator::score(
-            &self.evaluator,
+            self.evaluator.as_ref(),
             &self.real,
             &images,
             self.n,

@@ -560,7 +560,10 @@ impl Session {
         let r = ev.run(self.family.as_ref())?;
         observer.note(&format!(
             "iteration {}: FID {:.3}, precision {:.3}, recall {:.3}",
-            self.state.step, r.fid, r.precision, r.recall
+            self.state.step,
+            r.fid,
+            r.precision.unwrap_or(f64::NAN),
+            r.recall.unwrap_or(f64::NAN)
         ));
         if self.state.best_fid.is_none_or(|b| r.fid < b) {
             self.state.best_fid = Some(r.fid);
@@ -573,7 +576,14 @@ impl Session {
             )?;
             observer.note(&format!("best FID so far: {}", path.display()));
         }
-        Ok(vec![r.fid, r.kid, r.precision, r.recall])
+        // The run's own real images are always scored, so every number is there.
+        let nan = f64::NAN;
+        Ok(vec![
+            r.fid,
+            r.kid.unwrap_or(nan),
+            r.precision.unwrap_or(nan),
+            r.recall.unwrap_or(nan),
+        ])
     }
 
     /// Go back to the newest checkpoint after a divergence (`what`), with every learning

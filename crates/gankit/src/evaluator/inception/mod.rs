@@ -12,7 +12,9 @@
 //! [`synthetic`] weights, which `scripts/reference_inception.py` also builds for
 //! pytorch-fid's own network.
 
+mod extractor;
 pub mod layout;
+mod pool;
 mod resize;
 pub mod store;
 pub mod synthetic;
@@ -23,7 +25,9 @@ use std::collections::HashMap;
 
 use candle_core::{D, DType, Device, Tensor};
 
+use crate::kernels::planes::stack_shifts;
 use crate::{Error, Result};
+pub use extractor::{Inception, to_unit_range};
 use layout::{Block, ConvSpec};
 
 /// Batch norm's ε in every `BasicConv2d`.
@@ -67,8 +71,26 @@ impl Conv {
         let scale = gamma.div(&(var + BN_EPS)?.sqrt()?)?;
         let w = w.broadcast_mul(&scale.reshape((s.c_out, 1, 1, 1))?)?;
         let b = beta.sub(&mean.mul(&scale)?)?;
+        // A 1×k or k×1 kernel runs as a 1×1 convolution over k shifted copies of the
+        // input stacked on the channels (`kernels::planes::stack_shifts`): its weights ordered tap-major.
+        let (rows, columns) = s.k;
+        if rows != columns {
+            assert!(
+                s.stride == 1 && (rows == 1 || columns == 1) && s.pad.0 * s.pad.1 == 0,
+                "the layout's rectangular kernels are 1×k or k×1 at stride 1"
+            );
+        }
+        let w = match s.k {
+            (1, k) if k > 1 => w
+                .permute((0, 3, 1, 2))?
+                .reshape((s.c_out, k * s.c_in, 1, 1))?,
+            (k, 1) if k > 1 => w
+                .permute((0, 2, 1, 3))?
+                .reshape((s.c_out, k * s.c_in, 1, 1))?,
+            _ => w,
+        };
         Ok(Conv {
-            w: w.to_dtype(DType::F32)?,
+            w: w.to_dtype(DType::F32)?.contiguous()?,
             b: b.to_dtype(DType::F32)?,
             spec,
         })
@@ -76,46 +98,18 @@ impl Conv {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let s = &self.spec;
-        let y = if s.k.0 == s.k.1 && s.pad.0 == s.pad.1 {
-            crate::kernels::conv2d_bias(x, &self.w, &self.b, s.stride, s.pad.0)?
-        } else {
-            // The 1×n and n×1 kernels: padded here, candle's convolution takes one padding.
-            let x = pad(x, s.pad)?;
-            crate::kernels::add_channel_bias(&x.conv2d(&self.w, 0, s.stride, 1, 1)?, &self.b)?
+        let relu = |x: &Tensor, stride: usize, pad: usize| -> Result<Tensor> {
+            // Convolution, bias and ReLU (a leaky ReLU of slope 0) in one pass.
+            Ok(crate::kernels::conv2d_bias_leaky(
+                x, &self.w, &self.b, stride, pad, 0.0,
+            )?)
         };
-        Ok(y.relu()?)
+        match s.k {
+            (1, k) if k > 1 => relu(&stack_shifts(x, 3, k, s.pad.1)?, 1, 0),
+            (k, 1) if k > 1 => relu(&stack_shifts(x, 2, k, s.pad.0)?, 1, 0),
+            _ => relu(x, s.stride, s.pad.0),
+        }
     }
-}
-
-/// `x` (n, c, h, w) with (rows, columns) of zeros on each side.
-fn pad(x: &Tensor, (rows, columns): (usize, usize)) -> Result<Tensor> {
-    Ok(x.pad_with_zeros(2, rows, rows)?
-        .pad_with_zeros(3, columns, columns)?)
-}
-
-/// 3×3 average pool, stride 1, padding 1, dividing by the values inside the image only
-/// (TensorFlow's pool, `count_include_pad = False`).
-fn avg_pool_same(x: &Tensor) -> Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
-    let sum = pad(x, (1, 1))?
-        .avg_pool2d_with_stride(3, 1)?
-        .affine(9.0, 0.0)?;
-    let count = |i: usize, n: usize| 3.0 - f32::from(i == 0) - f32::from(i + 1 == n);
-    let counts: Vec<f32> = (0..h * w)
-        .map(|p| count(p / w, h) * count(p % w, w))
-        .collect();
-    let counts = Tensor::from_vec(counts, (1, 1, h, w), x.device())?;
-    Ok(sum.broadcast_div(&counts)?)
-}
-
-/// 3×3 max pool, stride 1, padding 1. Its input is a block's output, all ReLUs (≥ 0), so
-/// zero padding gives the same maxima as PyTorch's −∞ padding.
-fn max_pool_same(x: &Tensor) -> Result<Tensor> {
-    Ok(pad(x, (1, 1))?.max_pool2d_with_stride(3, 1)?)
-}
-
-fn max_pool_down(x: &Tensor) -> Result<Tensor> {
-    Ok(x.max_pool2d_with_stride(3, 2)?)
 }
 
 struct Mixed {
@@ -138,23 +132,23 @@ impl Mixed {
                 chain(x, 0, 1)?,
                 chain(x, 1, 3)?,
                 chain(x, 3, 6)?,
-                c[6].forward(&avg_pool_same(x)?)?,
+                c[6].forward(&pool::avg_same(x)?)?,
             ],
-            Block::B { .. } => vec![chain(x, 0, 1)?, chain(x, 1, 4)?, max_pool_down(x)?],
+            Block::B { .. } => vec![chain(x, 0, 1)?, chain(x, 1, 4)?, pool::max_down(x)?],
             Block::C { .. } => vec![
                 chain(x, 0, 1)?,
                 chain(x, 1, 4)?,
                 chain(x, 4, 9)?,
-                c[9].forward(&avg_pool_same(x)?)?,
+                c[9].forward(&pool::avg_same(x)?)?,
             ],
-            Block::D { .. } => vec![chain(x, 0, 2)?, chain(x, 2, 6)?, max_pool_down(x)?],
+            Block::D { .. } => vec![chain(x, 0, 2)?, chain(x, 2, 6)?, pool::max_down(x)?],
             Block::E { max_pool, .. } => {
                 let a = chain(x, 1, 2)?;
                 let b = chain(x, 4, 6)?;
                 let pooled = if max_pool {
-                    max_pool_same(x)?
+                    pool::max_same(x)?
                 } else {
-                    avg_pool_same(x)?
+                    pool::avg_same(x)?
                 };
                 vec![
                     chain(x, 0, 1)?,
@@ -166,7 +160,7 @@ impl Mixed {
                 ]
             }
         };
-        Ok(Tensor::cat(&parts, 1)?)
+        Ok(crate::kernels::planes::cat_channels(&parts)?)
     }
 }
 
@@ -210,10 +204,10 @@ impl InceptionV3 {
         let mut y = self.stem[0].forward(x)?;
         y = self.stem[1].forward(&y)?;
         y = self.stem[2].forward(&y)?;
-        y = max_pool_down(&y)?;
+        y = pool::max_down(&y)?;
         y = self.stem[3].forward(&y)?;
         y = self.stem[4].forward(&y)?;
-        y = max_pool_down(&y)?;
+        y = pool::max_down(&y)?;
         for b in &self.blocks {
             y = b.forward(&y)?;
         }
