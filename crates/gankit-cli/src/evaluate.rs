@@ -250,7 +250,7 @@ fn save_stats(
     )?;
     eprintln!("wrote {}", generated.display());
     // Statistics read from a file are not written back as if computed here.
-    if real.features.is_some() {
+    if real.images.is_some() {
         let path = dir.join("real.npz");
         evaluator::stats_file::write(&path, &real.stats)?;
         eprintln!("wrote {}", path.display());
