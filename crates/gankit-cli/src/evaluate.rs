@@ -7,7 +7,7 @@ use clap::Args;
 use gankit::config::{DataConfig, DatasetKind, Split};
 use gankit::data::{self, ImageSet};
 use gankit::evaluator::input::{self, InputRange};
-use gankit::evaluator::{self, EvalReport, Extractor, RealFeatures, TrainOptions};
+use gankit::evaluator::{self, Extractor, RealFeatures, TrainOptions};
 use gankit::{Error, Result};
 
 #[derive(Args)]
@@ -375,53 +375,48 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     let per = c * s * s;
-    let mut report: EvalReport = match &fake {
-        Fake::Array(images) => {
-            let features = evaluator::extract_in_chunks(ev, n_fake, per, |start, count| {
-                Ok(images[start * per..(start + count) * per].to_vec())
-            })?;
-            save_stats(args.save_stats.as_deref(), &real, &features)?;
-            evaluator::score_features(ev, &real, &features, None, args.seed)?
-        }
+    // Generated a chunk at a time: the same noise as one call, bounded memory. A
+    // conditional run's samples cycle through its classes, which are scored too.
+    let classes = match &fake {
+        Fake::Run(trained) => trained.classes_of(n_fake, None)?,
+        Fake::Array(_) => None,
+    };
+    let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::SAMPLE);
+    let features = evaluator::extract_in_chunks(ev, n_fake, per, |start, count| match &fake {
+        Fake::Array(images) => Ok(images[start * per..(start + count) * per].to_vec()),
         Fake::Run(trained) => {
-            // Generated a chunk at a time: the same noise as one call, bounded memory.
-            // A conditional run's samples cycle through its classes, which are scored too.
-            let classes = trained.classes_of(n_fake, None)?;
-            let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::SAMPLE);
-            let features = evaluator::extract_in_chunks(ev, n_fake, per, |start, count| {
-                let cls = classes.as_ref().map(|c| &c[start..start + count]);
-                trained.draw(count, cls, None, &mut rng)
-            })?;
-            save_stats(args.save_stats.as_deref(), &real, &features)?;
-            let mut report =
-                evaluator::score_features(ev, &real, &features, classes.as_deref(), args.seed)?;
-            let codes = trained.family.codes();
-            // The code's purity is judged by the data's classes, which Inception lacks.
-            if codes > 0 && ev.data_classes() && !args.fid_only {
-                if !(10..=100_000).contains(&args.purity_n) {
-                    return Err(Error::Config(format!(
-                        "--purity-n {}: draw 10 to 100000 images per code value",
-                        args.purity_n
-                    )));
-                }
-                let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::EVAL);
-                report.code_purity =
-                    Some(evaluator::code_purity(ev, codes, args.purity_n, |v, n| {
-                        trained.draw(n, None, Some(&vec![v; n]), &mut rng)
-                    })?);
-            }
-            if !(10..=100_000).contains(&args.probe_n) {
+            let cls = classes.as_ref().map(|c| &c[start..start + count]);
+            trained.draw(count, cls, None, &mut rng)
+        }
+    })?;
+    save_stats(args.save_stats.as_deref(), &real, &features)?;
+    let mut report =
+        evaluator::score_features(ev, &real, &features, classes.as_deref(), args.seed)?;
+    if let Fake::Run(trained) = &fake {
+        let codes = trained.family.codes();
+        // The code's purity is judged by the data's classes, which Inception lacks.
+        if codes > 0 && ev.data_classes() && !args.fid_only {
+            if !(10..=100_000).contains(&args.purity_n) {
                 return Err(Error::Config(format!(
-                    "--probe-n {}: fit the probe on 10 to 100000 images",
-                    args.probe_n
+                    "--purity-n {}: draw 10 to 100000 images per code value",
+                    args.purity_n
                 )));
             }
-            if !args.fid_only {
-                report.representation = trained.representation(ev, args.probe_n, args.seed)?;
-            }
-            report
+            let mut rng = gankit::rng::Rng::new(args.seed, gankit::rng::stream::EVAL);
+            report.code_purity = Some(evaluator::code_purity(ev, codes, args.purity_n, |v, n| {
+                trained.draw(n, None, Some(&vec![v; n]), &mut rng)
+            })?);
         }
-    };
+        if !(10..=100_000).contains(&args.probe_n) {
+            return Err(Error::Config(format!(
+                "--probe-n {}: fit the probe on 10 to 100000 images",
+                args.probe_n
+            )));
+        }
+        if !args.fid_only {
+            report.representation = trained.representation(ev, args.probe_n, args.seed)?;
+        }
+    }
     report.real_statistics = args.stats.as_ref().map(|f| f.display().to_string());
     print!("{}", report.table());
     eprintln!("scored in {:.1} s", t0.elapsed().as_secs_f64());

@@ -2,19 +2,23 @@
 //! `pad_with_zeros` copy on one thread): concatenation along channels, the stack of shifted
 //! copies that turns a 1×k convolution into a 1×1 one, and a per-plane map. f32, CPU.
 
-use candle_core::{Device, Result, Storage, Tensor};
+use candle_core::{Device, Layout, Result, Storage, Tensor};
 
 use super::parallel;
+
+/// The f32 values of a contiguous CPU tensor's storage.
+fn cpu_values<'a>(storage: &'a Storage, layout: &Layout) -> Result<&'a [f32]> {
+    let Storage::Cpu(cpu) = storage else {
+        candle_core::bail!("plane kernels run on the CPU")
+    };
+    super::storage::slice::<f32>(cpu, layout)
+}
 
 /// Run `f` on the values of `t` (made contiguous), without copying them out.
 pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        candle_core::bail!("plane kernels run on the CPU")
-    };
-    let values = super::storage::slice::<f32>(cpu, layout)?;
-    Ok(f(values))
+    Ok(f(cpu_values(&storage, layout)?))
 }
 
 /// Tensors (n, cᵢ, h, w) → (n, Σcᵢ, h, w).
@@ -38,13 +42,10 @@ pub fn cat_channels(parts: &[Tensor]) -> Result<Tensor> {
         .map(Tensor::contiguous)
         .collect::<Result<_>>()?;
     let guards: Vec<_> = parts.iter().map(|p| p.storage_and_layout()).collect();
-    let mut sources = Vec::with_capacity(parts.len());
-    for (storage, layout) in &guards {
-        let Storage::Cpu(cpu) = &**storage else {
-            candle_core::bail!("plane kernels run on the CPU")
-        };
-        sources.push(super::storage::slice::<f32>(cpu, layout)?);
-    }
+    let sources = guards
+        .iter()
+        .map(|(storage, layout)| cpu_values(storage, layout))
+        .collect::<Result<Vec<_>>>()?;
     let out = parallel::filled(n * per, per, |i, image: &mut [f32]| {
         let mut at = 0;
         for (src, &len) in sources.iter().zip(&widths) {
