@@ -119,7 +119,14 @@ fn inception_scores_arrays_and_reads_and_writes_pytorch_fid_statistics() {
         assert!(o.status.success(), "{}", text(&o));
         json(&d.join(out))
     };
-    let only = off(&["--real", "real.npy", "--fid-only"], "only.json");
+    let only = off(
+        &["--real", "real.npy", "--fid-only", "--save-stats", "only"],
+        "only.json",
+    );
+    assert_eq!(
+        std::fs::read(d.join("only/real.npz")).unwrap(),
+        std::fs::read(d.join("stats/real.npz")).unwrap()
+    );
     assert_eq!(only["fid"].as_f64().unwrap(), fid);
     assert_eq!(only["real_images"], 16);
     assert!(only.get("recall").is_none() && only.get("kid").is_none());
