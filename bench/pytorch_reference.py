@@ -43,7 +43,7 @@ torch.cuda.max_memory_allocated is reported beside the host's peak RSS).
 Output (the same lines as gankit bench, plus the parameter counts):
 
     config        default (dcgan-fashion)
-    step          1 D + 1 G steps, batch 64, loss non-saturating, 1 threads, cpu
+    step          1 D + 1 G steps, batch 64, loss non-saturating, 1 threads, cpu (avx512)
     params        G 771969 / D 138689
     ms/iteration  ... median of 20 (min ..., max ...)
     images/s      ...
@@ -666,6 +666,12 @@ def run(cfg, device, warmup, steps):
     return samples_ms, num_params(g), num_params(d)
 
 
+def cpu_isa():
+    """ATen's CPU kernel level in gankit's words (ATEN_CPU_CAPABILITY narrows it)."""
+    cap = torch.backends.cpu.get_cpu_capability().lower()
+    return {"avx512": "avx512", "avx2": "avx2"}.get(cap, "x86-64")
+
+
 def peak_rss_mib():
     """The process's peak resident set size, in MiB (ru_maxrss is KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -758,6 +764,7 @@ def main(argv=None):
             "g_steps": t["g_steps"],
             "threads": threads,
             "device": device.type,
+            "isa": cpu_isa(),
             "steps": args.steps,
             "ms_median": ms_median,
             "ms_min": ms_min,
@@ -775,7 +782,7 @@ def main(argv=None):
         print(f"config        {name}")
         print(
             f"step          {t['d_steps']} D + {t['g_steps']} G steps, batch {t['batch_size']}, "
-            f"loss {t['loss']}, {threads} threads, {device.type}"
+            f"loss {t['loss']}, {threads} threads, {device.type} ({cpu_isa()})"
         )
         print(f"params        G {g_params} / D {d_params}")
         print(

@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also measure this machine's matrix-product peak on the same threads and show the
+    /// step's achieved GFLOP/s (its convolutions and products) as a share of it.
+    #[arg(long, conflicts_with = "data")]
+    flops: bool,
     /// Measure the data pipeline alone instead of the step: images/s decoded from the
     /// files (image folders and archives) and images/s served in the config's mode.
     #[arg(long)]
@@ -65,6 +69,11 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         steps: args.steps,
     };
     let r = bench::run(&cfg, &Device::Cpu, opts)?;
+    let peak = if args.flops {
+        Some(bench::gemm_peak_gflops()?)
+    } else {
+        None
+    };
     let t = &cfg.train;
     let loss = serde_json::to_value(t.loss).unwrap_or_default();
     let loss = loss.as_str().unwrap_or("?");
@@ -78,20 +87,29 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "g_steps": t.g_steps,
             "threads": threads,
             "device": "cpu",
+            "isa": gankit::isa::Isa::in_use().to_string(),
             "steps": args.steps,
             "ms_median": r.ms_median,
             "ms_min": r.ms_min,
             "ms_max": r.ms_max,
             "images_per_s": r.images_per_s,
             "peak_rss_mib": r.peak_rss_mib,
+            "gflop_per_iter": r.gflop_per_iter,
+            "gflops": r.gflops(),
+            "gemm_peak_gflops": peak,
             "params": r.params.iter().map(|(k, v)| (k.to_string(), *v)).collect::<std::collections::BTreeMap<_, _>>(),
         });
         println!("{v}");
     } else {
         println!("config        {name}");
         println!(
-            "step          {} D + {} G steps, batch {}, loss {}, {} threads, cpu",
-            t.d_steps, t.g_steps, t.batch_size, loss, threads
+            "step          {} D + {} G steps, batch {}, loss {}, {} threads, cpu ({})",
+            t.d_steps,
+            t.g_steps,
+            t.batch_size,
+            loss,
+            threads,
+            gankit::isa::Isa::in_use()
         );
         println!(
             "params        {}",
@@ -102,6 +120,17 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             r.ms_median, args.steps, r.ms_min, r.ms_max
         );
         println!("images/s      {:.0}", r.images_per_s);
+        if let Some(peak) = peak {
+            println!(
+                "arithmetic    {:.2} GFLOP per iteration in convolutions and products, {:.1} GFLOP/s",
+                r.gflop_per_iter,
+                r.gflops()
+            );
+            println!(
+                "gemm peak     {peak:.1} GFLOP/s (2048³ product, {threads} threads): the step runs at {:.0} % of it",
+                100.0 * r.gflops() / peak
+            );
+        }
         match r.peak_rss_mib {
             Some(m) => println!("peak memory   {m:.0} MiB"),
             None => println!("peak memory   (not reported by this OS)"),

@@ -91,6 +91,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
     keep_freed_memory();
+    // GANKIT_ISA narrows the instruction sets; it must come before anything reads the CPU's
+    // features (gemm, candle and gankit's kernels each read them once).
+    if let Err(e) = gankit::isa::restrict_from_env() {
+        return exit_code(Err(e));
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

@@ -51,6 +51,16 @@ pub struct BenchReport {
     pub samples_ms: Vec<f64>,
     /// Trainable parameters of each network, by name.
     pub params: Vec<(&'static str, usize)>,
+    /// Floating-point operations of one iteration's convolutions and matrix products
+    /// ([`crate::kernels::flops`]; 0 on devices whose products are not gankit's), in GFLOP.
+    pub gflop_per_iter: f64,
+}
+
+impl BenchReport {
+    /// The rate of the counted operations at the median time, in GFLOP/s.
+    pub fn gflops(&self) -> f64 {
+        self.gflop_per_iter / (self.ms_median / 1e3)
+    }
 }
 
 /// Time `opts.steps` training iterations of `cfg` on `device`.
@@ -78,7 +88,11 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
     };
     let mut rng = Rng::new(cfg.train.seed, stream::NOISE);
     let mut samples_ms = Vec::with_capacity(opts.steps);
+    let mut flops_before = 0;
     for i in 0..opts.warmup + opts.steps {
+        if i == opts.warmup {
+            flops_before = crate::kernels::flops::total();
+        }
         // Every iteration trains G, whatever train.g_every says: one bench iteration is a
         // full D + G round (epoch 0 of the synthetic stream is a G epoch).
         let iteration = (i as u64 + 1) * cfg.train.g_every;
@@ -95,6 +109,7 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
             samples_ms.push(t0.elapsed().as_secs_f64() * 1e3);
         }
     }
+    let flops = crate::kernels::flops::total() - flops_before;
     let mut sorted = samples_ms.clone();
     sorted.sort_by(f64::total_cmp);
     let ms_median = median(&sorted);
@@ -106,7 +121,28 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
         peak_rss_mib: peak_rss_mib(),
         samples_ms,
         params: family.model().param_counts(),
+        gflop_per_iter: flops as f64 / opts.steps as f64 / 1e9,
     })
+}
+
+/// The matrix-product rate this machine reaches through gankit's products on the current
+/// threads, in GFLOP/s: the best of a few 2048×2048×2048 products in f32 (wide enough for
+/// every thread, packed once per block, as a step's largest products are). The ceiling a
+/// step's products can approach.
+pub fn gemm_peak_gflops() -> Result<f64> {
+    let n = 2048;
+    let dev = Device::Cpu;
+    let mut rng = Rng::new(0, stream::BENCH);
+    let a = Tensor::from_vec(rng.uniform_vec(n * n, -1.0, 1.0), (n, n), &dev)?;
+    let b = Tensor::from_vec(rng.uniform_vec(n * n, -1.0, 1.0), (n, n), &dev)?;
+    crate::kernels::matmul(&a, &b, false, false)?;
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        crate::kernels::matmul(&a, &b, false, false)?;
+        best = best.min(t0.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * (n * n * n) as f64 / best / 1e9)
 }
 
 /// Median of sorted values (mean of the middle two for an even count).

@@ -21,6 +21,7 @@ pub mod evaluator;
 pub mod family;
 pub mod fault;
 mod fsutil;
+pub mod isa;
 pub mod kernels;
 pub mod losses;
 pub mod metrics;

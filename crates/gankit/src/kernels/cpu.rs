@@ -271,6 +271,7 @@ pub(crate) unsafe fn matmul_block<T: Element>(
     lhs: Mat<T>,
     rhs: Mat<T>,
 ) {
+    super::flops::add_product(m, n, kk);
     // SAFETY: as the caller promised.
     unsafe {
         gemm::gemm(

@@ -20,6 +20,7 @@
 mod batch_norm;
 mod bias;
 pub mod cpu;
+pub mod flops;
 mod lanes;
 mod layer_norm;
 mod leaky_relu;
