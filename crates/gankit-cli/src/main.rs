@@ -82,7 +82,12 @@ enum EvaluatorCommand {
     ImportInception(evaluate::ImportInceptionArgs),
 }
 
+/// When the process started running `main`, for the start-up time `train` and `resume`
+/// report.
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 fn main() -> ExitCode {
+    STARTED.get_or_init(std::time::Instant::now);
     // A write past the file-size limit (ulimit -f) then fails with an error gankit reports
     // like a full disk, instead of the signal killing the process mid-checkpoint.
     // SAFETY: setting a signal's disposition to "ignore" before any other thread exists.

@@ -27,6 +27,14 @@ impl Observer for Bar {
             info.pipeline_mode
         );
         eprintln!("params    {}", Model::describe_params(&info.params));
+        if let Some(t0) = crate::STARTED.get() {
+            let total = t0.elapsed().as_secs_f64();
+            eprintln!(
+                "start-up  {:.2} s to the first iteration, besides {:.2} s on the data",
+                (total - info.data_seconds).max(0.0),
+                info.data_seconds
+            );
+        }
         if info.start_step > 0 {
             eprintln!("resuming  at iteration {}", info.start_step);
         }

@@ -96,6 +96,20 @@ fn a_folder_is_decoded_once_then_mapped_and_trains_the_same_streamed() {
         first.contains("into cache") && first.contains("(48 images)"),
         "{first}"
     );
+    // The start-up line parts the set-up from the data's time (here, decoding the folder).
+    let line = first
+        .lines()
+        .find(|l| l.starts_with("start-up"))
+        .unwrap_or_else(|| panic!("no start-up line: {first}"));
+    let numbers: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert!(
+        numbers[0] >= 0.0 && numbers[0] < 60.0 && numbers[1] > 0.0,
+        "{line}"
+    );
     let second = train(root, "b", &[]);
     assert!(second.contains("opened in"), "{second}");
     assert!(

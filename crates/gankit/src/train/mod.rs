@@ -58,6 +58,10 @@ pub struct RunInfo {
     /// What the data pipeline served when measured at start, and from where.
     pub pipeline: data::throughput::Throughput,
     pub pipeline_mode: &'static str,
+    /// Seconds the session spent on data before the first iteration: loading (or decoding,
+    /// or mapping the cache) and measuring the pipeline. A command's start-up is its time to
+    /// the first iteration less these.
+    pub data_seconds: f64,
 }
 
 /// How [`Session::run`] ended.
@@ -146,8 +150,20 @@ pub struct Session {
     evaluation: Option<Evaluation>,
     /// The data pipeline's throughput, measured before the run's batcher started.
     pipeline: data::throughput::Throughput,
+    /// Seconds spent loading the data and measuring the pipeline ([`RunInfo::data_seconds`]).
+    data_seconds: f64,
     /// The TensorBoard event file, with `log.tensorboard`.
     board: Option<board::Board>,
+}
+
+/// The run's images, and the seconds loading them took.
+fn load_timed(
+    cfg: &Config,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<(Arc<ImageSet>, f64)> {
+    let t0 = std::time::Instant::now();
+    let data = Arc::new(data::load_with(&cfg.data, progress)?);
+    Ok((data, t0.elapsed().as_secs_f64()))
 }
 
 /// The state of iteration 0 of a new run.
@@ -234,13 +250,13 @@ impl Session {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Session> {
         family::check(&cfg)?;
-        let data = Arc::new(data::load_with(&cfg.data, progress)?);
+        let (data, data_seconds) = load_timed(&cfg, progress)?;
         // Built before the run directory exists, so a model that cannot be built leaves none.
         let family = family::build(&cfg, device)?;
         dir.create(&cfg)?;
         crate::fault::point("start");
         let state = fresh_state(&cfg);
-        Self::assemble(cfg, dir, family, data, state, false)
+        Self::assemble(cfg, dir, family, (data, data_seconds), state, false)
     }
 
     /// Continue the run in `dir` from its newest checkpoint. A run stopped before its first
@@ -262,7 +278,7 @@ impl Session {
         dir.remove_stale_temporaries()?;
         family::check(&cfg)?;
         if checkpoint::list(&dir.checkpoints())?.is_empty() {
-            let data = Arc::new(data::load_with(&cfg.data, progress)?);
+            let data = load_timed(&cfg, progress)?;
             let family = family::build(&cfg, device)?;
             let state = fresh_state(&cfg);
             return Self::assemble(cfg, dir, family, data, state, true);
@@ -288,7 +304,7 @@ impl Session {
             )));
         }
         check_resumable(&st.run, &cfg, &loaded.path)?;
-        let data = Arc::new(data::load_with(&cfg.data, progress)?);
+        let data = load_timed(&cfg, progress)?;
         let mut family = family::build(&cfg, device)?;
         family.model_mut().restore(&loaded.tensors)?;
         Self::assemble(cfg, dir, family, data, st.run.clone(), true)
@@ -299,7 +315,7 @@ impl Session {
         cfg: Config,
         dir: RunDir,
         mut family: Box<dyn Family>,
-        data: Arc<ImageSet>,
+        (data, mut data_seconds): (Arc<ImageSet>, f64),
         state: RunState,
         resumed: bool,
     ) -> Result<Session> {
@@ -318,12 +334,14 @@ impl Session {
         let seed = cfg.train.seed;
         let plan = data::class_plan(&cfg, &data);
         // Measured before the run's batcher starts decoding, so the two do not compete.
+        let measuring = std::time::Instant::now();
         let pipeline = data::throughput::measure(
             &data,
             cfg.train.batch_size,
             std::time::Duration::from_millis(250),
             8,
         )?;
+        data_seconds += measuring.elapsed().as_secs_f64();
         let batcher = Batcher::with_plan(
             data.clone(),
             cfg.train.batch_size,
@@ -366,6 +384,7 @@ impl Session {
             metrics,
             evaluation,
             pipeline,
+            data_seconds,
             board,
         })
     }
@@ -461,6 +480,7 @@ impl Session {
             params: self.family.model().param_counts(),
             pipeline: self.pipeline,
             pipeline_mode: data::throughput::mode(&self.data),
+            data_seconds: self.data_seconds,
         });
         if self.state.step == 0 && self.cfg.pretrain.enabled() && !self.state.pretrained {
             self.family
