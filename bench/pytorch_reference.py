@@ -91,7 +91,7 @@ OPTIMIZER = {
 
 SCHEMA = {
     "model": {
-        "arch": (("dcgan28", "dcgan64", "mlp"), "dcgan28"),
+        "arch": (("dcgan28", "dcgan64", "allconv", "mlp"), "dcgan28"),
         "z_dim": ("uint", 100),
         "g_width": ("uint", 64),
         "d_width": ("uint", 64),
@@ -251,6 +251,8 @@ def _validate(c):
         )
     if m["arch"] == "dcgan64" and (size < 32 or size & (size - 1) != 0):
         bad(f'model.arch = "dcgan64" needs data.image_size to be a power of two ≥ 32 (got {size})')
+    if m["arch"] == "allconv" and not (size == 28 or (size >= 8 and size & (size - 1) == 0)):
+        bad(f'model.arch = "allconv" needs data.image_size 28 or a power of two ≥ 8 (got {size})')
     if not 1 <= size <= 1024:
         bad(f"data.image_size = {size} must be in 1..=1024")
     if d["dataset"] in ("idx", "folder") and d["path"] is None:
@@ -407,6 +409,67 @@ class Dcgan64Generator(nn.Module):
         return h
 
 
+def allconv_maps(w, size):
+    """models/allconv.rs `maps`: the hidden maps coarse to fine, (channels, side)."""
+    base = 7 if size == 28 else 4
+    n = (size // base).bit_length() - 1
+    return [(w << (n - 1 - j), base << j) for j in range(n)]
+
+
+class AllConvGenerator(nn.Module):
+    """Report 001 §4.1's G (models/allconv.rs): z as a 1×1 map → ConvT(k = base, s1, no
+    bias) → BN → ReLU → [ConvT 4×4 s2 p1 → BN → ReLU] … → ConvT 4×4 s2 p1 (bias) → tanh."""
+
+    def __init__(self, z_dim, w, channels, size):
+        super().__init__()
+        maps = allconv_maps(w, size)
+        c0, base = maps[0]
+        self.first = nn.ConvTranspose2d(z_dim, c0, base, 1, 0, bias=False)
+        self.bn0 = nn.BatchNorm2d(c0)
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(maps[j - 1][0], maps[j][0], 4, 2, 1, bias=False)
+            for j in range(1, len(maps))
+        )
+        self.bns = nn.ModuleList(nn.BatchNorm2d(maps[j][0]) for j in range(1, len(maps)))
+        self.last = nn.ConvTranspose2d(maps[-1][0], channels, 4, 2, 1, bias=True)
+        dcgan_init(self)
+
+    def forward(self, z):
+        h = F.relu(self.bn0(self.first(z.view(z.shape[0], -1, 1, 1))))
+        for up, bn in zip(self.ups, self.bns):
+            h = F.relu(bn(up(h)))
+        return torch.tanh(self.last(h))
+
+
+class AllConvDiscriminator(nn.Module):
+    """Its D: [Conv 4×4 s2 p1 → norm → LeakyReLU 0.2] down to base × base (no norm on the
+    first), then a convolution covering that map to one score (no linear layer)."""
+
+    def __init__(self, w, channels, size, norm):
+        super().__init__()
+        hidden = list(reversed(allconv_maps(w, size)))
+        chans = [channels] + [c for c, _ in hidden]
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for i in range(len(chans) - 1):
+            bias = i == 0 or norm == "none"
+            self.convs.append(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=bias))
+            if i > 0:
+                self.norms.append(norm2d(norm, chans[i + 1]))
+        c_last, base = hidden[-1]
+        self.score = nn.Conv2d(c_last, 1, base, 1, 0, bias=True)
+        dcgan_init(self)
+
+    def forward(self, x):
+        h = x
+        for i, conv in enumerate(self.convs):
+            h = conv(h)
+            if i > 0:
+                h = self.norms[i - 1](h)
+            h = F.leaky_relu(h, 0.2)
+        return self.score(h).flatten(), h.flatten(1)
+
+
 class ConvDiscriminator(nn.Module):
     """Stride-2 conv blocks chans[0] → chans[1] → … (conv → norm → LeakyReLU(0.2), no norm
     on the first block; a conv has a bias unless a norm follows it), then Linear(→ 1).
@@ -479,6 +542,8 @@ def build_models(cfg):
         g = Dcgan28Generator(m["z_dim"], m["g_width"], c)
     elif m["arch"] == "dcgan64":
         g = Dcgan64Generator(m["z_dim"], m["g_width"], c, s)
+    elif m["arch"] == "allconv":
+        g = AllConvGenerator(m["z_dim"], m["g_width"], c, s)
     else:
         g = MlpGenerator(m["z_dim"], m["mlp_hidden"], c, s)
     w, norm = m["d_width"], m["d_norm"]
@@ -488,6 +553,8 @@ def build_models(cfg):
         dnet = ConvDiscriminator([c, w, 2 * w], 4, 2, 1, norm, s)
     elif m["arch"] == "dcgan64":
         dnet = ConvDiscriminator([c, w, 2 * w, 4 * w, 8 * w], 5, 2, 2, norm, s)
+    elif m["arch"] == "allconv":
+        dnet = AllConvDiscriminator(w, c, s, norm)
     else:
         dnet = MlpDiscriminator(m["mlp_hidden"], m["d_dropout"], c, s)
     return g, dnet
