@@ -441,23 +441,26 @@ class AllConvGenerator(nn.Module):
         return torch.tanh(self.last(h))
 
 
-class AllConvDiscriminator(nn.Module):
-    """Its D: [Conv 4×4 s2 p1 → norm → LeakyReLU 0.2] down to base × base (no norm on the
-    first), then a convolution covering that map to one score (no linear layer)."""
+class ConvDiscriminator(nn.Module):
+    """Stride-2 conv blocks chans[0] → chans[1] → … (conv → norm → LeakyReLU(0.2), no norm
+    on the first block; a conv has a bias unless a norm follows it), then Linear(→ 1), or
+    with `conv_score` a convolution covering the last map (report 001's all-convolutional D,
+    models/allconv.rs). Returns (logits (batch,), features (batch, F))."""
 
-    def __init__(self, w, channels, size, norm):
+    def __init__(self, chans, kernel, stride, padding, norm, side, conv_score=False):
         super().__init__()
-        hidden = list(reversed(allconv_maps(w, size)))
-        chans = [channels] + [c for c, _ in hidden]
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for i in range(len(chans) - 1):
             bias = i == 0 or norm == "none"
-            self.convs.append(nn.Conv2d(chans[i], chans[i + 1], 4, 2, 1, bias=bias))
+            self.convs.append(nn.Conv2d(chans[i], chans[i + 1], kernel, stride, padding, bias=bias))
             if i > 0:
                 self.norms.append(norm2d(norm, chans[i + 1]))
-        c_last, base = hidden[-1]
-        self.score = nn.Conv2d(c_last, 1, base, 1, 0, bias=True)
+            side = (side + 2 * padding - kernel) // stride + 1
+        if conv_score:
+            self.score = nn.Conv2d(chans[-1], 1, side, 1, 0, bias=True)
+        else:
+            self.score = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * side * side, 1))
         dcgan_init(self)
 
     def forward(self, x):
@@ -468,35 +471,6 @@ class AllConvDiscriminator(nn.Module):
                 h = self.norms[i - 1](h)
             h = F.leaky_relu(h, 0.2)
         return self.score(h).flatten(), h.flatten(1)
-
-
-class ConvDiscriminator(nn.Module):
-    """Stride-2 conv blocks chans[0] → chans[1] → … (conv → norm → LeakyReLU(0.2), no norm
-    on the first block; a conv has a bias unless a norm follows it), then Linear(→ 1).
-    Returns (logits (batch,), features (batch, F))."""
-
-    def __init__(self, chans, kernel, stride, padding, norm, side):
-        super().__init__()
-        self.convs = nn.ModuleList()
-        self.norms = nn.ModuleList()
-        for i in range(len(chans) - 1):
-            bias = i == 0 or norm == "none"
-            self.convs.append(nn.Conv2d(chans[i], chans[i + 1], kernel, stride, padding, bias=bias))
-            if i > 0:
-                self.norms.append(norm2d(norm, chans[i + 1]))
-            side = (side + 2 * padding - kernel) // stride + 1
-        self.fc = nn.Linear(chans[-1] * side * side, 1, bias=True)
-        dcgan_init(self)
-
-    def forward(self, x):
-        h = x
-        for i, conv in enumerate(self.convs):
-            h = conv(h)
-            if i > 0:
-                h = self.norms[i - 1](h)
-            h = F.leaky_relu(h, 0.2)
-        features = h.flatten(1)
-        return self.fc(features).squeeze(1), features
 
 
 class MlpGenerator(nn.Module):
@@ -554,7 +528,8 @@ def build_models(cfg):
     elif m["arch"] == "dcgan64":
         dnet = ConvDiscriminator([c, w, 2 * w, 4 * w, 8 * w], 5, 2, 2, norm, s)
     elif m["arch"] == "allconv":
-        dnet = AllConvDiscriminator(w, c, s, norm)
+        hidden = [ch for ch, _ in reversed(allconv_maps(w, s))]
+        dnet = ConvDiscriminator([c] + hidden, 4, 2, 1, norm, s, conv_score=True)
     else:
         dnet = MlpDiscriminator(m["mlp_hidden"], m["d_dropout"], c, s)
     return g, dnet
