@@ -22,8 +22,8 @@ use crate::{Error, Result};
 /// The environment variable read by [`restrict_from_env`].
 pub const ENV: &str = "GANKIT_ISA";
 
-/// An instruction-set level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An instruction-set level, ordered from the smallest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Isa {
     /// x86-64 baseline: SSE2 only.
     Baseline,
@@ -104,18 +104,6 @@ pub fn restrict(isa: Isa) -> Result<Isa> {
         )));
     }
     Ok(now)
-}
-
-impl PartialOrd for Isa {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Isa {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (*self as u8).cmp(&(*other as u8))
-    }
 }
 
 /// The bits each level hides, per `cpuid` leaf and register.

@@ -250,13 +250,13 @@ impl Session {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Session> {
         family::check(&cfg)?;
-        let (data, data_seconds) = load_timed(&cfg, progress)?;
+        let data = load_timed(&cfg, progress)?;
         // Built before the run directory exists, so a model that cannot be built leaves none.
         let family = family::build(&cfg, device)?;
         dir.create(&cfg)?;
         crate::fault::point("start");
         let state = fresh_state(&cfg);
-        Self::assemble(cfg, dir, family, (data, data_seconds), state, false)
+        Self::assemble(cfg, dir, family, data, state, false)
     }
 
     /// Continue the run in `dir` from its newest checkpoint. A run stopped before its first
