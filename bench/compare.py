@@ -10,6 +10,8 @@ ms per iteration of each and their ratio (gankit / PyTorch; below 1 means gankit
 
 Flags after the config list are passed to both benchmarks (--steps, --warmup, --batch, --set).
 
+`--device cuda` times both on the GPU (gankit built with `--features cuda`, README "GPU").
+
 `--isa avx2` (or `x86-64`) times the paths of CPUs without AVX-512 (or without AVX) on this
 one: gankit through GANKIT_ISA (which hides the extensions from the whole process, see
 crates/gankit/src/isa.rs), PyTorch through ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA.
@@ -55,10 +57,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="alternations of the pair")
     ap.add_argument("--gankit", type=Path, default=ROOT / "target/release/gankit")
     ap.add_argument("--isa", choices=sorted(ISA_ENV), help="restrict both to this level")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where both run the step (cuda: gankit built with --features cuda)")
     args = ap.parse_args()
 
     flags = ["--json", "--threads", str(args.threads), "--steps", str(args.steps)]
-    flags += ["--warmup", str(args.warmup)]
+    flags += ["--warmup", str(args.warmup), "--device", args.device]
     if args.batch:
         flags += ["--batch", str(args.batch)]
     for s in args.set:
@@ -68,7 +72,7 @@ def main():
 
     print(f"threads {args.threads or 'all'}, {args.steps} timed iterations after {args.warmup}, "
           f"{args.rounds} alternating rounds (median of the rounds' medians, range min–max)"
-          f"{', ISA ' + args.isa if args.isa else ''}\n")
+          f"{', ISA ' + args.isa if args.isa else ''}, device {args.device}\n")
     print("| config | step | gankit ms | PyTorch ms | gankit / PyTorch |")
     print("|---|---|---|---|---|")
     for cfg in args.configs:

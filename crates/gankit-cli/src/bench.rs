@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use candle_core::Device;
 use clap::Args;
 use gankit::Result;
 use gankit::bench::{self, BenchOptions};
@@ -28,6 +27,9 @@ pub struct BenchArgs {
     /// Worker threads (overrides train.threads; 0 = all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where to run the step: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu", conflicts_with = "data")]
+    device: String,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -68,7 +70,13 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         warmup: args.warmup,
         steps: args.steps,
     };
-    let r = bench::run(&cfg, &Device::Cpu, opts)?;
+    let device = gankit::device::select(&args.device)?;
+    if args.flops && !device.is_cpu() {
+        return Err(gankit::Error::Config(
+            "--flops counts the products of gankit's CPU kernels: use it with --device cpu".into(),
+        ));
+    }
+    let r = bench::run(&cfg, &device, opts)?;
     let peak = if args.flops {
         Some(bench::gemm_peak_gflops()?)
     } else {
@@ -86,7 +94,7 @@ pub fn bench(args: BenchArgs) -> Result<()> {
             "d_steps": t.d_steps,
             "g_steps": t.g_steps,
             "threads": threads,
-            "device": "cpu",
+            "device": gankit::device::name(&device),
             "isa": gankit::isa::Isa::in_use().to_string(),
             "steps": args.steps,
             "ms_median": r.ms_median,
@@ -103,12 +111,13 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     } else {
         println!("config        {name}");
         println!(
-            "step          {} D + {} G steps, batch {}, loss {}, {} threads, cpu ({})",
+            "step          {} D + {} G steps, batch {}, loss {}, {} threads, {} ({})",
             t.d_steps,
             t.g_steps,
             t.batch_size,
             loss,
             threads,
+            gankit::device::name(&device),
             gankit::isa::Isa::in_use()
         );
         println!(

@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// Worker threads (overrides train.threads; 0 = all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Where to train: cpu, cuda, cuda:N, or auto (CUDA when this build has it and a GPU
+    /// answers).
+    #[arg(long, default_value = "cpu")]
+    device: String,
 }
 
 #[derive(Args)]
@@ -177,19 +181,21 @@ pub fn train(args: TrainArgs) -> Result<()> {
         None => Config::from_toml_str("", "default config", &sets)?,
     };
     prepare_process(&cfg, cfg.train.threads)?;
+    let device = gankit::device::select(&args.device)?;
     let name = args.name.unwrap_or_else(|| default_name(&cfg));
     let dir = RunDir::new(run_path(&args.out, &name)?);
     let mut decoding = Decoding::new();
-    let session = Session::start_with(cfg, dir, &Device::Cpu, &mut |d, t| decoding.update(d, t))?;
+    let session = Session::start_with(cfg, dir, &device, &mut |d, t| decoding.update(d, t))?;
     drive(session)
 }
 
-pub fn resume(run_dir: PathBuf, threads: Option<usize>) -> Result<()> {
+pub fn resume(run_dir: PathBuf, threads: Option<usize>, device: &str) -> Result<()> {
     let cfg = RunDir::new(&run_dir).load_config()?;
     prepare_process(&cfg, threads.unwrap_or(cfg.train.threads))?;
+    let device = gankit::device::select(device)?;
     let mut decoding = Decoding::new();
     let dir = RunDir::new(run_dir);
-    drive(Session::resume_with(dir, &Device::Cpu, &mut |d, t| {
+    drive(Session::resume_with(dir, &device, &mut |d, t| {
         decoding.update(d, t)
     })?)
 }

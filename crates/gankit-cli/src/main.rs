@@ -39,6 +39,10 @@ enum Command {
         /// Worker threads (default: the run's train.threads; 0 = all cores).
         #[arg(long)]
         threads: Option<usize>,
+        /// Where to continue: cpu, cuda, cuda:N or auto. A run goes on on another device
+        /// than it started on just as well (checkpoints are device-free).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Draw images from a trained generator: a .png grid or a .npy float32 array.
     Sample(commands::SampleArgs),
@@ -107,7 +111,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Train(args) => commands::train(args),
-        Command::Resume { run_dir, threads } => commands::resume(run_dir, threads),
+        Command::Resume {
+            run_dir,
+            threads,
+            device,
+        } => commands::resume(run_dir, threads, &device),
         Command::Sample(args) => commands::sample(args),
         Command::Attention(args) => commands::attention(args),
         Command::Reconstruct(args) => commands::reconstruct(args),

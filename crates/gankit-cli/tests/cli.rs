@@ -159,6 +159,27 @@ fn user_errors_are_one_line_and_exit_2() {
         "nowhere",
     );
     assert_user_error(&["resume", "."], tmp.path(), "not a gankit run directory");
+    assert_user_error(&["train", "--device", "gpu"], tmp.path(), "cuda:N or auto");
+    assert_user_error(
+        &["bench", "--device", "cuda:x", "--steps", "1"],
+        tmp.path(),
+        "cuda:N or auto",
+    );
+    if !cfg!(feature = "cuda") {
+        // A CPU-only build says how to get a CUDA one.
+        assert_user_error(
+            &["train", "--device", "cuda"],
+            tmp.path(),
+            "--features cuda",
+        );
+        assert_user_error(
+            &["bench", "--device", "cuda", "--steps", "1"],
+            tmp.path(),
+            "--features cuda",
+        );
+    }
+    // Refused before anything was written.
+    assert!(!tmp.path().join("runs").exists());
     assert_user_error(
         &["sample", ".", "--n", "2", "--out", "x.png"],
         tmp.path(),

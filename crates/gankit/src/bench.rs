@@ -79,9 +79,16 @@ pub fn run(cfg: &Config, device: &Device, opts: BenchOptions) -> Result<BenchRep
         .map(|l| Tensor::new(l.as_slice(), device))
         .transpose()?;
     let mut next_real = || -> Result<RealBatch> {
-        let px = data_rng.uniform_vec(b * c * s * s, -1.0, 1.0);
+        // On a GPU drawn there, as PyTorch's reference draws them (bench/pytorch_reference.py):
+        // a host-side batch would time the copy.
+        let images = if device.is_cpu() {
+            let px = data_rng.uniform_vec(b * c * s * s, -1.0, 1.0);
+            Tensor::from_vec(px, (b, c, s, s), device)?
+        } else {
+            Tensor::rand(-1f32, 1f32, (b, c, s, s), device)?
+        };
         Ok(RealBatch {
-            images: Tensor::from_vec(px, (b, c, s, s), device)?,
+            images,
             labels: labels.clone(),
             epoch: 0,
         })
