@@ -55,7 +55,7 @@ element!(f32, SCRATCH_F32);
 element!(f64, SCRATCH_F64);
 
 /// Shapes of one convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Geometry {
     pub n: usize,
     pub c_in: usize,

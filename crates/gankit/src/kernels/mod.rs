@@ -7,8 +7,9 @@
 //!
 //! The three ops form a closed family — [`conv2d`], [`conv_transpose2d`] and the filter
 //! gradient — whose backward passes are written with each other, so gradients of gradients
-//! (the WGAN-GP penalty's second backward pass) go through them too. On other devices or
-//! dtypes, candle's own ops are used.
+//! (the WGAN-GP penalty's second backward pass) go through them too. On a CUDA device (the
+//! `cuda` feature) the same three ops run cuDNN's passes instead (`kernels/cudnn.rs`); the other ops
+//! here, and all ops on other devices or dtypes, use candle's own.
 //!
 //! The crate compiles for baseline x86-64 (SSE2), so the hot loops outside `gemm` (im2col and
 //! col2im, batch norm, LeakyReLU, tanh, Adam) carry `#[multiversion(targets(...))]`: each is
@@ -20,6 +21,8 @@
 mod batch_norm;
 mod bias;
 pub mod cpu;
+#[cfg(feature = "cuda")]
+mod cudnn;
 pub mod flops;
 mod lanes;
 mod layer_norm;
@@ -89,4 +92,15 @@ pub(crate) fn when(
 /// dtypes use candle's own ops.
 pub(crate) fn ours(t: &Tensor) -> bool {
     matches!(t.device(), Device::Cpu) && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+/// True when gankit's convolution ops handle this tensor: on the CPU with gankit's kernels
+/// ([`ours`]), on a CUDA device (with the `cuda` feature) with cuDNN's passes.
+pub(crate) fn convolves(t: &Tensor) -> bool {
+    ours(t) || on_cudnn(t)
+}
+
+/// True for an f32 or f64 tensor on a CUDA device, whose convolutions run on cuDNN.
+pub(crate) fn on_cudnn(t: &Tensor) -> bool {
+    cfg!(feature = "cuda") && t.device().is_cuda() && matches!(t.dtype(), DType::F32 | DType::F64)
 }

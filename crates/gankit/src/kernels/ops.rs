@@ -1,14 +1,19 @@
-//! The CPU kernels wrapped as candle `CustomOp2`s with backward passes.
+//! The CPU kernels wrapped as candle `CustomOp2`s with backward passes; with the `cuda`
+//! feature, the same ops run cuDNN's passes on CUDA devices.
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 use super::cpu::{self, Element, Geometry};
+#[cfg(feature = "cuda")]
+use super::cudnn::{self, Pass};
 use super::storage::{Kernel3, apply3, slice};
-use super::{ours, when};
+use super::{convolves, ours, when};
+#[cfg(feature = "cuda")]
+use candle_core::CudaStorage;
 
 /// y = conv2d(x, w): x (n, c_in, h, w), w (c_out, c_in, k, k), stride `s`, padding `p`.
 pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
-    if !ours(x) {
+    if !convolves(x) {
         return x.conv2d(w, p, s, 1, 1);
     }
     x.contiguous()?
@@ -19,7 +24,8 @@ pub fn conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
 /// pass over the output, one node in the graph).
 pub fn conv2d_bias(x: &Tensor, w: &Tensor, b: &Tensor, s: usize, p: usize) -> Result<Tensor> {
     if !ours(x) {
-        return super::add_channel_bias(&x.conv2d(w, p, s, 1, 1)?, b);
+        // cuDNN's convolution or candle's, then the bias.
+        return super::add_channel_bias(&conv2d(x, w, s, p)?, b);
     }
     x.contiguous()?.apply_op3(
         &w.contiguous()?,
@@ -56,7 +62,7 @@ pub fn conv2d_bias_leaky(
 /// y = conv_transpose2d(x, w): x (n, c_in, ih, iw), w (c_in, c_out, k, k), stride `s`,
 /// padding `p`, output padding `op`; output side (i − 1)·s − 2p + k + op.
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, s: usize, p: usize, op: usize) -> Result<Tensor> {
-    if !ours(x) {
+    if !convolves(x) {
         return x.conv_transpose2d(w, p, op, s, 1);
     }
     let (_, _, ih, iw) = x.dims4()?;
@@ -197,6 +203,21 @@ impl CustomOp2 for ConvForward {
         Ok((out, out_shape(&g)))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let g = self.geometry(l1.shape(), l2.shape())?;
+        Ok((
+            cudnn::run(Pass::Forward, &g, s1, l1, s2, l2)?,
+            out_shape(&g),
+        ))
+    }
+
     fn bwd(
         &self,
         x: &Tensor,
@@ -274,6 +295,40 @@ struct ConvBackwardData {
     w: usize,
 }
 
+impl ConvBackwardData {
+    /// The convolution whose image-side gradient this is, from dy's and w's shapes.
+    fn geometry(&self, sdy: &Shape, sw: &Shape) -> Result<Geometry> {
+        let (n, c_out, oh, ow) = dims4(sdy, "conv_transpose2d input")?;
+        let (c_out_w, c_in, k, _) = dims4(sw, "conv_transpose2d kernel")?;
+        if c_out != c_out_w {
+            candle_core::bail!(
+                "conv_transpose2d: input has {c_out} channels, kernel {:?}",
+                sw.dims()
+            );
+        }
+        if out_side(self.h, k, self.s, self.p)? != oh || out_side(self.w, k, self.s, self.p)? != ow
+        {
+            candle_core::bail!(
+                "conv_transpose2d: output {}×{} does not map back to {oh}×{ow}",
+                self.h,
+                self.w
+            );
+        }
+        Ok(Geometry {
+            n,
+            c_in,
+            c_out,
+            h: self.h,
+            w: self.w,
+            oh,
+            ow,
+            k,
+            stride: self.s,
+            pad: self.p,
+        })
+    }
+}
+
 impl CustomOp2 for ConvBackwardData {
     fn name(&self) -> &'static str {
         "gankit-conv2d-backward-data"
@@ -286,34 +341,7 @@ impl CustomOp2 for ConvBackwardData {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c_out, oh, ow) = dims4(l1.shape(), "conv_transpose2d input")?;
-        let (c_out_w, c_in, k, _) = dims4(l2.shape(), "conv_transpose2d kernel")?;
-        if c_out != c_out_w {
-            candle_core::bail!(
-                "conv_transpose2d: input has {c_out} channels, kernel {:?}",
-                l2.shape().dims()
-            );
-        }
-        let g = Geometry {
-            n,
-            c_in,
-            c_out,
-            h: self.h,
-            w: self.w,
-            oh,
-            ow,
-            k,
-            stride: self.s,
-            pad: self.p,
-        };
-        if out_side(self.h, k, self.s, self.p)? != oh || out_side(self.w, k, self.s, self.p)? != ow
-        {
-            candle_core::bail!(
-                "conv_transpose2d: output {}×{} does not map back to {oh}×{ow}",
-                self.h,
-                self.w
-            );
-        }
+        let g = self.geometry(l1.shape(), l2.shape())?;
         let out = dispatch(
             s1,
             l1,
@@ -322,7 +350,20 @@ impl CustomOp2 for ConvBackwardData {
             run(cpu::backward_data, g),
             run(cpu::backward_data, g),
         )?;
-        Ok((out, Shape::from((n, c_in, self.h, self.w))))
+        Ok((out, Shape::from((g.n, g.c_in, self.h, self.w))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let g = self.geometry(l1.shape(), l2.shape())?;
+        let out = cudnn::run(Pass::BackwardData, &g, s1, l1, s2, l2)?;
+        Ok((out, Shape::from((g.n, g.c_in, self.h, self.w))))
     }
 
     fn bwd(
@@ -345,6 +386,35 @@ struct ConvBackwardFilter {
     k: usize,
 }
 
+impl ConvBackwardFilter {
+    /// The convolution whose filter gradient this is, from x's and dy's shapes.
+    fn geometry(&self, sx: &Shape, sdy: &Shape) -> Result<Geometry> {
+        let (n, c_in, h, w) = dims4(sx, "filter-gradient image")?;
+        let (n2, c_out, oh, ow) = dims4(sdy, "filter-gradient features")?;
+        let k = self.k;
+        if n != n2 || out_side(h, k, self.s, self.p)? != oh || out_side(w, k, self.s, self.p)? != ow
+        {
+            candle_core::bail!(
+                "filter gradient: image {:?} and features {:?} do not match",
+                sx.dims(),
+                sdy.dims()
+            );
+        }
+        Ok(Geometry {
+            n,
+            c_in,
+            c_out,
+            h,
+            w,
+            oh,
+            ow,
+            k,
+            stride: self.s,
+            pad: self.p,
+        })
+    }
+}
+
 impl CustomOp2 for ConvBackwardFilter {
     fn name(&self) -> &'static str {
         "gankit-conv2d-backward-filter"
@@ -357,29 +427,7 @@ impl CustomOp2 for ConvBackwardFilter {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (n, c_in, h, w) = dims4(l1.shape(), "filter-gradient image")?;
-        let (n2, c_out, oh, ow) = dims4(l2.shape(), "filter-gradient features")?;
-        let k = self.k;
-        if n != n2 || out_side(h, k, self.s, self.p)? != oh || out_side(w, k, self.s, self.p)? != ow
-        {
-            candle_core::bail!(
-                "filter gradient: image {:?} and features {:?} do not match",
-                l1.shape().dims(),
-                l2.shape().dims()
-            );
-        }
-        let g = Geometry {
-            n,
-            c_in,
-            c_out,
-            h,
-            w,
-            oh,
-            ow,
-            k,
-            stride: self.s,
-            pad: self.p,
-        };
+        let g = self.geometry(l1.shape(), l2.shape())?;
         let out = dispatch(
             s1,
             l1,
@@ -388,7 +436,20 @@ impl CustomOp2 for ConvBackwardFilter {
             run(cpu::backward_filter, g),
             run(cpu::backward_filter, g),
         )?;
-        Ok((out, Shape::from((c_out, c_in, k, k))))
+        Ok((out, Shape::from((g.c_out, g.c_in, g.k, g.k))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s1: &CudaStorage,
+        l1: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        let g = self.geometry(l1.shape(), l2.shape())?;
+        let out = cudnn::run(Pass::BackwardFilter, &g, s1, l1, s2, l2)?;
+        Ok((out, Shape::from((g.c_out, g.c_in, g.k, g.k))))
     }
 
     fn bwd(
