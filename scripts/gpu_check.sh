@@ -7,7 +7,7 @@
 #   bash scripts/gpu_check.sh [ROUNDS]      # there, from the repository's root, gpu-kit carried
 #
 # Everything it prints also goes to $OUT (or /tmp/gpu-check): gpu.txt, tests.txt, bench.md.
-# About 6 minutes on an H200 with 2 rounds.
+# Not yet timed on a GPU: 5 benchmark pairs × ROUNDS (2), 30 timed steps each after 5.
 set -uo pipefail
 rounds=${1:-2}
 out=${OUT:-/tmp/gpu-check}
