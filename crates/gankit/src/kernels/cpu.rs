@@ -84,6 +84,18 @@ impl Geometry {
     fn feature_len(&self) -> usize {
         self.c_out * self.l()
     }
+    /// The images' shape: (n, c_in, h, w).
+    pub fn image_dims(&self) -> [usize; 4] {
+        [self.n, self.c_in, self.h, self.w]
+    }
+    /// The features' shape: (n, c_out, oh, ow).
+    pub fn feature_dims(&self) -> [usize; 4] {
+        [self.n, self.c_out, self.oh, self.ow]
+    }
+    /// The kernels' shape: (c_out, c_in, k, k).
+    pub fn filter_dims(&self) -> [usize; 4] {
+        [self.c_out, self.c_in, self.k, self.k]
+    }
 }
 
 /// Where each im2col entry comes from, and where col2im sums it.

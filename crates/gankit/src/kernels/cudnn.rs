@@ -154,11 +154,12 @@ fn algorithm<A: Copy + 'static>(
 
 /// Elements of the pass's output.
 fn out_len(pass: Pass, g: &Geometry) -> usize {
-    match pass {
-        Pass::Forward => g.n * g.c_out * g.oh * g.ow,
-        Pass::BackwardData => g.n * g.c_in * g.h * g.w,
-        Pass::BackwardFilter => g.c_out * g.c_in * g.k * g.k,
-    }
+    let dims = match pass {
+        Pass::Forward => g.feature_dims(),
+        Pass::BackwardData => g.image_dims(),
+        Pass::BackwardFilter => g.filter_dims(),
+    };
+    dims.iter().product()
 }
 
 fn typed<T>(
@@ -182,7 +183,9 @@ where
     let mut out: CudaSlice<T> = unsafe { dev.alloc::<T>(out_len(pass, g))? };
     let stream = dev.cuda_stream();
     let key = (dev.id(), *g, T::DTYPE);
-    let workspace = |bytes: usize| stream.alloc_zeros::<u8>(bytes.max(1)).map_err(wrap);
+    // Scratch for cuDNN, which never reads what it did not write: not zeroed.
+    // SAFETY: plain bytes, handed to cuDNN only.
+    let workspace = |bytes: usize| unsafe { stream.alloc::<u8>(bytes.max(1)) }.map_err(wrap);
     // SAFETY (each launch): the descriptors were built from `g`, which the op checked
     // against the two inputs' shapes; the views and `out` hold exactly the elements the
     // descriptors describe, in NCHW order, of the descriptors' dtype.

@@ -8,8 +8,8 @@
 //! The three ops form a closed family — [`conv2d`], [`conv_transpose2d`] and the filter
 //! gradient — whose backward passes are written with each other, so gradients of gradients
 //! (the WGAN-GP penalty's second backward pass) go through them too. On a CUDA device (the
-//! `cuda` feature) the same three ops run cuDNN's passes instead (`kernels/cudnn.rs`); the other ops
-//! here, and all ops on other devices or dtypes, use candle's own.
+//! `cuda` feature) the same three ops run cuDNN's passes instead (`kernels/cudnn.rs`); the
+//! other ops here, and all ops on other devices or dtypes, use candle's own.
 //!
 //! The crate compiles for baseline x86-64 (SSE2), so the hot loops outside `gemm` (im2col and
 //! col2im, batch norm, LeakyReLU, tanh, Adam) carry `#[multiversion(targets(...))]`: each is
@@ -101,6 +101,6 @@ pub(crate) fn convolves(t: &Tensor) -> bool {
 }
 
 /// True for an f32 or f64 tensor on a CUDA device, whose convolutions run on cuDNN.
-pub(crate) fn on_cudnn(t: &Tensor) -> bool {
+fn on_cudnn(t: &Tensor) -> bool {
     cfg!(feature = "cuda") && t.device().is_cuda() && matches!(t.dtype(), DType::F32 | DType::F64)
 }

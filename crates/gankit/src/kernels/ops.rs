@@ -183,7 +183,7 @@ impl ConvForward {
 }
 
 fn out_shape(g: &Geometry) -> Shape {
-    Shape::from((g.n, g.c_out, g.oh, g.ow))
+    Shape::from(g.feature_dims().to_vec())
 }
 
 impl CustomOp2 for ConvForward {
@@ -350,7 +350,7 @@ impl CustomOp2 for ConvBackwardData {
             run(cpu::backward_data, g),
             run(cpu::backward_data, g),
         )?;
-        Ok((out, Shape::from((g.n, g.c_in, self.h, self.w))))
+        Ok((out, Shape::from(g.image_dims().to_vec())))
     }
 
     #[cfg(feature = "cuda")]
@@ -363,7 +363,7 @@ impl CustomOp2 for ConvBackwardData {
     ) -> Result<(CudaStorage, Shape)> {
         let g = self.geometry(l1.shape(), l2.shape())?;
         let out = cudnn::run(Pass::BackwardData, &g, s1, l1, s2, l2)?;
-        Ok((out, Shape::from((g.n, g.c_in, self.h, self.w))))
+        Ok((out, Shape::from(g.image_dims().to_vec())))
     }
 
     fn bwd(
@@ -436,7 +436,7 @@ impl CustomOp2 for ConvBackwardFilter {
             run(cpu::backward_filter, g),
             run(cpu::backward_filter, g),
         )?;
-        Ok((out, Shape::from((g.c_out, g.c_in, g.k, g.k))))
+        Ok((out, Shape::from(g.filter_dims().to_vec())))
     }
 
     #[cfg(feature = "cuda")]
@@ -449,7 +449,7 @@ impl CustomOp2 for ConvBackwardFilter {
     ) -> Result<(CudaStorage, Shape)> {
         let g = self.geometry(l1.shape(), l2.shape())?;
         let out = cudnn::run(Pass::BackwardFilter, &g, s1, l1, s2, l2)?;
-        Ok((out, Shape::from((g.c_out, g.c_in, g.k, g.k))))
+        Ok((out, Shape::from(g.filter_dims().to_vec())))
     }
 
     fn bwd(
