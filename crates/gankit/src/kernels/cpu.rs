@@ -19,6 +19,7 @@ use super::parallel;
 use multiversion::multiversion;
 
 mod pixel_major;
+mod pointwise;
 
 /// Element types the kernels run on.
 pub trait Element: candle_core::WithDType + Default {
@@ -372,6 +373,9 @@ pub fn forward_bias<T: Element>(
     bias: Option<&[T]>,
     slope: Option<T>,
 ) -> Vec<T> {
+    if pointwise::suits(g) {
+        return pointwise::forward(g, x, wt, bias, slope);
+    }
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
@@ -412,6 +416,9 @@ pub fn forward_bias<T: Element>(
 
 /// DX (n, c_in, h, w) = convᵀ(DY (n, c_out, oh, ow), W (c_out, c_in, k, k)).
 pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
+    if pointwise::suits(g) {
+        return pointwise::backward_data(g, dy, wt);
+    }
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let ch = chunk(g);
@@ -449,9 +456,12 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
 
 /// DW (c_out, c_in, k, k) = Σₙ DYₙ (c_out × l) · im2col(Xₙ)ᵀ (l × kd).
 pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
+    let ch = chunk(g);
+    if pointwise::suits(g) {
+        return pointwise::backward_filter(g, x, dy, ch);
+    }
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
-    let ch = chunk(g);
     let chunks = g.n.div_ceil(ch);
     let partials: Vec<Vec<T>> = parallel::map(chunks, |c| {
         let first = c * ch;
@@ -546,6 +556,11 @@ mod tests {
             // backward_data's pixel-major col2im: chunks of 16 and 4 images, 9 channels
             (20, 9, 4, 6, 5, 4, 2, 1),
             (17, 8, 3, 7, 7, 3, 1, 1),
+            // 1×1 at stride 1 without padding: straight from the image (`pointwise`);
+            // with a stride, through im2col
+            (5, 6, 4, 5, 7, 1, 1, 0),
+            (19, 9, 3, 4, 4, 1, 1, 0),
+            (3, 4, 5, 6, 6, 1, 2, 0),
         ] {
             let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             let g = Geometry {
