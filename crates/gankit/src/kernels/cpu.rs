@@ -13,11 +13,15 @@
 //! many images with many channels pixel-major: `pixel_major`), so one single-threaded
 //! gemm call covers them all (small feature maps would make per-image products too narrow
 //! to run fast); filter gradients are summed chunk by chunk in order, so results do not
-//! depend on scheduling or on the thread count: runs are reproducible.
+//! depend on scheduling or on the thread count: runs are reproducible. Two shapes take
+//! their own paths: 1×1 convolutions at stride 1 multiply straight from the images
+//! (`pointwise`), and the forward pass over a large map goes one image at a time, a band
+//! of output rows after another (`banded`).
 
 use super::parallel;
 use multiversion::multiversion;
 
+mod banded;
 mod pixel_major;
 mod pointwise;
 
@@ -376,9 +380,12 @@ pub fn forward_bias<T: Element>(
     if pointwise::suits(g) {
         return pointwise::forward(g, x, wt, bias, slope);
     }
+    let ch = chunk(g);
+    if banded::suits(g, ch) {
+        return banded::forward(g, x, wt, bias, slope);
+    }
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
-    let ch = chunk(g);
     parallel::filled(g.n * fl, ch * fl, |c, ys| {
         let images = ys.len() / fl;
         let ld = images * l;
@@ -412,6 +419,22 @@ pub fn forward_bias<T: Element>(
             super::leaky_relu::leaky_in_place(ys, slope);
         }
     })
+}
+
+/// Rows of `l` values of `y` (one per channel) ← LeakyReLU(row + bias[channel]), each part
+/// when given.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
+fn finish<T: Element>(y: &mut [T], l: usize, bias: Option<&[T]>, slope: Option<T>) {
+    for (co, row) in y.chunks_exact_mut(l).enumerate() {
+        let b = bias.map_or(T::zero(), |b| b[co]);
+        match slope {
+            Some(s) => row.iter_mut().for_each(|v| {
+                let t = *v + b;
+                *v = if t > T::zero() { t } else { t * s };
+            }),
+            None => row.iter_mut().for_each(|v| *v += b),
+        }
+    }
 }
 
 /// DX (n, c_in, h, w) = convᵀ(DY (n, c_out, oh, ow), W (c_out, c_in, k, k)).
@@ -561,6 +584,11 @@ mod tests {
             (5, 6, 4, 5, 7, 1, 1, 0),
             (19, 9, 3, 4, 4, 1, 1, 0),
             (3, 4, 5, 6, 6, 1, 2, 0),
+            // large maps, one image per item, in bands of output rows (`banded`): padded,
+            // strided with a last partial band, unpadded
+            (2, 16, 4, 60, 60, 3, 1, 1),
+            (1, 8, 3, 140, 140, 5, 2, 2),
+            (2, 12, 3, 72, 72, 3, 1, 0),
         ] {
             let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
             let g = Geometry {

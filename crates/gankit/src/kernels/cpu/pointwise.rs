@@ -7,8 +7,7 @@
 //! Yₙ = W·Xₙ, DXₙ = Wᵀ·DYₙ and DW = Σₙ DYₙ·Xₙᵀ, with W the c_out × c_in kernel matrix.
 
 use super::super::parallel;
-use super::{Element, Geometry, Mat, matmul};
-use multiversion::multiversion;
+use super::{Element, Geometry, Mat, finish, matmul};
 
 /// Whether `g` is a 1×1 convolution at stride 1 without padding.
 pub(super) fn suits(g: &Geometry) -> bool {
@@ -82,20 +81,4 @@ pub(super) fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T], chunk
         total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
     }
     total
-}
-
-/// Rows of `l` values of `y` (one per channel) ← LeakyReLU(row + bias[channel]), each part
-/// when given.
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
-fn finish<T: Element>(y: &mut [T], l: usize, bias: Option<&[T]>, slope: Option<T>) {
-    for (co, row) in y.chunks_exact_mut(l).enumerate() {
-        let b = bias.map_or(T::zero(), |b| b[co]);
-        match slope {
-            Some(s) => row.iter_mut().for_each(|v| {
-                let t = *v + b;
-                *v = if t > T::zero() { t } else { t * s };
-            }),
-            None => row.iter_mut().for_each(|v| *v += b),
-        }
-    }
 }
