@@ -6,7 +6,7 @@
 //! into the features, with no scatter copy.
 
 use super::super::parallel;
-use super::{Element, Geometry, Mat, Taps, finish, matmul_block};
+use super::{Element, Geometry, Mat, finish, matmul_block};
 use multiversion::multiversion;
 
 /// Values in one band's im2col matrix (f32: 512 KiB, a core's L2 cache on many CPUs).
@@ -41,8 +41,9 @@ pub(super) fn forward<T: Element>(
     slope: Option<T>,
 ) -> Vec<T> {
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
-    let taps = Taps::new(g);
-    let plane = taps.ph * taps.pw;
+    // The padded planes' sides (the image itself when there is no padding).
+    let (ph, pw) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+    let plane = ph * pw;
     let rows = band_rows(g);
     let padded_len = if g.pad == 0 { 0 } else { g.c_in * plane };
     parallel::filled(g.n * fl, fl, |n, y: &mut [T]| {
@@ -53,16 +54,17 @@ pub(super) fn forward<T: Element>(
                 xn
             } else {
                 padded.fill(T::default());
-                for ci in 0..g.c_in {
-                    let at = ci * plane;
-                    taps.fill_interior(g, &xn[ci * g.h * g.w..][..g.h * g.w], &mut padded[at..]);
+                for (ci, rows) in xn.chunks_exact(g.h * g.w).enumerate() {
+                    for (y, row) in rows.chunks_exact(g.w).enumerate() {
+                        padded[ci * plane + (y + g.pad) * pw + g.pad..][..g.w].copy_from_slice(row);
+                    }
                 }
                 padded
             };
             for r0 in (0..g.oh).step_by(rows) {
                 let r1 = (r0 + rows).min(g.oh);
                 let width = (r1 - r0) * g.ow;
-                im2col_band(g, &taps, src, r0, r1, &mut cols[..kd * width]);
+                im2col_band(g, pw, src, r0, r1, &mut cols[..kd * width]);
                 // SAFETY: the block is output rows r0..r1 of each of the image's c_out
                 // feature planes (`width` values each, planes l apart), inside `y`, which
                 // this item alone writes; W is c_out × kd and the band kd × width.
@@ -87,18 +89,18 @@ pub(super) fn forward<T: Element>(
 }
 
 /// `cols` (kd × (r1 − r0)·ow) ← the patches of output rows r0..r1 of one image, read from
-/// its padded planes `src` (c_in planes of ph × pw).
+/// its padded planes `src` (c_in planes of `pw` columns).
 #[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn im2col_band<T: Element>(
     g: &Geometry,
-    taps: &Taps,
+    pw: usize,
     src: &[T],
     r0: usize,
     r1: usize,
     cols: &mut [T],
 ) {
-    let (k, s, ow, pw) = (g.k, g.stride, g.ow, taps.pw);
-    let plane = taps.ph * pw;
+    let (k, s, ow) = (g.k, g.stride, g.ow);
+    let plane = (g.h + 2 * g.pad) * pw;
     let width = (r1 - r0) * ow;
     for (row, dst) in cols.chunks_exact_mut(width).enumerate() {
         let (ci, t) = (row / (k * k), row % (k * k));
