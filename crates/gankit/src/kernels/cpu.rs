@@ -163,13 +163,6 @@ impl Taps {
         &self.offsets[t * l..(t + 1) * l]
     }
 
-    /// Copy image plane `src` (h × w) into the interior of `padded` (border untouched).
-    fn fill_interior<T: Element>(&self, g: &Geometry, src: &[T], padded: &mut [T]) {
-        for y in 0..g.h {
-            padded[(y + g.pad) * self.pw + g.pad..][..g.w].copy_from_slice(&src[y * g.w..][..g.w]);
-        }
-    }
-
     /// Where tap t's first output row starts in the phase planes (output row oy starts
     /// oy·qw further on).
     fn phase_origin(&self, g: &Geometry, t: usize) -> usize {
@@ -179,6 +172,24 @@ impl Taps {
     }
 }
 
+/// Copy image plane `src` (h × w) into the interior of `padded`, a plane of rows `pw` long
+/// with `g.pad` rows and columns of border (left untouched).
+fn fill_interior<T: Element>(g: &Geometry, pw: usize, src: &[T], padded: &mut [T]) {
+    for (y, row) in src.chunks_exact(g.w).take(g.h).enumerate() {
+        padded[(y + g.pad) * pw + g.pad..][..g.w].copy_from_slice(row);
+    }
+}
+
+/// Σ of the equally long `partials`, added in order (so the sum does not depend on which
+/// thread computed which part).
+fn sum_in_order<T: Element>(partials: Vec<Vec<T>>, len: usize) -> Vec<T> {
+    let mut total = vec![T::default(); len];
+    for p in partials {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
+}
+
 /// Rows of `cols` (c_in·k·k rows of stride `ld`), columns `at..at + oh·ow` ← the patches of
 /// one image (c_in, h, w).
 #[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
@@ -186,7 +197,7 @@ fn im2col<T: Element>(g: &Geometry, taps: &Taps, img: &[T], cols: &mut [T], ld: 
     let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
     let mut padded = vec![T::default(); taps.ph * taps.pw];
     for ci in 0..g.c_in {
-        taps.fill_interior(g, &img[ci * plane..(ci + 1) * plane], &mut padded);
+        fill_interior(g, taps.pw, &img[ci * plane..(ci + 1) * plane], &mut padded);
         for t in 0..kk {
             let row = &mut cols[(ci * kk + t) * ld + at..][..l];
             if g.stride == 1 {
@@ -515,13 +526,7 @@ pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
         });
         dw
     });
-    let mut total = vec![T::default(); g.c_out * kd];
-    for p in partials {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    total
+    sum_in_order(partials, g.c_out * kd)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! into the features, with no scatter copy.
 
 use super::super::parallel;
-use super::{Element, Geometry, Mat, finish, matmul_block};
+use super::{Element, Geometry, Mat, fill_interior, finish, matmul_block};
 use multiversion::multiversion;
 
 /// Values in one band's im2col matrix (f32: 512 KiB, a core's L2 cache on many CPUs).
@@ -54,10 +54,11 @@ pub(super) fn forward<T: Element>(
                 xn
             } else {
                 padded.fill(T::default());
-                for (ci, rows) in xn.chunks_exact(g.h * g.w).enumerate() {
-                    for (y, row) in rows.chunks_exact(g.w).enumerate() {
-                        padded[ci * plane + (y + g.pad) * pw + g.pad..][..g.w].copy_from_slice(row);
-                    }
+                for (img, out) in xn
+                    .chunks_exact(g.h * g.w)
+                    .zip(padded.chunks_exact_mut(plane))
+                {
+                    fill_interior(g, pw, img, out);
                 }
                 padded
             };

@@ -7,7 +7,7 @@
 //! Yₙ = W·Xₙ, DXₙ = Wᵀ·DYₙ and DW = Σₙ DYₙ·Xₙᵀ, with W the c_out × c_in kernel matrix.
 
 use super::super::parallel;
-use super::{Element, Geometry, Mat, finish, matmul};
+use super::{Element, Geometry, Mat, finish, matmul, sum_in_order};
 
 /// Whether `g` is a 1×1 convolution at stride 1 without padding.
 pub(super) fn suits(g: &Geometry) -> bool {
@@ -76,9 +76,5 @@ pub(super) fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T], chunk
         }
         dw
     });
-    let mut total = vec![T::default(); g.c_out * g.c_in];
-    for p in partials {
-        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
-    }
-    total
+    sum_in_order(partials, g.c_out * g.c_in)
 }
