@@ -395,14 +395,16 @@ fn chunk(g: &Geometry) -> usize {
         .clamp(1, 16)
 }
 
-/// Images per work item of the filter gradient: as [`chunk`], raised where that leaves the
-/// item's product fewer than 256 columns to sum over (images·l, on maps of 4×4 or so) to as
+/// Images per work item of the input and filter gradients: as [`chunk`], raised where that
+/// leaves the item's product fewer than 256 columns (images·l, on maps of 4×4 or so) to as
 /// many images as reach 256, up to 16 and an im2col matrix of 2^22 values (16 MiB in f32).
-/// Each item writes a whole c_out × c_in·k·k partial sum, so too short a sum is mostly
-/// writing and adding partials: report 000's D at 8×8 → 4×4 (256 → 512 channels, 5×5) went
-/// from 10 images (7 partials of 3.3 M values) to 16 (4 partials): 0.8 of its time (two
-/// threads, alternating in one process), and its three passes together 0.91–0.94.
-fn filter_chunk(g: &Geometry) -> usize {
+/// Every item packs the whole filter W for its product (input gradient) or writes a whole
+/// c_out × c_in·k·k partial sum (filter gradient), so too narrow an item is mostly that
+/// work. Report 000's D at 8×8 → 4×4 (256 → 512 channels, 5×5; G's first transposed
+/// convolution has the same geometry) went from 10 images an item to 16, 7 items to 4:
+/// filter gradient in 0.8 of its time, input gradient in 0.86–0.90 (one process
+/// alternating the two, two threads and one). Its forward pass gained nothing from it.
+fn wide_chunk(g: &Geometry) -> usize {
     let (ch, l) = (chunk(g), g.l().max(1));
     if ch * l >= 256 {
         return ch;
@@ -530,7 +532,7 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
     }
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
-    let ch = chunk(g);
+    let ch = wide_chunk(g);
     parallel::filled(g.n * il, ch * il, |c, xs| {
         let images = xs.len() / il;
         let ld = images * l;
@@ -568,7 +570,7 @@ pub fn backward_filter<T: Element>(g: &Geometry, x: &[T], dy: &[T]) -> Vec<T> {
     if pointwise::suits(g) {
         return pointwise::backward_filter(g, x, dy, chunk(g));
     }
-    let ch = filter_chunk(g);
+    let ch = wide_chunk(g);
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
     let chunks = g.n.div_ceil(ch);
@@ -667,7 +669,7 @@ mod tests {
             // at a stride over maps at least 16 wide, im2col through the phase planes
             (3, 3, 4, 36, 36, 5, 2, 2),
             (2, 2, 3, 32, 34, 4, 2, 1),
-            // a 4×4 map behind many channels: 8 images an item, 16 for the filter gradient
+            // a 4×4 map behind many channels: 8 images an item, 16 for the gradients
             (20, 300, 2, 8, 8, 5, 2, 2),
             // large maps, one image per item, in bands of output rows (`banded`): padded,
             // strided with a last partial band, unpadded
