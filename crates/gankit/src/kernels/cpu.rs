@@ -240,7 +240,7 @@ fn im2col_padded<T: Element>(
 /// [`Taps`]), filled once per channel through `Taps::slots`: each output row at a tap is
 /// then a run of ow consecutive values of one phase plane, one copy instead of ow gathers.
 /// Measured per image, one thread, against the gather (5×5 and 4×4 kernels at stride 2):
-/// 3 channels at 64×64 in 0.5–0.8 of its time, 64 channels at 32×32 in 0.6–0.9; over
+/// 3 channels at 64×64 in 0.5–0.8 of its time, 64 channels at 32×32 in 0.6–0.95; over
 /// narrower maps the rows are too short to pay (1.2–2.5 times its time at 16×16 and 8×8).
 #[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn im2col_phases<T: Element>(
