@@ -99,7 +99,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    keep_freed_memory();
+    gankit::kernels::keep_freed_memory();
     // GANKIT_ISA narrows the instruction sets; it must come before anything reads the CPU's
     // features (gemm, candle and gankit's kernels each read them once).
     if let Err(e) = gankit::isa::restrict_from_env() {
@@ -132,20 +132,6 @@ fn main() -> ExitCode {
         Command::Cache(c) => cache::run(c),
     };
     exit_code(result)
-}
-
-/// A training step allocates and frees dozens of tensors of a few MiB (activations and
-/// their gradients). glibc serves blocks that large with fresh mmaps and unmaps them when
-/// freed, so every step paid page faults and zeroing for all of them (a seventh of the
-/// default DCGAN's step went to the kernel). Serving them from the heap, and keeping freed
-/// memory instead of returning it at once, reuses the same pages step after step.
-fn keep_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; called before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
 }
 
 /// `--help` and `--version` print as clap writes them; a wrong argument is one line saying

@@ -28,12 +28,7 @@ const LAYERS: [(usize, usize, usize, usize, usize); 8] = [
 
 fn benches(c: &mut Criterion) {
     // As the gankit binary does: keep freed multi-MiB buffers in the heap.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
+    gankit::kernels::keep_freed_memory();
     let n = 64;
     let mut rng = Rng::new(0, 0);
     let mut g = c.benchmark_group("conv64");

@@ -98,15 +98,10 @@ fn composed_layer_norm_act(x: &Tensor, gamma: &Tensor, beta: &Tensor) -> Tensor 
 }
 
 fn benches(c: &mut Criterion) {
-    // As the gankit binary does (gankit-cli's main.rs): keep freed multi-MiB tensors in the
-    // heap. Otherwise glibc unmaps each one when it is freed, and the backward timings are
-    // mostly page faults, which vary from run to run.
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-    }
+    // As the gankit binary does: keep freed multi-MiB tensors in the heap. Otherwise glibc
+    // unmaps each one when it is freed, and the backward timings are mostly page faults,
+    // which vary from run to run.
+    kernels::keep_freed_memory();
     // D's second convolution and G's first transposed convolution in dcgan28.
     pair(
         c,

@@ -44,6 +44,22 @@ pub use matmul::{bmm, matmul};
 pub use ops::{conv_transpose2d, conv2d, conv2d_bias, conv2d_bias_leaky};
 pub use tanh::tanh;
 
+/// A training step allocates and frees dozens of tensors of a few MiB (activations and
+/// their gradients). glibc serves blocks that large with fresh mmaps and unmaps them when
+/// freed, so every step paid page faults and zeroing for all of them (a seventh of the
+/// default DCGAN's step went to the kernel). Serving them from the heap, and keeping freed
+/// memory instead of returning it at once, reuses the same pages step after step. Called
+/// first by the `gankit` binary and by the kernel benchmarks; call it before any other
+/// thread exists.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
 use candle_core::{DType, Device, Tensor, TensorId};
 
 thread_local! {
