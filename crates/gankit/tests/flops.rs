@@ -26,6 +26,19 @@ fn products_and_convolutions_count_their_textbook_flops() {
     y.sum_all().unwrap().backward().unwrap();
     assert_eq!(flops::total() - before, 2 * conv);
 
+    // The same over a wider map with more channels, where AVX2 CPUs (without AVX-512)
+    // take the implicit-GEMM path for the features and the input gradient: 2 images,
+    // 16 → 16 channels, 3×3, 16×16 → 16×16.
+    let conv = 2 * 2 * 16 * 256 * 144;
+    let x = Var::ones((2, 16, 16, 16), DType::F32, &dev).unwrap();
+    let w = Var::ones((16, 16, 3, 3), DType::F32, &dev).unwrap();
+    let before = flops::total();
+    let y = kernels::conv2d(x.as_tensor(), w.as_tensor(), 1, 1).unwrap();
+    assert_eq!(flops::total() - before, conv);
+    let before = flops::total();
+    y.sum_all().unwrap().backward().unwrap();
+    assert_eq!(flops::total() - before, 2 * conv);
+
     // Transposed (the generators' layers): 2 images, 4 → 3 channels, 4×4 kernel, stride
     // 2, padding 1, 7×7 → 14×14: one product of 3·16 rows by 4 by 2·49 columns.
     let z = Tensor::ones((2, 4, 7, 7), DType::F32, &dev).unwrap();

@@ -1,7 +1,8 @@
 //! A running count of the floating-point operations gankit's matrix products perform.
 //!
 //! Every convolution (forward, both gradients, transposed) and every matrix product of
-//! gankit's CPU kernels ends in one `gemm` call per block ([`super::cpu`]), so counting
+//! gankit's CPU kernels ends in one `gemm` call per block ([`super::cpu`]) or, on the
+//! implicit-GEMM path (`cpu/implicit`), counts its whole product once per call, so counting
 //! 2·m·n·k there counts them all, as executed: padding taps included, as the usual
 //! 2·N·C_out·H·W·C_in·k² formula counts them. Element-wise work (batch norm, activations,
 //! the optimiser) is not counted; it is a few per cent of a step's arithmetic. `gankit

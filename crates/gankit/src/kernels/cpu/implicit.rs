@@ -1,0 +1,392 @@
+//! Convolution as an implicit GEMM in f32 on AVX2: the im2col matrix is never written.
+//!
+//! The im2col path writes a c_in·k·k × positions matrix, then `gemm` copies it again into
+//! its packed panels before its microkernel reads it. Here the panels are packed straight
+//! from the images: for each kernel tap (ci, kh, kw) and 16 consecutive output positions,
+//! the 16 inputs lie in one row of a stride-phase plane ([`Taps`]), one copy (or, on maps
+//! narrower than 16, a few), and the filter is packed once per call rather than once per
+//! work item. The products run in the 16 × 6 register tile of [`microkernel`], written to
+//! the features in place.
+//!
+//! Blocking (BLIS-style): a work item (a chunk of images, as the im2col path splits them)
+//! walks blocks of [`MC`] positions; for each block of [`KC`] taps it packs the block's
+//! panels (MC × KC values, in L2), then runs every panel of 6 output channels (KC × 6, in
+//! L1) over them. Results differ from the im2col path's only in rounding (the sums run in
+//! another order), and do not depend on the thread count.
+//!
+//! [`Taps`]: super::Taps
+
+use super::microkernel::{self, MR, NR};
+use super::{Element, Geometry, Taps, chunk, finish};
+use crate::kernels::parallel;
+
+/// Positions per block (16 panels of [`MR`]).
+const MC: usize = 256;
+/// Taps (rows of the im2col matrix) per block.
+const KC: usize = 256;
+
+/// Whether the forward pass of `g` runs here: f32 on a CPU with AVX2 + FMA but without
+/// AVX-512 (where gemm's 16-lane microkernels are faster than this 8-lane tile), over
+/// feature maps of at least 64 positions. On report 000's and 001's 8×8 → 4×4 layers (16
+/// positions an image) the im2col path was as fast or faster (one process alternating the
+/// two, two threads: forward 1.00–1.05 of its time, input gradient 0.94–1.08).
+pub(super) fn suits<T: Element>(g: &Geometry) -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
+        && g.l() >= 4 * MR
+        && g.kdim() >= 16
+        && g.c_out >= NR
+        && crate::isa::Isa::in_use() == crate::isa::Isa::Avx2
+        && microkernel::available()
+}
+
+/// The right-hand operand of a product packed for the tile: an inner × cols matrix, for
+/// each block of [`KC`] inner steps the ⌈cols / 6⌉ panels of 6 columns (zero past the last
+/// column), each step-major. The filter, packed once per call: W (c_out × kd) read as
+/// kd × c_out for the features, as c_out × kd for the input gradient.
+struct Packed {
+    data: Vec<f32>,
+    panels: usize,
+}
+
+impl Packed {
+    fn new(inner: usize, cols: usize, at: impl Fn(usize, usize) -> f32) -> Packed {
+        let panels = cols.div_ceil(NR);
+        let mut data = vec![0.0; inner * panels * NR];
+        for k0 in (0..inner).step_by(KC) {
+            let kc = KC.min(inner - k0);
+            for cp in 0..panels {
+                let panel = &mut data[(k0 * panels + cp * kc) * NR..][..kc * NR];
+                for (k, step) in panel.chunks_exact_mut(NR).enumerate() {
+                    for (jj, v) in step.iter_mut().enumerate() {
+                        let col = cp * NR + jj;
+                        if col < cols {
+                            *v = at(k0 + k, col);
+                        }
+                    }
+                }
+            }
+        }
+        Packed { data, panels }
+    }
+
+    /// Panel `cp` of the block of steps starting at k0 (kc steps long).
+    fn panel(&self, k0: usize, kc: usize, cp: usize) -> &[f32] {
+        &self.data[(k0 * self.panels + cp * kc) * NR..][..kc * NR]
+    }
+}
+
+/// Y (n, c_out, oh, ow) = conv(X, W) [+ bias, then LeakyReLU(slope)], as
+/// [`super::forward_bias`].
+pub(super) fn forward(
+    g: &Geometry,
+    x: &[f32],
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    slope: Option<f32>,
+) -> Vec<f32> {
+    let taps = Taps::new(g);
+    let kd = g.kdim();
+    crate::kernels::flops::add_product(g.c_out, g.n * g.l(), kd);
+    let filter = Packed::new(kd, g.c_out, |k, co| wt[co * kd + k]);
+    let ch = chunk(g);
+    let (l, fl, il) = (g.l(), g.feature_len(), g.image_len());
+    let phase_len = g.stride * g.stride * taps.qh * taps.qw;
+    let rows = tap_rows(g, &taps);
+    parallel::filled(g.n * fl, ch * fl, |c, ys| {
+        let images = ys.len() / fl;
+        let mut phases = vec![0.0f32; images * g.c_in * phase_len];
+        for (j, planes) in phases.chunks_exact_mut(g.c_in * phase_len).enumerate() {
+            let img = &x[(c * ch + j) * il..][..il];
+            for (src, dst) in img
+                .chunks_exact(g.h * g.w)
+                .zip(planes.chunks_exact_mut(phase_len))
+            {
+                for (&v, &slot) in src.iter().zip(&taps.slots) {
+                    dst[slot as usize] = v;
+                }
+            }
+        }
+        let positions = images * l;
+        f32::with_scratch(MC * KC, |packed| {
+            for q0 in (0..positions).step_by(MC) {
+                let mc = MC.min(positions - q0);
+                for k0 in (0..g.kdim()).step_by(KC) {
+                    let kc = KC.min(g.kdim() - k0);
+                    pack_positions(g, &taps, &phases, &rows[k0..k0 + kc], q0, mc, packed);
+                    for cp in 0..filter.panels {
+                        let b = filter.panel(k0, kc, cp);
+                        for (i, a) in packed[..mc.div_ceil(MR) * MR * kc]
+                            .chunks_exact(MR * kc)
+                            .enumerate()
+                        {
+                            store_tile(g, ys, q0 + i * MR, cp * NR, kc, a, b, k0 > 0);
+                        }
+                    }
+                }
+            }
+        });
+        if bias.is_some() || slope.is_some() {
+            for y in ys.chunks_exact_mut(fl) {
+                finish(y, l, bias, slope);
+            }
+        }
+    })
+}
+
+/// For each tap row of the im2col matrix (ci, kh, kw), where its first output position's
+/// input lies in an image's phase planes (output row oy, column ox adds oy·qw + ox).
+fn tap_rows(g: &Geometry, taps: &Taps) -> Vec<usize> {
+    let (kk, phase_len) = (g.k * g.k, g.stride * g.stride * taps.qh * taps.qw);
+    (0..g.kdim())
+        .map(|r| (r / kk) * phase_len + taps.phase_origin(g, r % kk))
+        .collect()
+}
+
+/// `packed` ← the panels of positions q0..q0 + mc (of the item's images·l, image-major)
+/// for the taps whose rows start at `rows`: panel i, tap k holds the 16 inputs of
+/// positions q0 + 16i.. (zero past mc) at offset (i·kc + k)·16.
+fn pack_positions(
+    g: &Geometry,
+    taps: &Taps,
+    phases: &[f32],
+    rows: &[usize],
+    q0: usize,
+    mc: usize,
+    packed: &mut [f32],
+) {
+    let (l, kc) = (g.l(), rows.len());
+    let image_phases = g.c_in * g.stride * g.stride * taps.qh * taps.qw;
+    // Where each position's input sits relative to its tap row's origin.
+    let at = |q: usize| {
+        let (j, p) = (q / l, q % l);
+        j * image_phases + (p / g.ow) * taps.qw + p % g.ow
+    };
+    for (i, panel) in packed[..mc.div_ceil(MR) * MR * kc]
+        .chunks_exact_mut(MR * kc)
+        .enumerate()
+    {
+        let first = q0 + i * MR;
+        let count = MR.min(q0 + mc - first);
+        // One run: 16 positions in one output row of one image.
+        if count == MR && first % l % g.ow + MR <= g.ow {
+            let base = at(first);
+            for (dst, &r) in panel.chunks_exact_mut(MR).zip(rows) {
+                let src: &[f32; MR] = phases[r + base..][..MR].try_into().expect("16 values");
+                dst.copy_from_slice(src);
+            }
+            continue;
+        }
+        // Otherwise the stretches of the panel's positions within one output row (two of
+        // 8 on an 8-wide map), one copy each.
+        let mut stretches = [(0usize, 0usize, 0usize); MR];
+        let (mut n, mut done) = (0, 0);
+        while done < count {
+            let q = first + done;
+            let len = (g.ow - q % l % g.ow).min(count - done);
+            stretches[n] = (at(q), done, len);
+            (n, done) = (n + 1, done + len);
+        }
+        for (dst, &r) in panel.chunks_exact_mut(MR).zip(rows) {
+            for &(from, to, len) in &stretches[..n] {
+                dst[to..to + len].copy_from_slice(&phases[r + from..][..len]);
+            }
+            dst[count..].fill(0.0);
+        }
+    }
+}
+
+/// The tile of output positions q.. (16 of the item's, image-major) × channels co0..co0 + 6
+/// of the features `ys` ← [itself +] the products of `a` (kc × 16) and `b` (kc × 6).
+#[allow(clippy::too_many_arguments)]
+fn store_tile(
+    g: &Geometry,
+    ys: &mut [f32],
+    q: usize,
+    co0: usize,
+    kc: usize,
+    a: &[f32],
+    b: &[f32],
+    accumulate: bool,
+) {
+    let (l, fl) = (g.l(), g.feature_len());
+    let images = ys.len() / fl;
+    let (j, p) = (q / l, q % l);
+    if co0 + NR <= g.c_out && p + MR <= l {
+        // Whole: column jj of the tile is channel co0 + jj's row, 16 positions of image j.
+        let c = &mut ys[j * fl + co0 * l + p..][..(NR - 1) * l + MR];
+        // SAFETY: `suits` checked AVX2 + FMA; a and b hold kc steps; the six columns lie
+        // l apart inside `c`.
+        unsafe { microkernel::tile(kc, a.as_ptr(), b.as_ptr(), c.as_mut_ptr(), l, accumulate) };
+        return;
+    }
+    // At an edge (past the last channel, or across images): through a scratch tile.
+    let mut tmp = [0.0f32; MR * NR];
+    let cell = |i: usize, jj: usize| {
+        let (qq, co) = (q + i, co0 + jj);
+        (qq < images * l && co < g.c_out).then(|| (qq / l) * fl + co * l + qq % l)
+    };
+    if accumulate {
+        for jj in 0..NR {
+            for i in 0..MR {
+                if let Some(o) = cell(i, jj) {
+                    tmp[jj * MR + i] = ys[o];
+                }
+            }
+        }
+    }
+    // SAFETY: as above, into the scratch tile (columns MR apart).
+    unsafe { microkernel::tile(kc, a.as_ptr(), b.as_ptr(), tmp.as_mut_ptr(), MR, accumulate) };
+    for jj in 0..NR {
+        for i in 0..MR {
+            if let Some(o) = cell(i, jj) {
+                ys[o] = tmp[jj * MR + i];
+            }
+        }
+    }
+}
+
+/// Whether the input gradient of `g` runs here: as [`suits`], with enough output channels
+/// (the products' inner dimension) to amortise the tiles' additions into the image, and
+/// taps: over 3 image channels (G's last transposed convolution, 48 or 75 taps) the im2col
+/// path was faster (this path in 1.1–1.2 of its time).
+pub(super) fn suits_data<T: Element>(g: &Geometry) -> bool {
+    suits::<T>(g) && g.c_out >= 16 && g.kdim() >= 128
+}
+
+/// DX (n, c_in, h, w) = convᵀ(DY, W), as [`super::backward_data`]: each tile of 16 output
+/// positions × 6 taps of Wᵀ·DY is added straight into the image's stride-phase planes (the
+/// col2im of the im2col path, without its matrix).
+pub(super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> Vec<f32> {
+    let taps = Taps::new(g);
+    let kd = g.kdim();
+    crate::kernels::flops::add_product(kd, g.n * g.l(), g.c_out);
+    let filter = Packed::new(g.c_out, kd, |co, r| wt[co * kd + r]);
+    let ch = super::wide_chunk(g);
+    let (l, fl, il) = (g.l(), g.feature_len(), g.image_len());
+    let phase_len = g.stride * g.stride * taps.qh * taps.qw;
+    let rows = tap_rows(g, &taps);
+    parallel::filled(g.n * il, ch * il, |c, xs| {
+        let images = xs.len() / il;
+        let mut phases = vec![0.0f32; images * g.c_in * phase_len];
+        let dys = &dy[c * ch * fl..][..images * fl];
+        let positions = images * l;
+        f32::with_scratch(MC * KC, |packed| {
+            for q0 in (0..positions).step_by(MC) {
+                let mc = MC.min(positions - q0);
+                for k0 in (0..g.c_out).step_by(KC) {
+                    let kc = KC.min(g.c_out - k0);
+                    pack_features(g, dys, k0, kc, q0, mc, packed);
+                    for tp in 0..filter.panels {
+                        let b = filter.panel(k0, kc, tp);
+                        for (i, a) in packed[..mc.div_ceil(MR) * MR * kc]
+                            .chunks_exact(MR * kc)
+                            .enumerate()
+                        {
+                            let mut tile = [0.0f32; MR * NR];
+                            // SAFETY: `suits` checked AVX2 + FMA; a and b hold kc steps; the
+                            // tile's six columns lie MR apart.
+                            unsafe {
+                                microkernel::tile(
+                                    kc,
+                                    a.as_ptr(),
+                                    b.as_ptr(),
+                                    tile.as_mut_ptr(),
+                                    MR,
+                                    false,
+                                )
+                            };
+                            let first = q0 + i * MR;
+                            let count = MR.min(q0 + mc - first);
+                            for (jj, col) in tile.chunks_exact(MR).enumerate() {
+                                let r = tp * NR + jj;
+                                if r < kd {
+                                    add_runs(g, &taps, &mut phases, rows[r], first, &col[..count]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        for (planes, img) in phases
+            .chunks_exact(g.c_in * phase_len)
+            .zip(xs.chunks_exact_mut(il))
+        {
+            for (dst, src) in img
+                .chunks_exact_mut(g.h * g.w)
+                .zip(planes.chunks_exact(phase_len))
+            {
+                for (d, &slot) in dst.iter_mut().zip(&taps.slots) {
+                    *d = src[slot as usize];
+                }
+            }
+        }
+    })
+}
+
+/// `packed` ← the panels of the features `dys` (the item's images, each c_out × l) at
+/// positions q0..q0 + mc and channels k0..k0 + kc: panel i, channel k holds the 16 values
+/// of positions q0 + 16i.. (zero past mc) at offset (i·kc + k)·16.
+fn pack_features(
+    g: &Geometry,
+    dys: &[f32],
+    k0: usize,
+    kc: usize,
+    q0: usize,
+    mc: usize,
+    packed: &mut [f32],
+) {
+    let (l, fl) = (g.l(), g.feature_len());
+    for (i, panel) in packed[..mc.div_ceil(MR) * MR * kc]
+        .chunks_exact_mut(MR * kc)
+        .enumerate()
+    {
+        let first = q0 + i * MR;
+        let count = MR.min(q0 + mc - first);
+        if count == MR && first % l + MR <= l {
+            let base = (first / l) * fl + k0 * l + first % l;
+            for (k, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                let src: &[f32; MR] = dys[base + k * l..][..MR].try_into().expect("16 values");
+                dst.copy_from_slice(src);
+            }
+        } else {
+            for (k, dst) in panel.chunks_exact_mut(MR).enumerate() {
+                for (ii, d) in dst.iter_mut().enumerate() {
+                    let q = first + ii;
+                    *d = if ii < count {
+                        dys[(q / l) * fl + (k0 + k) * l + q % l]
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The phase planes at tap row `row` (see [`tap_rows`]) += `values`, those of the item's
+/// output positions first.. in order, one vector add per stretch of them within an output
+/// row.
+fn add_runs(
+    g: &Geometry,
+    taps: &Taps,
+    phases: &mut [f32],
+    row: usize,
+    first: usize,
+    values: &[f32],
+) {
+    let (l, image_phases) = (g.l(), g.c_in * g.stride * g.stride * taps.qh * taps.qw);
+    let mut done = 0;
+    while done < values.len() {
+        let q = first + done;
+        let (j, p) = (q / l, q % l);
+        let (oy, ox) = (p / g.ow, p % g.ow);
+        let len = (g.ow - ox).min(values.len() - done);
+        let at = row + j * image_phases + oy * taps.qw + ox;
+        phases[at..at + len]
+            .iter_mut()
+            .zip(&values[done..done + len])
+            .for_each(|(d, &v)| *d += v);
+        done += len;
+    }
+}
