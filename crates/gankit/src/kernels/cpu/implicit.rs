@@ -6,7 +6,9 @@
 //! the 16 inputs lie in one row of a stride-phase plane ([`Taps`]), one copy (or, on maps
 //! narrower than 16, a few), and the filter is packed once per call rather than once per
 //! work item. The products run in the 16 × 6 register tile of [`microkernel`], written to
-//! the features in place.
+//! the features in place ([`forward`]), or for the input gradient ([`backward_data`], the
+//! generators' transposed convolutions) added into the image's phase planes in place of
+//! col2im. Filter gradients stay on the im2col path.
 //!
 //! Blocking (BLIS-style): a work item (a chunk of images, as the im2col path splits them)
 //! walks blocks of [`MC`] positions; for each block of [`KC`] taps it packs the block's
@@ -26,7 +28,8 @@ const MC: usize = 256;
 const KC: usize = 256;
 
 /// Whether the forward pass of `g` runs here: f32 on a CPU with AVX2 + FMA but without
-/// AVX-512 (where gemm's 16-lane microkernels are faster than this 8-lane tile), over
+/// AVX-512 (where gemm's 16-lane microkernels run; this 8-lane tile has not been measured
+/// against them), over
 /// feature maps of at least 64 positions. On report 000's and 001's 8×8 → 4×4 layers (16
 /// positions an image) the im2col path was as fast or faster (one process alternating the
 /// two, two threads: forward 1.00–1.05 of its time, input gradient 0.94–1.08).
