@@ -144,6 +144,8 @@ struct Taps {
     /// Side lengths of a phase plane.
     qh: usize,
     qw: usize,
+    /// Length of one channel's s² phase planes.
+    phases_len: usize,
     /// For each image pixel (y, x) in order, its index in the phase planes.
     slots: Vec<u32>,
 }
@@ -177,7 +179,23 @@ impl Taps {
             pw,
             qh,
             qw,
+            phases_len: s * s * qh * qw,
             slots,
+        }
+    }
+
+    /// One channel's phase planes ← its image plane (h × w); the padding's cells are left
+    /// as they are.
+    fn plane_to_phases<T: Copy>(&self, plane: &[T], phases: &mut [T]) {
+        for (&v, &slot) in plane.iter().zip(&self.slots) {
+            phases[slot as usize] = v;
+        }
+    }
+
+    /// One channel's image plane (h × w) ← its phase planes.
+    fn plane_from_phases<T: Copy>(&self, phases: &[T], plane: &mut [T]) {
+        for (d, &slot) in plane.iter_mut().zip(&self.slots) {
+            *d = phases[slot as usize];
         }
     }
 
@@ -275,11 +293,9 @@ fn im2col_phases<T: Element>(
     let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
     // The padding's cells sit at the same places in every channel's phase planes: zeroed
     // once, never written.
-    let mut phases = vec![T::default(); g.stride * g.stride * taps.qh * taps.qw];
+    let mut phases = vec![T::default(); taps.phases_len];
     for ci in 0..g.c_in {
-        for (&v, &slot) in img[ci * plane..(ci + 1) * plane].iter().zip(&taps.slots) {
-            phases[slot as usize] = v;
-        }
+        taps.plane_to_phases(&img[ci * plane..(ci + 1) * plane], &mut phases);
         for t in 0..kk {
             let row = &mut cols[(ci * kk + t) * ld + at..][..l];
             let origin = taps.phase_origin(g, t);
@@ -298,7 +314,7 @@ const PHASE_ROWS_MIN: usize = 16;
 #[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl+avx2+fma", "x86_64+avx2+fma"))]
 fn col2im<T: Element>(g: &Geometry, taps: &Taps, cols: &[T], ld: usize, at: usize, img: &mut [T]) {
     let (kk, l, plane) = (g.k * g.k, g.l(), g.h * g.w);
-    let mut phases = vec![T::default(); g.stride * g.stride * taps.qh * taps.qw];
+    let mut phases = vec![T::default(); taps.phases_len];
     for ci in 0..g.c_in {
         phases.fill(T::default());
         for t in 0..kk {
@@ -309,12 +325,7 @@ fn col2im<T: Element>(g: &Geometry, taps: &Taps, cols: &[T], ld: usize, at: usiz
                 dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
             }
         }
-        for (d, &slot) in img[ci * plane..(ci + 1) * plane]
-            .iter_mut()
-            .zip(&taps.slots)
-        {
-            *d = phases[slot as usize];
-        }
+        taps.plane_from_phases(&phases, &mut img[ci * plane..(ci + 1) * plane]);
     }
 }
 

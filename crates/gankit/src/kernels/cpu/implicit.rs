@@ -39,7 +39,6 @@ pub(super) fn suits<T: Element>(g: &Geometry) -> bool {
         && g.kdim() >= 16
         && g.c_out >= NR
         && crate::isa::Isa::in_use() == crate::isa::Isa::Avx2
-        && microkernel::available()
 }
 
 /// The right-hand operand of a product packed for the tile: an inner × cols matrix, for
@@ -93,21 +92,13 @@ pub(super) fn forward(
     let filter = Packed::new(kd, g.c_out, |k, co| wt[co * kd + k]);
     let ch = chunk(g);
     let (l, fl, il) = (g.l(), g.feature_len(), g.image_len());
-    let phase_len = g.stride * g.stride * taps.qh * taps.qw;
     let rows = tap_rows(g, &taps);
     parallel::filled(g.n * fl, ch * fl, |c, ys| {
         let images = ys.len() / fl;
-        let mut phases = vec![0.0f32; images * g.c_in * phase_len];
-        for (j, planes) in phases.chunks_exact_mut(g.c_in * phase_len).enumerate() {
-            let img = &x[(c * ch + j) * il..][..il];
-            for (src, dst) in img
-                .chunks_exact(g.h * g.w)
-                .zip(planes.chunks_exact_mut(phase_len))
-            {
-                for (&v, &slot) in src.iter().zip(&taps.slots) {
-                    dst[slot as usize] = v;
-                }
-            }
+        let mut phases = vec![0.0f32; images * g.c_in * taps.phases_len];
+        let planes = x[c * ch * il..][..images * il].chunks_exact(g.h * g.w);
+        for (src, dst) in planes.zip(phases.chunks_exact_mut(taps.phases_len)) {
+            taps.plane_to_phases(src, dst);
         }
         let positions = images * l;
         f32::with_scratch(MC * KC, |packed| {
@@ -118,7 +109,7 @@ pub(super) fn forward(
                     pack_positions(g, &taps, &phases, &rows[k0..k0 + kc], q0, mc, packed);
                     for cp in 0..filter.panels {
                         let b = filter.panel(k0, kc, cp);
-                        for (i, a) in packed[..mc.div_ceil(MR) * MR * kc]
+                        for (i, a) in packed[..panels_len(mc, kc)]
                             .chunks_exact(MR * kc)
                             .enumerate()
                         {
@@ -139,10 +130,39 @@ pub(super) fn forward(
 /// For each tap row of the im2col matrix (ci, kh, kw), where its first output position's
 /// input lies in an image's phase planes (output row oy, column ox adds oy·qw + ox).
 fn tap_rows(g: &Geometry, taps: &Taps) -> Vec<usize> {
-    let (kk, phase_len) = (g.k * g.k, g.stride * g.stride * taps.qh * taps.qw);
+    let kk = g.k * g.k;
     (0..g.kdim())
-        .map(|r| (r / kk) * phase_len + taps.phase_origin(g, r % kk))
+        .map(|r| (r / kk) * taps.phases_len + taps.phase_origin(g, r % kk))
         .collect()
+}
+
+/// Values in the panels of mc positions (rounded up to whole panels of [`MR`]) × kc steps.
+fn panels_len(mc: usize, kc: usize) -> usize {
+    mc.div_ceil(MR) * MR * kc
+}
+
+/// The stretches of the item's output positions first..first + count that lie within one
+/// output row: for each, where its first position's input sits in the item's phase planes
+/// relative to a tap row's origin (see [`tap_rows`]), its index among the count, and its
+/// length (one stretch of 16 on maps at least 16 wide, two of 8 on an 8-wide map).
+fn stretches(
+    g: &Geometry,
+    taps: &Taps,
+    first: usize,
+    count: usize,
+) -> ([(usize, usize, usize); MR], usize) {
+    let (l, image_phases) = (g.l(), g.c_in * taps.phases_len);
+    let mut out = [(0usize, 0usize, 0usize); MR];
+    let (mut n, mut done) = (0, 0);
+    while done < count {
+        let q = first + done;
+        let (j, p) = (q / l, q % l);
+        let (oy, ox) = (p / g.ow, p % g.ow);
+        let len = (g.ow - ox).min(count - done);
+        out[n] = (j * image_phases + oy * taps.qw + ox, done, len);
+        (n, done) = (n + 1, done + len);
+    }
+    (out, n)
 }
 
 /// `packed` ← the panels of positions q0..q0 + mc (of the item's images·l, image-major)
@@ -157,37 +177,22 @@ fn pack_positions(
     mc: usize,
     packed: &mut [f32],
 ) {
-    let (l, kc) = (g.l(), rows.len());
-    let image_phases = g.c_in * g.stride * g.stride * taps.qh * taps.qw;
-    // Where each position's input sits relative to its tap row's origin.
-    let at = |q: usize| {
-        let (j, p) = (q / l, q % l);
-        j * image_phases + (p / g.ow) * taps.qw + p % g.ow
-    };
-    for (i, panel) in packed[..mc.div_ceil(MR) * MR * kc]
+    let kc = rows.len();
+    for (i, panel) in packed[..panels_len(mc, kc)]
         .chunks_exact_mut(MR * kc)
         .enumerate()
     {
         let first = q0 + i * MR;
         let count = MR.min(q0 + mc - first);
-        // One run: 16 positions in one output row of one image.
-        if count == MR && first % l % g.ow + MR <= g.ow {
-            let base = at(first);
+        let (stretches, n) = stretches(g, taps, first, count);
+        if n == 1 && count == MR {
+            // One run of 16 in one output row: fixed-size copies.
+            let base = stretches[0].0;
             for (dst, &r) in panel.chunks_exact_mut(MR).zip(rows) {
                 let src: &[f32; MR] = phases[r + base..][..MR].try_into().expect("16 values");
                 dst.copy_from_slice(src);
             }
             continue;
-        }
-        // Otherwise the stretches of the panel's positions within one output row (two of
-        // 8 on an 8-wide map), one copy each.
-        let mut stretches = [(0usize, 0usize, 0usize); MR];
-        let (mut n, mut done) = (0, 0);
-        while done < count {
-            let q = first + done;
-            let len = (g.ow - q % l % g.ow).min(count - done);
-            stretches[n] = (at(q), done, len);
-            (n, done) = (n + 1, done + len);
         }
         for (dst, &r) in panel.chunks_exact_mut(MR).zip(rows) {
             for &(from, to, len) in &stretches[..n] {
@@ -266,11 +271,10 @@ pub(super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> Vec<f32> {
     let filter = Packed::new(g.c_out, kd, |co, r| wt[co * kd + r]);
     let ch = super::wide_chunk(g);
     let (l, fl, il) = (g.l(), g.feature_len(), g.image_len());
-    let phase_len = g.stride * g.stride * taps.qh * taps.qw;
     let rows = tap_rows(g, &taps);
     parallel::filled(g.n * il, ch * il, |c, xs| {
         let images = xs.len() / il;
-        let mut phases = vec![0.0f32; images * g.c_in * phase_len];
+        let mut phases = vec![0.0f32; images * g.c_in * taps.phases_len];
         let dys = &dy[c * ch * fl..][..images * fl];
         let positions = images * l;
         f32::with_scratch(MC * KC, |packed| {
@@ -281,7 +285,7 @@ pub(super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> Vec<f32> {
                     pack_features(g, dys, k0, kc, q0, mc, packed);
                     for tp in 0..filter.panels {
                         let b = filter.panel(k0, kc, tp);
-                        for (i, a) in packed[..mc.div_ceil(MR) * MR * kc]
+                        for (i, a) in packed[..panels_len(mc, kc)]
                             .chunks_exact(MR * kc)
                             .enumerate()
                         {
@@ -300,10 +304,10 @@ pub(super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> Vec<f32> {
                             };
                             let first = q0 + i * MR;
                             let count = MR.min(q0 + mc - first);
+                            let (stretches, n) = stretches(g, &taps, first, count);
                             for (jj, col) in tile.chunks_exact(MR).enumerate() {
-                                let r = tp * NR + jj;
-                                if r < kd {
-                                    add_runs(g, &taps, &mut phases, rows[r], first, &col[..count]);
+                                if let Some(&r) = rows.get(tp * NR + jj) {
+                                    add_stretches(&mut phases[r..], &stretches[..n], col);
                                 }
                             }
                         }
@@ -311,18 +315,11 @@ pub(super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> Vec<f32> {
                 }
             }
         });
-        for (planes, img) in phases
-            .chunks_exact(g.c_in * phase_len)
-            .zip(xs.chunks_exact_mut(il))
+        for (src, dst) in phases
+            .chunks_exact(taps.phases_len)
+            .zip(xs.chunks_exact_mut(g.h * g.w))
         {
-            for (dst, src) in img
-                .chunks_exact_mut(g.h * g.w)
-                .zip(planes.chunks_exact(phase_len))
-            {
-                for (d, &slot) in dst.iter_mut().zip(&taps.slots) {
-                    *d = src[slot as usize];
-                }
-            }
+            taps.plane_from_phases(src, dst);
         }
     })
 }
@@ -340,7 +337,7 @@ fn pack_features(
     packed: &mut [f32],
 ) {
     let (l, fl) = (g.l(), g.feature_len());
-    for (i, panel) in packed[..mc.div_ceil(MR) * MR * kc]
+    for (i, panel) in packed[..panels_len(mc, kc)]
         .chunks_exact_mut(MR * kc)
         .enumerate()
     {
@@ -367,29 +364,13 @@ fn pack_features(
     }
 }
 
-/// The phase planes at tap row `row` (see [`tap_rows`]) += `values`, those of the item's
-/// output positions first.. in order, one vector add per stretch of them within an output
-/// row.
-fn add_runs(
-    g: &Geometry,
-    taps: &Taps,
-    phases: &mut [f32],
-    row: usize,
-    first: usize,
-    values: &[f32],
-) {
-    let (l, image_phases) = (g.l(), g.c_in * g.stride * g.stride * taps.qh * taps.qw);
-    let mut done = 0;
-    while done < values.len() {
-        let q = first + done;
-        let (j, p) = (q / l, q % l);
-        let (oy, ox) = (p / g.ow, p % g.ow);
-        let len = (g.ow - ox).min(values.len() - done);
-        let at = row + j * image_phases + oy * taps.qw + ox;
+/// The phase planes from one tap row's origin on (`phases`, see [`tap_rows`]) += the
+/// tile column `values`, one vector add per stretch (see [`stretches`]).
+fn add_stretches(phases: &mut [f32], stretches: &[(usize, usize, usize)], values: &[f32]) {
+    for &(at, from, len) in stretches {
         phases[at..at + len]
             .iter_mut()
-            .zip(&values[done..done + len])
+            .zip(&values[from..from + len])
             .for_each(|(d, &v)| *d += v);
-        done += len;
     }
 }

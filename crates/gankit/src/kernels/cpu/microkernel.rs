@@ -12,24 +12,11 @@ pub(super) const NR: usize = 6;
 /// Steps ahead at which [`tile`] prefetches its A panel.
 const PREFETCH: usize = 8;
 
-/// Whether this CPU runs [`tile`] (AVX2 and FMA, as the process sees them: `GANKIT_ISA`
-/// can hide them).
-pub(super) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// C (16 × 6; column j is the 16 values at `c + j·ldc`) ← [C +] Σ_{k < kc} a_k ⊗ b_k, with
 /// a_k = a[16k..16k + 16] and b_k = b[6k..6k + 6].
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA ([`available`]); `a` must be valid for 16·kc reads, `b`
+/// The CPU must have AVX2 and FMA (`crate::isa::Isa::in_use()` at least `Avx2`); `a` must be valid for 16·kc reads, `b`
 /// for 6·kc, and every column of C for reads and writes of 16 values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
@@ -71,10 +58,10 @@ pub(super) unsafe fn tile(
     }
 }
 
-/// Portable stand-in so the crate builds off x86-64; [`available`] is false there.
+/// Portable stand-in so the crate builds off x86-64, where the ISA level is baseline.
 ///
 /// # Safety
-/// Never called: [`available`] is false.
+/// Never called: the callers check for AVX2 first.
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) unsafe fn tile(_: usize, _: *const f32, _: *const f32, _: *mut f32, _: usize, _: bool) {
     unreachable!("the AVX2 tile runs on x86-64 only")
@@ -86,7 +73,8 @@ mod tests {
 
     #[test]
     fn the_tile_is_the_sum_of_outer_products() {
-        if !available() {
+        // AVX2 and FMA, as the process sees them (GANKIT_ISA can hide them).
+        if crate::isa::Isa::in_use() < crate::isa::Isa::Avx2 {
             return;
         }
         let kc = 37;
