@@ -18,7 +18,9 @@
 //! (`pointwise`); in f32 on CPUs with AVX2 but not AVX-512, the features and the input
 //! gradient over maps of 64 positions or more run as an implicit GEMM that packs its
 //! panels straight from the images and adds its tiles straight into them, no im2col
-//! matrix (`implicit`, on the register tile of `microkernel`); elsewhere the forward pass
+//! matrix (`implicit`, on the register tile of `microkernel`), and over smaller maps in
+//! chunks of 16 images the same from the chunk's pixel-major planes
+//! (`implicit::pixel_major`); elsewhere the forward pass
 //! over a large map goes one image at a time, a band of output rows after another
 //! (`banded`).
 
@@ -30,6 +32,7 @@ mod implicit;
 mod microkernel;
 mod pixel_major;
 mod pointwise;
+mod transpose;
 
 /// Element types the kernels run on.
 pub trait Element: candle_core::WithDType + Default {
@@ -510,6 +513,16 @@ pub fn forward_bias<T: Element>(
         );
         return from_f32(y);
     }
+    if implicit::pixel_major::suits::<T>(g) {
+        let y = implicit::pixel_major::forward(
+            g,
+            as_f32(x),
+            as_f32(wt),
+            bias.map(as_f32),
+            slope.map(|s| s.to_f64() as f32),
+        );
+        return from_f32(y);
+    }
     let ch = chunk(g);
     if banded::suits(g, ch) {
         return banded::forward(g, x, wt, bias, slope);
@@ -574,6 +587,10 @@ pub fn backward_data<T: Element>(g: &Geometry, dy: &[T], wt: &[T]) -> Vec<T> {
     }
     if implicit::suits_data::<T>(g) {
         return from_f32(implicit::backward_data(g, as_f32(dy), as_f32(wt)));
+    }
+    if implicit::pixel_major::suits_data::<T>(g) {
+        let dx = implicit::pixel_major::backward_data(g, as_f32(dy), as_f32(wt));
+        return from_f32(dx);
     }
     let taps = Taps::new(g);
     let (kd, l, fl, il) = (g.kdim(), g.l(), g.feature_len(), g.image_len());
@@ -735,7 +752,13 @@ mod tests {
             (4, 5, 6, 20, 37, 3, 2, 0),
             (3, 16, 24, 13, 11, 3, 1, 1),
             (2, 32, 16, 18, 18, 4, 2, 1),
-            // under 64 positions an image: the im2col path
+            // under 64 positions an image, in chunks of 16 images: pixel-major panels
+            // (`implicit::pixel_major`), with channels not a multiple of 6, the input
+            // gradient too where wide enough
+            (32, 64, 20, 14, 14, 4, 2, 1),
+            (16, 16, 18, 10, 10, 3, 2, 1),
+            (32, 9, 7, 7, 7, 3, 1, 1),
+            // under 64 positions and a batch not in chunks of 16: the im2col path
             (5, 40, 64, 8, 8, 5, 2, 2),
         ] {
             let g = geometry(n, c_in, c_out, h, w, k, s, p);

@@ -8,7 +8,9 @@
 //! work item. The products run in the 16 × 6 register tile of [`microkernel`], written to
 //! the features in place ([`forward`]), or for the input gradient ([`backward_data`], the
 //! generators' transposed convolutions) added into the image's phase planes in place of
-//! col2im. Filter gradients stay on the im2col path.
+//! col2im. Filter gradients stay on the im2col path. Maps under [`MIN_POSITIONS`]
+//! positions, in chunks of 16 images, take [`pixel_major`]'s panels of 16 images at one
+//! position instead.
 //!
 //! Blocking (BLIS-style): a work item (a chunk of images, as the im2col path splits them)
 //! walks blocks of [`MC`] positions; for each block of [`KC`] taps it packs the block's
@@ -22,22 +24,32 @@ use super::microkernel::{self, MR, NR};
 use super::{Element, Geometry, Taps, chunk, finish};
 use crate::kernels::parallel;
 
+pub(super) mod pixel_major;
+
 /// Positions per block (16 panels of [`MR`]).
 const MC: usize = 256;
 /// Taps (rows of the im2col matrix) per block.
 const KC: usize = 256;
 
-/// Whether the forward pass of `g` runs here: f32 on a CPU with AVX2 + FMA but without
-/// AVX-512 (where gemm's 16-lane microkernels run; this 8-lane tile has not been measured
-/// against them), over
-/// feature maps of at least 64 positions. On report 000's and 001's 8×8 → 4×4 layers (16
-/// positions an image) the im2col path was as fast or faster (one process alternating the
-/// two, two threads: forward 1.00–1.05 of its time, input gradient 0.94–1.08).
+/// Whether the forward pass of `g` runs here: [`suits_isa`], over feature maps of at least
+/// [`MIN_POSITIONS`] positions.
 pub(super) fn suits<T: Element>(g: &Geometry) -> bool {
+    suits_isa::<T>() && g.l() >= MIN_POSITIONS && g.kdim() >= 16 && g.c_out >= NR
+}
+
+/// Positions per image from which the panels run image-major (below, maps are too narrow
+/// for it and chunks of 16 images run [`pixel_major`]). On report 000's and 001's 8×8 →
+/// 4×4 layers (16 positions an image) the im2col path was as fast or faster than the
+/// image-major panels (one process alternating the two, two threads: forward 1.00–1.05 of
+/// its time, input gradient 0.94–1.08), and on the 28×28 DCGANs' 14×14 → 7×7 layer (49) it
+/// took 0.82–0.88 of their time.
+const MIN_POSITIONS: usize = 4 * MR;
+
+/// Whether the implicit GEMM runs at all: f32 on a CPU with AVX2 + FMA but without AVX-512
+/// (where gemm's 16-lane microkernels run; this 8-lane tile has not been measured against
+/// them).
+fn suits_isa<T: Element>() -> bool {
     std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>()
-        && g.l() >= 4 * MR
-        && g.kdim() >= 16
-        && g.c_out >= NR
         && crate::isa::Isa::in_use() == crate::isa::Isa::Avx2
 }
 
@@ -71,6 +83,18 @@ impl Packed {
         Packed { data, panels }
     }
 
+    /// The filter W (c_out × kd) of `g`, read as kd × c_out: the features' right operand.
+    fn for_features(g: &Geometry, wt: &[f32]) -> Packed {
+        let kd = g.kdim();
+        Packed::new(kd, g.c_out, |k, co| wt[co * kd + k])
+    }
+
+    /// The filter W (c_out × kd) of `g` as it is: the input gradient's right operand.
+    fn for_input_gradient(g: &Geometry, wt: &[f32]) -> Packed {
+        let kd = g.kdim();
+        Packed::new(g.c_out, kd, |co, r| wt[co * kd + r])
+    }
+
     /// Panel `cp` of the block of steps starting at k0 (kc steps long).
     fn panel(&self, k0: usize, kc: usize, cp: usize) -> &[f32] {
         &self.data[(k0 * self.panels + cp * kc) * NR..][..kc * NR]
@@ -89,7 +113,7 @@ pub(super) fn forward(
     let taps = Taps::new(g);
     let kd = g.kdim();
     crate::kernels::flops::add_product(g.c_out, g.n * g.l(), kd);
-    let filter = Packed::new(kd, g.c_out, |k, co| wt[co * kd + k]);
+    let filter = Packed::for_features(g, wt);
     let ch = chunk(g);
     let (l, fl, il) = (g.l(), g.feature_len(), g.image_len());
     let rows = tap_rows(g, &taps);
@@ -253,12 +277,17 @@ fn store_tile(
     }
 }
 
-/// Whether the input gradient of `g` runs here: as [`suits`], with enough output channels
-/// (the products' inner dimension) to amortise the tiles' additions into the image, and
-/// taps: over 3 image channels (G's last transposed convolution, 48 or 75 taps) the im2col
-/// path was faster (this path in 1.1–1.2 of its time).
+/// Whether the input gradient of `g` runs here: as [`suits`], and [`data_is_wide`].
 pub(super) fn suits_data<T: Element>(g: &Geometry) -> bool {
-    suits::<T>(g) && g.c_out >= 16 && g.kdim() >= 128
+    suits::<T>(g) && data_is_wide(g)
+}
+
+/// Whether the input gradient of `g` has output channels enough (the products' inner
+/// dimension) to amortise the tiles' additions into the image, and taps enough: over 3
+/// image channels (G's last transposed convolution, 48 or 75 taps) the im2col path was
+/// faster (this path in 1.1–1.2 of its time).
+fn data_is_wide(g: &Geometry) -> bool {
+    g.c_out >= 16 && g.kdim() >= 128
 }
 
 /// DX (n, c_in, h, w) = convᵀ(DY, W), as [`super::backward_data`]: each tile of 16 output
@@ -268,7 +297,7 @@ pub(super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> Vec<f32> {
     let taps = Taps::new(g);
     let kd = g.kdim();
     crate::kernels::flops::add_product(kd, g.n * g.l(), g.c_out);
-    let filter = Packed::new(g.c_out, kd, |co, r| wt[co * kd + r]);
+    let filter = Packed::for_input_gradient(g, wt);
     let ch = super::wide_chunk(g);
     let (l, fl, il) = (g.l(), g.feature_len(), g.image_len());
     let rows = tap_rows(g, &taps);

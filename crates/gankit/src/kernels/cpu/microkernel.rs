@@ -16,16 +16,34 @@ const PREFETCH: usize = 8;
 /// a_k = a[16k..16k + 16] and b_k = b[6k..6k + 6].
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA (`crate::isa::Isa::in_use()` at least `Avx2`); `a` must be valid for 16·kc reads, `b`
-/// for 6·kc, and every column of C for reads and writes of 16 values.
+/// As [`tile_cols`], with every column of C valid for reads and writes of 16 values.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn tile(
     kc: usize,
     a: *const f32,
     b: *const f32,
     c: *mut f32,
     ldc: usize,
+    accumulate: bool,
+) {
+    let cols = std::array::from_fn(|j| c.wrapping_add(j * ldc));
+    // SAFETY: as the caller promised.
+    unsafe { tile_cols(kc, a, b, &cols, accumulate) }
+}
+
+/// [`tile`] with column j of C the 16 values at `cols[j]`, wherever each lies.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA (`crate::isa::Isa::in_use()` at least `Avx2`); `a` must
+/// be valid for 16·kc reads, `b` for 6·kc, and every column of C for reads and writes of
+/// 16 values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn tile_cols(
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    cols: &[*mut f32; NR],
     accumulate: bool,
 ) {
     use std::arch::x86_64::*;
@@ -45,8 +63,7 @@ pub(super) unsafe fn tile(
                 col[1] = _mm256_fmadd_ps(a1, bj, col[1]);
             }
         }
-        for (j, col) in acc.iter().enumerate() {
-            let cj = c.add(j * ldc);
+        for (col, &cj) in acc.iter().zip(cols) {
             let (mut lo, mut hi) = (col[0], col[1]);
             if accumulate {
                 lo = _mm256_add_ps(lo, _mm256_loadu_ps(cj));
@@ -58,12 +75,27 @@ pub(super) unsafe fn tile(
     }
 }
 
-/// Portable stand-in so the crate builds off x86-64, where the ISA level is baseline.
+/// Portable stand-ins so the crate builds off x86-64, where the ISA level is baseline.
 ///
 /// # Safety
 /// Never called: the callers check for AVX2 first.
 #[cfg(not(target_arch = "x86_64"))]
 pub(super) unsafe fn tile(_: usize, _: *const f32, _: *const f32, _: *mut f32, _: usize, _: bool) {
+    unreachable!("the AVX2 tile runs on x86-64 only")
+}
+
+/// See [`tile`].
+///
+/// # Safety
+/// Never called: the callers check for AVX2 first.
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) unsafe fn tile_cols(
+    _: usize,
+    _: *const f32,
+    _: *const f32,
+    _: &[*mut f32; NR],
+    _: bool,
+) {
     unreachable!("the AVX2 tile runs on x86-64 only")
 }
 
