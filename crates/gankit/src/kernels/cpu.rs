@@ -752,12 +752,13 @@ mod tests {
             (4, 5, 6, 20, 37, 3, 2, 0),
             (3, 16, 24, 13, 11, 3, 1, 1),
             (2, 32, 16, 18, 18, 4, 2, 1),
-            // under 64 positions an image, in chunks of 16 images: pixel-major panels
-            // (`implicit::pixel_major`), with channels not a multiple of 6, the input
-            // gradient too where wide enough
+            // 16 to 63 positions an image, in chunks of 16 images: pixel-major panels
+            // (`implicit::pixel_major`), the features with 512+ taps, the input gradient
+            // with 128+ output channels; channels and taps not multiples of 6, a map
+            // width not a multiple of 8 (the planes' transposes)
             (32, 64, 20, 14, 14, 4, 2, 1),
-            (16, 16, 18, 10, 10, 3, 2, 1),
-            (32, 9, 7, 7, 7, 3, 1, 1),
+            (16, 8, 128, 8, 8, 4, 2, 1),
+            (16, 40, 130, 9, 9, 4, 2, 1),
             // under 64 positions and a batch not in chunks of 16: the im2col path
             (5, 40, 64, 8, 8, 5, 2, 2),
         ] {

@@ -1,7 +1,8 @@
-//! The implicit GEMM over chunks of 16 images, pixel-major: for feature maps under 64
+//! The implicit GEMM over chunks of 16 images, pixel-major: for feature maps of 16 to 63
 //! positions (the 28×28 DCGANs' 14×14 → 7×7 layers, which WGAN-GP's penalty runs three
 //! times a critic step; the 64×64 networks' 8×8 → 4×4 layers), whose output rows are too
-//! short for the image-major panels of the parent module.
+//! short for the image-major panels of the parent module, where the products are deep
+//! enough to pay (see [`suits`] and [`suits_data`]).
 //!
 //! As in [`super::super::pixel_major`], each input channel of the chunk is one padded plane
 //! whose every pixel holds the 16 images' values side by side. A panel of the tile's 16
@@ -35,23 +36,28 @@ use microkernel::{MR, NR};
 const B: usize = MR;
 
 /// Whether the features of `g` run here: [`in_chunks_of_16`] of [`chunk`]'s size, with
-/// taps and output channels enough for whole tiles.
+/// output channels enough for whole tiles and taps enough (the products' inner dimension)
+/// to amortise each tile's stores. Report 004's conv critic (3×3 kernels over 16 and 32
+/// channels: 144 and 288 taps) took 1.02–1.21 of the im2col path's time here.
 pub(in super::super) fn suits<T: Element>(g: &Geometry) -> bool {
-    in_chunks_of_16::<T>(g, chunk(g)) && g.kdim() >= 16 && g.c_out >= NR
+    in_chunks_of_16::<T>(g, chunk(g)) && g.kdim() >= 512 && g.c_out >= NR
 }
 
 /// Whether the input gradient of `g` runs here: [`in_chunks_of_16`] of [`wide_chunk`]'s
-/// size, with the parent's minimum output channels and taps.
+/// size, with the parent's minimum taps and at least 128 output channels (the products'
+/// inner dimension): over report 004's conv critic (32 and 64) this path took 0.93–1.05
+/// of the im2col path's time per layer, and its whole step was no faster.
 pub(in super::super) fn suits_data<T: Element>(g: &Geometry) -> bool {
-    in_chunks_of_16::<T>(g, wide_chunk(g)) && super::data_is_wide(g)
+    in_chunks_of_16::<T>(g, wide_chunk(g)) && super::data_is_wide(g) && g.c_out >= 128
 }
 
-/// f32 on AVX2 without AVX-512 (as the parent module), maps under the parent's 64
-/// positions, and the batch in whole chunks of 16 images (the im2col path's chunk size
-/// `ch` for the pass), with channels enough for the pixel-major layout.
+/// f32 on AVX2 without AVX-512 (as the parent module), maps of 16 to 63 positions (over
+/// fewer, a block's panels reuse each filter panel too few times), and the batch in whole
+/// chunks of 16 images (the im2col path's chunk size `ch` for the pass), with channels
+/// enough for the pixel-major layout.
 fn in_chunks_of_16<T: Element>(g: &Geometry, ch: usize) -> bool {
     super::suits_isa::<T>()
-        && g.l() < super::MIN_POSITIONS
+        && (16..super::MIN_POSITIONS).contains(&g.l())
         && g.n.is_multiple_of(B)
         && ch == B
         && pixel_major::suits(g, B)
