@@ -122,6 +122,36 @@ fn pack(src: &[f32], at: impl Fn(usize, usize) -> usize, packed: &mut [f32], kc:
     }
 }
 
+/// The blocked product of one chunk, shared by both passes: for each block of output
+/// positions ([`blocks`]) and each block of [`KC`] of the `inner` steps, the panels (step
+/// k at position p: the 16 values of `src` from `at(k, p)` on) are packed once, then each
+/// filter panel cp meets each position p's panel a as `tile(k0, cp, p, a, b)`, with b the
+/// filter panel's same steps.
+fn products(
+    l: usize,
+    inner: usize,
+    filter: &Packed,
+    src: &[f32],
+    at: impl Fn(usize, usize) -> usize,
+    mut tile: impl FnMut(usize, usize, usize, &[f32], &[f32]),
+) {
+    f32::with_scratch(MC * KC, |packed| {
+        for (p0, mp) in blocks(l) {
+            for k0 in (0..inner).step_by(KC) {
+                let kc = KC.min(inner - k0);
+                let packed = &mut packed[..panels_len(mp * B, kc)];
+                pack(src, |i, k| at(k0 + k, p0 + i), packed, kc);
+                for cp in 0..filter.panels {
+                    let b = filter.panel(k0, kc, cp);
+                    for (i, a) in packed.chunks_exact(B * kc).enumerate() {
+                        tile(k0, cp, p0 + i, a, b);
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// Y (n, c_out, oh, ow) = conv(X, W) [+ bias, then LeakyReLU(slope)], as
 /// [`super::super::forward_bias`].
 pub(in super::super) fn forward(
@@ -144,36 +174,28 @@ pub(in super::super) fn forward(
         // The products, channel-major, position-major, image-minor; rows up to a whole
         // number of tile columns, so every tile is whole.
         let mut out = vec![0.0f32; filter.panels * NR * ld];
-        f32::with_scratch(MC * KC, |packed| {
-            for (p0, mp) in blocks(l) {
-                for k0 in (0..kd).step_by(KC) {
-                    let kc = KC.min(kd - k0);
-                    let at = |i, k| rows.at(k0 + k, p0 + i);
-                    pack(&planes, at, &mut packed[..panels_len(mp * B, kc)], kc);
-                    for cp in 0..filter.panels {
-                        let b = filter.panel(k0, kc, cp);
-                        for (i, a) in packed[..panels_len(mp * B, kc)]
-                            .chunks_exact(B * kc)
-                            .enumerate()
-                        {
-                            let c = &mut out[cp * NR * ld + (p0 + i) * B..][..(NR - 1) * ld + B];
-                            // SAFETY: `suits` checked AVX2 + FMA; a and b hold kc steps;
-                            // the tile's six columns lie ld apart inside `c`.
-                            unsafe {
-                                microkernel::tile(
-                                    kc,
-                                    a.as_ptr(),
-                                    b.as_ptr(),
-                                    c.as_mut_ptr(),
-                                    ld,
-                                    k0 > 0,
-                                )
-                            };
-                        }
-                    }
-                }
-            }
-        });
+        products(
+            l,
+            kd,
+            &filter,
+            &planes,
+            |k, p| rows.at(k, p),
+            |k0, cp, p, a, b| {
+                let c = &mut out[cp * NR * ld + p * B..][..(NR - 1) * ld + B];
+                // SAFETY: `suits` checked AVX2 + FMA; a and b hold the same steps; the tile's
+                // six columns lie ld apart inside `c`.
+                unsafe {
+                    microkernel::tile(
+                        a.len() / B,
+                        a.as_ptr(),
+                        b.as_ptr(),
+                        c.as_mut_ptr(),
+                        ld,
+                        k0 > 0,
+                    )
+                };
+            },
+        );
         pixel_major::scatter(g, &out, ys, B, bias);
         if slope.is_some() {
             for y in ys.chunks_exact_mut(fl) {
@@ -197,37 +219,21 @@ pub(in super::super) fn backward_data(g: &Geometry, dy: &[f32], wt: &[f32]) -> V
         let mut m = vec![0.0f32; g.c_out * ld];
         pixel_major::gather(g, &dy[c * B * fl..], &mut m, B);
         let mut planes = vec![0.0f32; g.c_in * pp * B];
-        f32::with_scratch(MC * KC, |packed| {
-            for (p0, mp) in blocks(l) {
-                for k0 in (0..g.c_out).step_by(KC) {
-                    let kc = KC.min(g.c_out - k0);
-                    let at = |i, k| (k0 + k) * ld + (p0 + i) * B;
-                    pack(&m, at, &mut packed[..panels_len(mp * B, kc)], kc);
-                    for tp in 0..filter.panels {
-                        let b = filter.panel(k0, kc, tp);
-                        for (i, a) in packed[..panels_len(mp * B, kc)]
-                            .chunks_exact(B * kc)
-                            .enumerate()
-                        {
-                            // Tile column jj adds into row r0 + jj's 16 values (those
-                            // past the last row, into a spare column).
-                            let r0 = tp * NR;
-                            let mut spare = [0.0f32; B];
-                            let base = planes.as_mut_ptr();
-                            let cols = std::array::from_fn(|jj| match r0 + jj < kd {
-                                true => base.wrapping_add(rows.at(r0 + jj, p0 + i)),
-                                false => spare.as_mut_ptr(),
-                            });
-                            // SAFETY: `suits_data` checked AVX2 + FMA; a and b hold kc
-                            // steps; each column is 16 values inside `planes` (rows of
-                            // different taps never share a pixel) or `spare`.
-                            unsafe {
-                                microkernel::tile_cols(kc, a.as_ptr(), b.as_ptr(), &cols, true)
-                            };
-                        }
-                    }
-                }
-            }
+        let at = |k, p| k * ld + p * B;
+        products(l, g.c_out, &filter, &m, at, |_, tp, p, a, b| {
+            // Tile column jj adds into row r0 + jj's 16 values (those past the last row,
+            // into a spare column).
+            let r0 = tp * NR;
+            let mut spare = [0.0f32; B];
+            let base = planes.as_mut_ptr();
+            let cols = std::array::from_fn(|jj| match r0 + jj < kd {
+                true => base.wrapping_add(rows.at(r0 + jj, p)),
+                false => spare.as_mut_ptr(),
+            });
+            // SAFETY: `suits_data` checked AVX2 + FMA; a and b hold the same steps; each
+            // column is 16 values inside `planes` (rows of different taps never share a
+            // pixel) or `spare`.
+            unsafe { microkernel::tile_cols(a.len() / B, a.as_ptr(), b.as_ptr(), &cols, true) };
         });
         images_of(g, &taps, &planes, xs);
     })
