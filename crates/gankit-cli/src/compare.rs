@@ -36,7 +36,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
             .unwrap_or_else(|| "comparison".into())
     });
     let c = compare::write(&runs, &out, &title)?;
-    print!("{}", compare::markdown(&c.rows, &c.loss_columns));
+    print!("{}", c.table.markdown());
     for (path, size) in &c.files {
         eprintln!("wrote {} ({} kB)", path.display(), size.div_ceil(1024));
     }

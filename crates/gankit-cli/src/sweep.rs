@@ -52,8 +52,12 @@ pub struct SweepArgs {
     sbatch_option: Vec<String>,
     /// Train (or resume) and evaluate only run INDEX of the plan (what each Slurm array
     /// task runs), without the comparison.
-    #[arg(long, value_name = "INDEX")]
+    #[arg(long, value_name = "INDEX", conflicts_with = "plan")]
     member: Option<usize>,
+    /// Print each member's runs and the settings that differ between members, then stop:
+    /// nothing is trained and no folder is written.
+    #[arg(long, conflicts_with = "slurm")]
+    plan: bool,
 }
 
 pub fn sweep(args: SweepArgs) -> Result<()> {
@@ -75,6 +79,16 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
         ScaleArg::Reduced => Scale::Reduced,
     };
     let plan = spec::plan(&args.study, scale)?;
+    if args.plan {
+        println!(
+            "# {} ({} scale, {} runs)\n",
+            plan.title,
+            scale.name(),
+            plan.runs.len()
+        );
+        print!("{}", plan.markdown());
+        return Ok(());
+    }
     let stem = args
         .study
         .file_stem()
@@ -96,7 +110,7 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
             ))
         })?;
         let tag = format!("[{}/{total}] {}", i + 1, run.name);
-        return run_member(&exe, &dir, run, threads, plan.eval_n, &tag);
+        return run_member(&exe, &dir, &plan, run, threads, &tag);
     }
     if args.slurm {
         return submit_to_slurm(
@@ -124,7 +138,7 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
                         break;
                     };
                     let tag = format!("[{}/{total}] {}", i + 1, run.name);
-                    if let Err(e) = run_member(&exe, &dir, run, threads, plan.eval_n, &tag) {
+                    if let Err(e) = run_member(&exe, &dir, &plan, run, threads, &tag) {
                         eprintln!("{tag}: failed: {e}");
                         failed.lock().expect("failures").push(run.name.clone());
                     }
@@ -135,8 +149,13 @@ pub fn sweep(args: SweepArgs) -> Result<()> {
     let failed = failed.into_inner().expect("failures");
     let records = runs::collect(std::slice::from_ref(&dir))?;
     let c = compare::write(&records, &dir.join("compare"), &plan.title)?;
-    print!("{}", compare::markdown(&c.rows, &c.loss_columns));
+    print!("{}", c.table.markdown());
     eprintln!("report    {}", dir.join("compare/report.html").display());
+    eprintln!(
+        "disk      {:.1} MB in {}",
+        gankit::study::disk_usage(&dir) as f64 / 1e6,
+        dir.display()
+    );
     if failed.is_empty() {
         Ok(())
     } else {
@@ -231,13 +250,14 @@ fn record_plan(dir: &Path, plan: &spec::Plan, scale: Scale) -> Result<()> {
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))
 }
 
-/// Train (or resume) and evaluate one run unless it is finished.
+/// Train (or resume) and evaluate one run unless it is finished; then keep only its newest
+/// `keep_checkpoints` checkpoints.
 fn run_member(
     exe: &Path,
     dir: &Path,
+    plan: &spec::Plan,
     run: &PlannedRun,
     threads: usize,
-    eval_n: usize,
     tag: &str,
 ) -> Result<()> {
     let run_dir = dir.join("runs").join(&run.name);
@@ -279,9 +299,11 @@ fn run_member(
         "eval".to_string(),
         run_dir.to_string_lossy().into(),
         "--n".into(),
-        eval_n.to_string(),
+        plan.eval_n.to_string(),
     ];
     child(exe, &args, threads, &log)?;
+    let checkpoints = gankit::train::RunDir::new(&run_dir).checkpoints();
+    gankit::checkpoint::prune(&checkpoints, plan.keep_checkpoints)?;
     let fid = runs::RunRecord::load(&run_dir)
         .ok()
         .and_then(|r| r.eval_number("fid"))

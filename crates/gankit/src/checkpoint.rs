@@ -298,7 +298,8 @@ pub fn list(dir: &Path) -> Result<Vec<u64>> {
     Ok(steps)
 }
 
-fn prune(dir: &Path, keep: usize) -> Result<()> {
+/// Delete all but the newest `keep` complete checkpoints under `dir`.
+pub fn prune(dir: &Path, keep: usize) -> Result<()> {
     let steps = list(dir)?;
     for s in &steps[..steps.len().saturating_sub(keep)] {
         let p = dir.join(dir_name(*s));

@@ -44,3 +44,19 @@ pub fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."));
     base.join(".local/share/gankit")
 }
+
+/// Bytes of the files under `dir`, recursively (links not followed; what cannot be read
+/// counts nothing).
+pub fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}

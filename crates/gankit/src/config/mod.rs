@@ -14,11 +14,13 @@ use crate::error::IoContext;
 use crate::{Error, Result};
 
 mod families;
+mod flat;
 pub mod limits;
 mod objective;
 mod stabilize;
 
 pub use families::{BiganConfig, InfoGanConfig, ProgressiveConfig, SigmaMode, VaeganConfig};
+pub use flat::{differences, flatten, flatten_in_use, flatten_toml};
 pub use objective::{
     AlphaSchedule, GpConfig, LabelSmoothing, LossKind, LsganConfig, OnNan, PenaltyMode, RampShape,
     WganConfig,
@@ -757,56 +759,6 @@ impl Config {
     }
 }
 
-/// The keys whose values differ between two configs, as `key: A → B` (dotted keys, in
-/// order).
-pub fn differences(a: &Config, b: &Config) -> Vec<String> {
-    fn flatten(
-        prefix: &str,
-        v: &toml::Value,
-        out: &mut std::collections::BTreeMap<String, String>,
-    ) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flatten(&key, v, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let flat = |c: &Config| {
-        let mut m = std::collections::BTreeMap::new();
-        flatten(
-            "",
-            &toml::Value::try_from(c).expect("a Config serialises"),
-            &mut m,
-        );
-        m
-    };
-    let (fa, fb) = (flat(a), flat(b));
-    let none = "(unset)".to_string();
-    let mut keys: Vec<&String> = fa.keys().chain(fb.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| fa.get(*k) != fb.get(*k))
-        .map(|k| {
-            format!(
-                "{k}: {} → {}",
-                fa.get(k).unwrap_or(&none),
-                fb.get(k).unwrap_or(&none)
-            )
-        })
-        .collect()
-}
-
 /// Lower-case hexadecimal of bytes.
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -956,18 +908,6 @@ mod tests {
         assert_eq!(fingerprint(&file), Config::default().hash());
         let edited = file.replace("seed = 0", "seed = 1");
         assert_ne!(fingerprint(&edited), Config::default().hash());
-    }
-
-    #[test]
-    fn differences_name_each_changed_key() {
-        let a = Config::default();
-        let b =
-            Config::from_toml_str("[train]\nseed = 4\n[model]\nd_width = 32", "t", &[]).unwrap();
-        assert_eq!(
-            differences(&a, &b),
-            vec!["model.d_width: 64 → 32", "train.seed: 0 → 4"]
-        );
-        assert!(differences(&a, &a).is_empty());
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! `gankit compare`: runs side by side. Overlaid curves (each loss column, FID over
-//! training, the Lipschitz bound where logged), the final grids side by side, and a table of
-//! each member's metrics as mean ± std over its seeds, with how much each loss oscillates in
-//! the second half of training (report 001 §4 judges its α schedules by it). Written as
-//! PNGs, a Markdown table, compare.json and one self-contained HTML page.
+//! training, the Lipschitz bound where logged), the final grids side by side, a table of
+//! each member's settings that differ between members and its metrics as mean ± std over
+//! its seeds, and one of how much each loss oscillates in the second half of training
+//! (report 001 §4 judges its α schedules by it). Written as PNGs, Markdown, compare.json
+//! and one self-contained HTML page.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::runs::RunRecord;
+use super::settings::{defaults_note, differing, member_values, settings_cell};
 use super::stats::{Spread, level, oscillation};
 use crate::report::plot::{Curve, curves_png};
 use crate::{Error, Result};
@@ -15,6 +18,9 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct MemberRow {
     pub member: String,
+    /// Its values of the settings that differ between the compared members (key → value,
+    /// as `--set` writes them; values joined by " / " where its own runs disagree).
+    pub settings: BTreeMap<String, String>,
     pub runs: Vec<String>,
     /// Iterations of its runs (the least of them).
     pub steps: u64,
@@ -29,18 +35,26 @@ pub struct MemberRow {
     pub level: Vec<(String, Spread)>,
 }
 
+/// The members' rows and what their columns are.
+#[derive(Clone, Debug)]
+pub struct Table {
+    pub rows: Vec<MemberRow>,
+    /// The loss columns, in the order of the oscillation table's columns.
+    pub loss_columns: Vec<String>,
+    /// The config keys that set the members apart (`settings::differing`).
+    pub setting_keys: Vec<String>,
+}
+
 /// What `compare` wrote.
 #[derive(Clone, Debug)]
 pub struct Comparison {
-    pub rows: Vec<MemberRow>,
-    /// The loss columns, in the order of the table's oscillation columns.
-    pub loss_columns: Vec<String>,
+    pub table: Table,
     /// Every file written, with its size in bytes.
     pub files: Vec<(PathBuf, u64)>,
 }
 
 /// The members of `runs`, in order of first appearance, with their rows.
-pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
+pub fn table(runs: &[RunRecord]) -> Table {
     let mut loss_columns: Vec<String> = Vec::new();
     for r in runs {
         for c in r.loss_columns() {
@@ -55,10 +69,13 @@ pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
             members.push(&r.member);
         }
     }
+    let keys = differing(runs.iter().map(|r| &r.settings));
     let rows = members
         .iter()
         .map(|m| {
             let mine: Vec<&RunRecord> = runs.iter().filter(|r| r.member == *m).collect();
+            let settings =
+                member_values(&keys, &mine.iter().map(|r| &r.settings).collect::<Vec<_>>());
             let of = |f: &dyn Fn(&RunRecord) -> Option<f64>| {
                 Spread::of(
                     &mine
@@ -81,6 +98,7 @@ pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
             let level = per_loss(level);
             MemberRow {
                 member: m.to_string(),
+                settings,
                 runs: mine.iter().map(|r| r.name.clone()).collect(),
                 steps: mine.iter().map(|r| r.steps()).min().unwrap_or(0),
                 fid: of(&|r| r.eval_number("fid")),
@@ -92,13 +110,21 @@ pub fn table(runs: &[RunRecord]) -> (Vec<MemberRow>, Vec<String>) {
             }
         })
         .collect();
-    (rows, loss_columns)
+    Table {
+        rows,
+        loss_columns,
+        setting_keys: keys,
+    }
 }
 
-/// The table's header cells.
-pub fn header(loss_columns: &[String]) -> Vec<String> {
-    let mut h: Vec<String> = [
+/// The settings column of [`header`] and [`cells`].
+pub const SETTINGS_COLUMN: usize = 1;
+
+/// The main table's header cells.
+pub fn header() -> Vec<String> {
+    [
         "member",
+        "settings",
         "runs",
         "iterations",
         "FID",
@@ -107,49 +133,86 @@ pub fn header(loss_columns: &[String]) -> Vec<String> {
         "ms/it",
     ]
     .map(String::from)
-    .to_vec();
-    h.extend(loss_columns.iter().map(|c| format!("{c} oscillation")));
-    h
+    .to_vec()
+}
+
+fn show(s: Option<Spread>, digits: usize) -> String {
+    s.map_or("–".to_string(), |s| s.show(digits))
 }
 
 /// A member's cells under [`header`]: "–" where nothing was measured.
-pub fn cells(r: &MemberRow, loss_columns: &[String]) -> Vec<String> {
-    let show = |s: Option<Spread>, d: usize| s.map_or("–".to_string(), |s| s.show(d));
-    let mut c = vec![
+pub fn cells(r: &MemberRow) -> Vec<String> {
+    vec![
         r.member.clone(),
+        settings_cell(&r.settings),
         r.runs.len().to_string(),
         r.steps.to_string(),
         show(r.fid, 2),
         show(r.precision, 3),
         show(r.recall, 3),
         show(r.ms_per_iteration, 0),
-    ];
+    ]
+}
+
+/// The oscillation table's header cells: the member, then one column per loss.
+pub fn oscillation_header(loss_columns: &[String]) -> Vec<String> {
+    let mut h = vec!["member".to_string()];
+    h.extend(loss_columns.iter().cloned());
+    h
+}
+
+/// A member's cells under [`oscillation_header`]: each loss's oscillation (the mean over
+/// the member's seeds, to 3 digits; the spread is in compare.json), with its share of the
+/// loss's level in brackets.
+pub fn oscillation_cells(r: &MemberRow, loss_columns: &[String]) -> Vec<String> {
     let find =
         |v: &[(String, Spread)], col: &str| v.iter().find(|(k, _)| k == col).map(|(_, s)| *s);
+    let mut c = vec![r.member.clone()];
     for col in loss_columns {
         let o = find(&r.oscillation, col);
-        // With the oscillation as a share of the loss's level beside it.
         let relative = match (o, find(&r.level, col)) {
             (Some(o), Some(l)) if l.mean > 1e-12 => {
                 format!(" ({:.0} %)", 100.0 * o.mean / l.mean)
             }
             _ => String::new(),
         };
-        c.push(format!("{}{relative}", show(o, 3)));
+        let o = o.map_or("–".to_string(), |o| o.mean_significant(3));
+        c.push(format!("{o}{relative}"));
     }
     c
 }
 
-/// The table in Markdown.
-pub fn markdown(rows: &[MemberRow], loss_columns: &[String]) -> String {
+/// One Markdown table.
+pub fn markdown_table(head: &[String], rows: impl IntoIterator<Item = Vec<String>>) -> String {
     let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
-    let head = header(loss_columns);
-    let mut out = line(&head);
+    let mut out = line(head);
     out.push_str(&format!("|{}\n", "---|".repeat(head.len())));
     for r in rows {
-        out.push_str(&line(&cells(r, loss_columns)));
+        out.push_str(&line(&r));
     }
     out
+}
+
+impl Table {
+    /// Both tables in Markdown: settings and metrics (with what the settings cells leave
+    /// out), then the losses' oscillation.
+    pub fn markdown(&self) -> String {
+        let mut out = markdown_table(&header(), self.rows.iter().map(cells));
+        let note = defaults_note(&self.setting_keys);
+        if !note.is_empty() {
+            out.push_str(&format!("\n{note}\n"));
+        }
+        if !self.loss_columns.is_empty() {
+            out.push_str("\nLoss oscillation (share of the loss's level):\n\n");
+            out.push_str(&markdown_table(
+                &oscillation_header(&self.loss_columns),
+                self.rows
+                    .iter()
+                    .map(|r| oscillation_cells(r, &self.loss_columns)),
+            ));
+        }
+        out
+    }
 }
 
 /// Compare `runs` into `out` (created): the PNGs, compare.md, compare.json and report.html.
@@ -160,7 +223,8 @@ pub fn write(runs: &[RunRecord], out: &Path, title: &str) -> Result<Comparison> 
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let (rows, loss_columns) = table(runs);
+    let table = table(runs);
+    let loss_columns = &table.loss_columns;
     let mut figures: Vec<(String, PathBuf)> = Vec::new();
     let mut plot = |file: String, caption: String, column: &str, y: &str| -> Result<()> {
         let curves: Vec<Curve> = runs
@@ -187,7 +251,7 @@ pub fn write(runs: &[RunRecord], out: &Path, title: &str) -> Result<Comparison> 
         figures.push((caption, path));
         Ok(())
     };
-    for c in &loss_columns {
+    for c in loss_columns {
         plot(format!("curve_{c}.png"), c.clone(), c, c)?;
     }
     plot(
@@ -205,15 +269,15 @@ pub fn write(runs: &[RunRecord], out: &Path, title: &str) -> Result<Comparison> 
     let grids = grids_side_by_side(runs, &out.join("grids.png"))?;
     let md = format!(
         "# {title}\n\n{}\nOscillation: the standard deviation of each loss around its centred moving average over {} logged points, in the second half of training (mean ± std over a member's seeds).\n",
-        markdown(&rows, &loss_columns),
+        table.markdown(),
         2 * super::stats::OSCILLATION_HALF_WINDOW + 1
     );
     write_file(&out.join("compare.md"), md.as_bytes())?;
     let json =
-        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "members": rows }))
+        serde_json::to_string_pretty(&serde_json::json!({ "title": title, "setting_keys": table.setting_keys, "members": table.rows }))
             .expect("rows serialise");
     write_file(&out.join("compare.json"), json.as_bytes())?;
-    let html = super::html::page(title, &rows, &loss_columns, &figures, &grids)?;
+    let html = super::html::page(title, &table, &figures, &grids)?;
     write_file(&out.join("report.html"), html.as_bytes())?;
     let mut files: Vec<PathBuf> = figures.into_iter().map(|(_, p)| p).collect();
     if !grids.is_empty() {
@@ -227,11 +291,7 @@ pub fn write(runs: &[RunRecord], out: &Path, title: &str) -> Result<Comparison> 
             (p, size)
         })
         .collect();
-    Ok(Comparison {
-        rows,
-        loss_columns,
-        files,
-    })
+    Ok(Comparison { table, files })
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -276,6 +336,12 @@ mod tests {
     use super::*;
 
     fn run(name: &str, fid: f64, swing: f64) -> RunRecord {
+        run_with(name, fid, swing, &[])
+    }
+
+    fn run_with(name: &str, fid: f64, swing: f64, sets: &[&str]) -> RunRecord {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let config = crate::config::Config::from_toml_str("", "t", &sets).unwrap();
         let rows: Vec<Vec<f64>> = (1..=100)
             .map(|s| {
                 let sign = if s % 2 == 0 { 1.0 } else { -1.0 };
@@ -290,18 +356,25 @@ mod tests {
             rows,
             eval: Some(serde_json::json!({"fid": fid, "precision": 0.5, "recall": 0.25})),
             last_grid: None,
+            settings: super::super::settings::Settings::of(&config),
         }
     }
 
     #[test]
     fn members_gather_their_seeds_and_the_table_shows_mean_and_std() {
-        let runs = [
-            run("a-s0", 10.0, 0.5),
-            run("a-s1", 12.0, 0.5),
-            run("b-s0", 20.0, 0.0),
+        let b = [
+            "train.loss=lsgan",
+            "lsgan.alpha.max=0.5",
+            "lsgan.alpha.end=80",
         ];
-        let (rows, cols) = table(&runs);
-        assert_eq!(cols, vec!["d_loss"]);
+        let runs = [
+            run_with("a-s0", 10.0, 0.5, &["train.seed=0"]),
+            run_with("a-s1", 12.0, 0.5, &["train.seed=1"]),
+            run_with("b-s0", 20.0, 0.0, &b),
+        ];
+        let t = table(&runs);
+        let (rows, cols) = (&t.rows, &t.loss_columns);
+        assert_eq!(*cols, vec!["d_loss"]);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].runs, vec!["a-s0", "a-s1"]);
         let fid = rows[0].fid.unwrap();
@@ -311,15 +384,19 @@ mod tests {
         let swing = rows[0].oscillation[0].1.mean;
         assert!((swing - 0.5 * (1.0 - 1.0 / 21.0)).abs() < 1e-9, "{swing}");
         assert!(rows[1].oscillation[0].1.mean < 1e-12);
-        let md = markdown(&rows, &cols);
+        let md = t.markdown();
         assert!(
-            md.contains("| a | 2 | 100 | 11.00 ± 1.41 | 0.500 ± 0.000 |"),
+            md.contains("| a | defaults | 2 | 100 | 11.00 ± 1.41 | 0.500 ± 0.000 |"),
             "{md}"
         );
-        assert!(md.contains("| b | 1 | 100 | 20.00 | 0.500 |"), "{md}");
+        let b_row = "| b | lsgan.alpha.end 80, lsgan.alpha.max 0.5, train.loss lsgan | 1 | 100 | 20.00 | 0.500 |";
+        assert!(md.contains(b_row), "{md}");
+        assert!(md.contains("train.loss non-saturating."), "{md}");
+        assert_eq!(rows[1].settings["lsgan.alpha.max"], "0.5");
+        assert!(!rows[0].settings.contains_key("lsgan.alpha.max"));
         // Member a's loss alternates 0.5 and 1.5 around 1 (level 1): 48 % of it.
         assert!((rows[0].level[0].1.mean - 1.0).abs() < 1e-12);
-        assert!(md.contains("| 0.476 ± 0.000 (48 %) |"), "{md}");
+        assert!(md.contains("| a | 0.476 (48 %) |"), "{md}");
     }
 
     #[test]

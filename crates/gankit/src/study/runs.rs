@@ -1,8 +1,9 @@
 //! The runs a comparison reads: each run folder's metrics.csv, eval.json (when evaluated),
-//! config and last sample grid; runs grouped into members by name (`NAME-s<seed>`).
+//! config.toml and last sample grid; runs grouped into members by name (`NAME-s<seed>`).
 
 use std::path::{Path, PathBuf};
 
+use super::settings::Settings;
 use crate::report::metrics;
 use crate::{Error, Result};
 
@@ -21,6 +22,8 @@ pub struct RunRecord {
     pub eval: Option<serde_json::Value>,
     /// The newest sample grid.
     pub last_grid: Option<PathBuf>,
+    /// What it trained with, from its config.toml.
+    pub settings: Settings,
 }
 
 impl RunRecord {
@@ -48,7 +51,16 @@ impl RunRecord {
             })?),
             Err(_) => None,
         };
-        let mut grids = crate::train::RunDir::new(dir).sample_grids_through(u64::MAX);
+        let run_dir = crate::train::RunDir::new(dir);
+        let config = run_dir.config();
+        let text = std::fs::read_to_string(&config).map_err(|e| {
+            Error::Config(format!(
+                "{}: cannot read it ({e}): a run folder holds the config it was trained with",
+                config.display()
+            ))
+        })?;
+        let settings = Settings::parse(&text, &config.display().to_string())?;
+        let mut grids = run_dir.sample_grids_through(u64::MAX);
         Ok(RunRecord {
             member: member_of(&name).to_string(),
             name,
@@ -57,6 +69,7 @@ impl RunRecord {
             rows,
             eval,
             last_grid: grids.pop(),
+            settings,
         })
     }
 
@@ -196,6 +209,9 @@ mod tests {
         )
         .unwrap();
         std::fs::write(run.join("eval.json"), r#"{"fid": 12.5}"#).unwrap();
+        let sets = ["model.arch=mlp".into(), "model.d_dropout=0.3".into()];
+        let cfg = crate::config::Config::from_toml_str("", "t", &sets);
+        std::fs::write(run.join("config.toml"), cfg.unwrap().to_toml()).unwrap();
         std::fs::write(run.join("samples/step_000002.png"), b"").unwrap();
         std::fs::write(run.join("samples/step_000001.png"), b"").unwrap();
         let runs = collect(&[dir.path().to_path_buf()]).unwrap();
@@ -208,6 +224,7 @@ mod tests {
         assert!((r.ms_per_iteration().unwrap() - 200.0).abs() < 1e-9);
         assert_eq!(r.eval_number("fid"), Some(12.5));
         assert!(r.last_grid.as_ref().unwrap().ends_with("step_000002.png"));
+        assert_eq!(r.settings.get("model.d_dropout"), Some("0.3"));
         let err = collect(&[run.join("samples")]).unwrap_err().to_string();
         assert!(err.contains("no run folders"), "{err}");
     }

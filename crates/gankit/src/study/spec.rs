@@ -5,6 +5,7 @@
 //! seeds = [0, 1, 2]
 //! set = ["train.steps=3000"]          # applied to every member (optional)
 //! eval_n = 10000                      # images `gankit eval` scores per run (optional)
+//! keep_checkpoints = 1                # checkpoints a finished run keeps (optional)
 //!
 //! [reduced]                           # what `--scale reduced` changes (optional)
 //! seeds = [0, 1]
@@ -30,6 +31,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::compare::markdown_table;
+use super::settings::{
+    Settings, check_distinct, defaults_note, differing, member_values, settings_cell,
+};
 use crate::config::Config;
 use crate::{Error, Result};
 
@@ -43,6 +48,10 @@ pub struct StudySpec {
     pub set: Vec<String>,
     #[serde(default = "default_eval_n")]
     pub eval_n: usize,
+    /// Checkpoints a run keeps once it is trained and evaluated (the newest). Default 1:
+    /// the final weights, enough to sample, evaluate again or resume.
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: usize,
     #[serde(default)]
     pub reduced: Option<Reduced>,
     #[serde(default)]
@@ -53,6 +62,10 @@ pub struct StudySpec {
 
 fn default_eval_n() -> usize {
     10_000
+}
+
+fn default_keep_checkpoints() -> usize {
+    1
 }
 
 /// What `--scale reduced` changes.
@@ -114,6 +127,8 @@ pub struct PlannedRun {
     /// Every override, the seed's (`train.seed=…`) last.
     pub set: Vec<String>,
     pub seed: u64,
+    /// What it trains with: the config after every override.
+    pub settings: Settings,
 }
 
 /// A study ready to run.
@@ -122,6 +137,40 @@ pub struct Plan {
     pub title: String,
     pub runs: Vec<PlannedRun>,
     pub eval_n: usize,
+    /// Checkpoints a finished run keeps.
+    pub keep_checkpoints: usize,
+}
+
+impl Plan {
+    /// The members in order, each with its runs and its values of the settings that differ
+    /// between members: the table `gankit sweep --plan` prints, in the columns of the
+    /// comparison's.
+    pub fn markdown(&self) -> String {
+        let mut members: Vec<&PlannedRun> = Vec::new();
+        for r in &self.runs {
+            if !members.iter().any(|m| m.member == r.member) {
+                members.push(r);
+            }
+        }
+        let keys = differing(members.iter().map(|m| &m.settings));
+        let head = ["member", "settings", "runs", "config"].map(String::from);
+        let rows = members.iter().map(|m| {
+            let settings = member_values(&keys, &[&m.settings]);
+            let runs = self.runs.iter().filter(|r| r.member == m.member).count();
+            vec![
+                m.member.clone(),
+                settings_cell(&settings),
+                runs.to_string(),
+                m.config.display().to_string(),
+            ]
+        });
+        let mut out = markdown_table(&head, rows);
+        let note = defaults_note(&keys);
+        if !note.is_empty() {
+            out.push_str(&format!("\n{note}\n"));
+        }
+        out
+    }
 }
 
 /// Read and check the study at `path` and plan its runs at `scale`: every member's config
@@ -169,6 +218,11 @@ pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan
     if unique.len() != seeds.len() {
         return Err(Error::Config("seeds: a seed is listed twice".into()));
     }
+    if spec.keep_checkpoints == 0 {
+        return Err(Error::Config(
+            "keep_checkpoints = 0: keep at least the final checkpoint (1)".into(),
+        ));
+    }
     if !(10..=1_000_000).contains(&eval_n) {
         return Err(Error::Config(format!(
             "eval_n = {eval_n}: score between 10 and 1000000 images"
@@ -208,7 +262,7 @@ pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan
             all.extend(set.iter().cloned());
             all.extend(member_sets.get(&name).into_iter().flatten().cloned());
             all.push(format!("train.seed={seed}"));
-            Config::load(&config, &all)
+            let resolved = Config::load(&config, &all)
                 .map_err(|e| Error::Config(format!("member {name:?}: {}", bare(e))))?;
             runs.push(PlannedRun {
                 name: format!("{name}-s{seed}"),
@@ -216,13 +270,22 @@ pub fn plan_spec(spec: &StudySpec, base_dir: &Path, scale: Scale) -> Result<Plan
                 config: config.clone(),
                 set: all,
                 seed,
+                settings: Settings::of(&resolved),
             });
         }
     }
+    // Each member's first run stands for it: its runs differ only in the seed.
+    let firsts: Vec<(&str, &Settings)> = runs
+        .iter()
+        .step_by(seeds.len())
+        .map(|r| (r.member.as_str(), &r.settings))
+        .collect();
+    check_distinct(&firsts)?;
     Ok(Plan {
         title: spec.title.clone(),
         runs,
         eval_n,
+        keep_checkpoints: spec.keep_checkpoints,
     })
 }
 

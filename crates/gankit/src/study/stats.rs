@@ -38,6 +38,26 @@ impl Spread {
             format!("{:.digits$}", self.mean)
         }
     }
+
+    /// As [`Spread::show`], with as many decimals as give the mean `significant` digits
+    /// (none for a mean of 100 and more at 3; at most 6): 0.179 ± 0.004, 2989 ± 50.
+    pub fn show_significant(&self, significant: usize) -> String {
+        self.show(self.decimals(significant))
+    }
+
+    /// The mean alone, to `significant` digits as [`Spread::show_significant`] writes it.
+    pub fn mean_significant(&self, significant: usize) -> String {
+        format!("{:.*}", self.decimals(significant), self.mean)
+    }
+
+    fn decimals(&self, significant: usize) -> usize {
+        let magnitude = if self.mean.abs() > 0.0 && self.mean.is_finite() {
+            self.mean.abs().log10().floor() as i64
+        } else {
+            0
+        };
+        (significant as i64 - 1 - magnitude).clamp(0, 6) as usize
+    }
 }
 
 /// Points on each side of the centred moving average the oscillation is measured around.
@@ -100,6 +120,12 @@ mod tests {
         assert_eq!(s.n, 3);
         assert_eq!(s.show(2), "2.33 ± 1.53");
         assert_eq!(Spread::of(&[5.0]).unwrap().show(1), "5.0");
+        assert_eq!(s.show_significant(3), "2.33 ± 1.53");
+        let wide = Spread::of(&[2939.0, 3039.4]).unwrap();
+        assert_eq!(wide.show_significant(3), "2989 ± 71");
+        assert_eq!(wide.mean_significant(3), "2989");
+        assert_eq!(Spread::of(&[0.0123]).unwrap().show_significant(3), "0.0123");
+        assert_eq!(Spread::of(&[0.0]).unwrap().show_significant(3), "0.00");
         assert!(Spread::of(&[f64::NAN]).is_none());
     }
 
