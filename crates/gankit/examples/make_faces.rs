@@ -2,9 +2,10 @@
 //! (`scripts/make_faces.sh`): N images of CelebA's aligned crops' size, 178×218, RGB,
 //! quality 90, about CelebA's bytes per file. Each image is a seeded composition of a
 //! shaded background, a head-like ellipse with eyes and a mouth, and pixel noise, so JPEG
-//! has real work to do decoding it. The same N and seed give the same bytes.
+//! has real work to do decoding it. The same N and seed give the same bytes. `--gray` writes
+//! them as 8-bit grayscale JPEGs, standing in for report 000's CUFS sketches.
 //!
-//!     cargo run --release -p gankit --example make_faces -- OUT_DIR N [SEED]
+//!     cargo run --release -p gankit --example make_faces -- OUT_DIR N [SEED] [--gray]
 
 use std::path::PathBuf;
 
@@ -58,9 +59,11 @@ fn face(seed: u64) -> image::RgbImage {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 2 {
-        eprintln!("usage: make_faces OUT_DIR N [SEED]");
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let gray = args.iter().any(|a| a == "--gray");
+    args.retain(|a| a != "--gray");
+    if args.len() < 2 || args.len() > 3 {
+        eprintln!("usage: make_faces OUT_DIR N [SEED] [--gray]");
         std::process::exit(2);
     }
     let out = PathBuf::from(&args[0]);
@@ -74,9 +77,14 @@ fn main() {
         .into_par_iter()
         .map(|i| {
             let mut buf = Vec::new();
-            JpegEncoder::new_with_quality(&mut buf, 90)
-                .encode_image(&face(seed.wrapping_mul(1_000_003).wrapping_add(i)))
-                .expect("JPEG encodes");
+            let img = face(seed.wrapping_mul(1_000_003).wrapping_add(i));
+            let mut encoder = JpegEncoder::new_with_quality(&mut buf, 90);
+            if gray {
+                encoder.encode_image(&image::DynamicImage::ImageRgb8(img).to_luma8())
+            } else {
+                encoder.encode_image(&img)
+            }
+            .expect("JPEG encodes");
             std::fs::write(out.join(format!("{:06}.jpg", i + 1)), &buf).expect("written");
             buf.len() as u64
         })

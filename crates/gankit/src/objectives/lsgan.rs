@@ -2,7 +2,8 @@
 //!
 //! D minimises ½ E[(D(x) − t_real)²] + ½ E[(D(G(z)) − (t_fake + α))²], where α follows
 //! `[lsgan.alpha]`: 0 until `start`, then a ramp to `max` at `end`. G minimises
-//! ½ E[(D(G(z)) − 1)²]. D's output is used raw (no sigmoid).
+//! ½ E[(D(G(z)) − 1)²]. D's output is used raw (no sigmoid). Report 001 eq. 10 prints
+//! D(G(z) − α); its text (α moves the fake target) is what is computed here.
 
 use candle_core::Tensor;
 

@@ -3,6 +3,7 @@
 //! The critic maximises E[D(x)] − E[D(G(z))] (minimises the negative), then every critic
 //! weight is clipped to [−c, c]; G minimises −E[D(G(z))]. No sigmoid anywhere. Use it with
 //! `optim.*.kind = "rmsprop"`, lr 5e-5 and `train.d_steps = 5` (configs/wgan-clip.toml).
+//! Report 004 eq. 2 prints E[D(x)] + E[D(x̂)]; the minus sign here is the paper's.
 
 use candle_core::Tensor;
 
