@@ -15,7 +15,8 @@ pub struct CompareArgs {
     /// study folder's compare/, else ./compare).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// The report's title (default: the study folder's name, else "comparison").
+    /// The report's title (default: a study folder's study title, else its name, else
+    /// "comparison").
     #[arg(long)]
     pub title: Option<String>,
 }
@@ -29,10 +30,13 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         None => PathBuf::from("compare"),
     });
     let title = args.title.unwrap_or_else(|| {
+        let study = study.as_ref();
         study
-            .as_ref()
-            .and_then(|s| s.canonicalize().ok())
-            .and_then(|s| s.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .and_then(|s| runs::study_title(s))
+            .or_else(|| {
+                let s = study?.canonicalize().ok()?;
+                s.file_name().map(|n| n.to_string_lossy().into_owned())
+            })
             .unwrap_or_else(|| "comparison".into())
     });
     let c = compare::write(&runs, &out, &title)?;

@@ -126,6 +126,12 @@ fn a_study_runs_every_member_skips_finished_runs_and_resumes_interrupted_ones() 
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(stderr(&o).contains("another --out"), "{}", stderr(&o));
 
+    // compare of the study folder again: the study's own title.
+    let o = gankit(&["compare", "runs/tiny"], root);
+    assert!(o.status.success(), "{}", text(&o));
+    let html = std::fs::read_to_string(study.join("compare/report.html")).unwrap();
+    assert!(html.contains("<h1>tiny study</h1>"), "the study's title");
+
     // compare takes run folders too.
     let o = gankit(
         &[

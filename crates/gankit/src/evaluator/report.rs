@@ -7,6 +7,7 @@ use super::Extractor;
 use super::input::MIN_IMAGES;
 use crate::data::ImageSet;
 use crate::metrics::{self, GaussianStats, modes};
+use crate::report::decimal;
 use crate::rng::Rng;
 use crate::{Error, Result};
 
@@ -350,13 +351,13 @@ impl EvalReport {
     /// A plain-text table.
     pub fn table(&self) -> String {
         let needs = "n/a (needs both sides' features: not with --stats or --fid-only)";
-        let num = |v: Option<f64>| v.map_or(needs.to_string(), |v| format!("{v:.4}"));
+        let num = |v: Option<f64>| v.map_or(needs.to_string(), |v| decimal(v, 4));
         let mut rows = vec![
-            ("FID", format!("{:.4}", self.fid)),
+            ("FID", decimal(self.fid, 4)),
             (
                 "KID",
                 match (self.kid, self.kid_std) {
-                    (Some(k), Some(s)) => format!("{k:.5} ± {s:.5}"),
+                    (Some(k), Some(s)) => format!("{} ± {}", decimal(k, 5), decimal(s, 5)),
                     _ => needs.to_string(),
                 },
             ),

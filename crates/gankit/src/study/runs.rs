@@ -174,10 +174,20 @@ pub fn collect(paths: &[PathBuf]) -> Result<Vec<RunRecord>> {
     Ok(runs)
 }
 
+/// The study.json in `dir`, when there is one gankit can read.
+fn study_json(dir: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.join("study.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The title of the study whose folder is `dir` (from its study.json).
+pub fn study_title(dir: &Path) -> Option<String> {
+    study_json(dir)?["title"].as_str().map(String::from)
+}
+
 /// The run names of the study.json in `dir`, in the study's order.
 fn study_order(dir: &Path) -> Option<Vec<String>> {
-    let text = std::fs::read_to_string(dir.join("study.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let v = study_json(dir)?;
     v["runs"]
         .as_array()?
         .iter()

@@ -30,24 +30,32 @@ impl Spread {
         })
     }
 
-    /// "12.34 ± 0.56", or "12.34" for one value, with `digits` decimals.
+    /// "12.34 ± 0.56", or "12.34" for one value, with `digits` decimals (in scientific
+    /// notation where they would show a mean that is not zero as zero: 4.6e-5 ± 1.2e-6).
     pub fn show(&self, digits: usize) -> String {
+        let mean = crate::report::decimal(self.mean, digits);
         if self.n > 1 {
-            format!("{:.digits$} ± {:.digits$}", self.mean, self.std)
+            let std = if mean.contains('e') {
+                format!("{:.1e}", self.std)
+            } else {
+                format!("{:.digits$}", self.std)
+            };
+            format!("{mean} ± {std}")
         } else {
-            format!("{:.digits$}", self.mean)
+            mean
         }
     }
 
     /// As [`Spread::show`], with as many decimals as give the mean `significant` digits
-    /// (none for a mean of 100 and more at 3; at most 6): 0.179 ± 0.004, 2989 ± 50.
+    /// (none for a mean of 100 and more at 3; scientific below 0.001): 0.179 ± 0.004,
+    /// 2989 ± 50.
     pub fn show_significant(&self, significant: usize) -> String {
         self.show(self.decimals(significant))
     }
 
     /// The mean alone, to `significant` digits as [`Spread::show_significant`] writes it.
     pub fn mean_significant(&self, significant: usize) -> String {
-        format!("{:.*}", self.decimals(significant), self.mean)
+        crate::report::decimal(self.mean, self.decimals(significant))
     }
 
     fn decimals(&self, significant: usize) -> usize {
@@ -56,7 +64,7 @@ impl Spread {
         } else {
             0
         };
-        (significant as i64 - 1 - magnitude).clamp(0, 6) as usize
+        (significant as i64 - 1 - magnitude).clamp(0, 4) as usize
     }
 }
 
@@ -120,11 +128,14 @@ mod tests {
         assert_eq!(s.n, 3);
         assert_eq!(s.show(2), "2.33 ± 1.53");
         assert_eq!(Spread::of(&[5.0]).unwrap().show(1), "5.0");
+        let tiny = Spread::of(&[4.5e-5, 4.7e-5]).unwrap();
+        assert_eq!(tiny.show(2), "4.6e-5 ± 1.4e-6");
         assert_eq!(s.show_significant(3), "2.33 ± 1.53");
         let wide = Spread::of(&[2939.0, 3039.4]).unwrap();
         assert_eq!(wide.show_significant(3), "2989 ± 71");
         assert_eq!(wide.mean_significant(3), "2989");
         assert_eq!(Spread::of(&[0.0123]).unwrap().show_significant(3), "0.0123");
+        assert_eq!(Spread::of(&[2.2e-6]).unwrap().mean_significant(3), "2.2e-6");
         assert_eq!(Spread::of(&[0.0]).unwrap().show_significant(3), "0.00");
         assert!(Spread::of(&[f64::NAN]).is_none());
     }
